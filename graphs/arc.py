@@ -1,0 +1,284 @@
+"""The SEAL ARC loop as a LangGraph state machine.
+
+    START -> baseline -> start_round -(Send per task)-> propose -(Send per candidate)-> execute
+                              ^                                                          |
+                              +------------- next round <- reinforce <-------------------+
+                                                              |
+                                                              +-> END (all rounds done)
+
+baseline     evaluates the base model with no update (in-context only), once.
+propose      the policy writes K self-edits for one task (tool calls, sampled together).
+execute      one candidate: validate the tool calls, build its TTT data, train the TTT
+             adapter, evaluate it on the task's test inputs; reward 1 if solved, else 0.
+             A rejected or failed candidate is recorded with its reason, reward 0.
+reinforce    ReST-EM: fine-tune the policy on the rewarded self-edits, save it, summarise.
+
+Each Send branch is its own task in LangGraph's superstep, and the SQLite checkpointer
+stores each finished branch's writes, so a run killed mid-round resumes without redoing
+the candidates that had finished. Heavy objects (model, engine, policy, trace store) come
+in through the runtime context, `ArcContext`; the state holds only JSON.
+
+    seal run arc --preset smoke
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command, Send
+
+from seal_agent.arc_data import ArcTask
+from seal_agent.config import RunConfig
+from seal_agent.evaluate import evaluate_task
+from seal_agent.lora_engine import CandidateFailed, LoraEngine, planned_steps
+from seal_agent.policy import LocalToolPolicy
+from seal_agent.prompts import openai_tools, self_edit_messages
+from seal_agent.rest_em import fine_tune_policy, load_policy, save_policy
+from seal_agent.seeding import derive_seed
+from seal_agent.self_edit import Rejection, validate_self_edit
+from seal_agent.state import ArcState, ExecuteInput, ProposeInput
+from seal_agent.traces import TraceStore
+from seal_agent.ttt_data import build_training_data
+from tools import ARC_TOOLS, TrainingSettings
+
+
+@dataclass
+class ArcContext:
+    """What the nodes need besides the state: built once per process by `seal_agent.runner`."""
+
+    config: RunConfig
+    tasks: dict[str, ArcTask]
+    engine: LoraEngine
+    policy: LocalToolPolicy
+    traces: TraceStore
+    run_dir: Path
+    initial_policy_state: dict
+    tools: list = field(default_factory=lambda: list(ARC_TOOLS))
+    loaded_policy: str | None = None  # which checkpoint the in-memory policy adapter holds
+
+    def use_policy(self, checkpoint: str | None) -> None:
+        """Make the in-memory policy adapter equal to `checkpoint` (None: the initial one)."""
+        if checkpoint != self.loaded_policy:
+            load_policy(self.engine.model, Path(checkpoint) if checkpoint else None, self.initial_policy_state)
+            self.loaded_policy = checkpoint
+
+
+# -- nodes ----------------------------------------------------------------------------------
+
+
+def baseline(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    if not ctx.config.eval.baseline:
+        return {"baseline": {"evaluated": False}}
+    solved = {}
+    for task_id in state["task_ids"]:
+        start = time.perf_counter()
+        evaluation = evaluate_task(ctx.engine, ctx.tasks[task_id], ctx.config.eval.max_new_tokens, use_adapter=False)
+        seconds = time.perf_counter() - start
+        ctx.traces.record_baseline(task_id, evaluation.solved, evaluation.predictions, evaluation.raw_outputs, seconds)
+        solved[task_id] = evaluation.solved
+    rate = sum(solved.values()) / len(solved) if solved else 0.0
+    return {"baseline": {"evaluated": True, "success_rate": rate, "solved": solved}}
+
+
+def start_round(state: ArcState) -> dict[str, Any]:
+    return {"round": state.get("round", 0) + 1}
+
+
+def send_tasks(state: ArcState) -> list[Send]:
+    return [
+        Send("propose", ProposeInput(round=state["round"], task_id=t, policy_checkpoint=state.get("policy_checkpoint")))
+        for t in state["task_ids"]
+    ]
+
+
+def propose(payload: ProposeInput, runtime: Runtime[ArcContext]) -> Command:
+    ctx = runtime.context
+    config = ctx.config
+    start = time.perf_counter()
+    ctx.use_policy(payload["policy_checkpoint"])
+    task = ctx.tasks[payload["task_id"]]
+    messages = self_edit_messages(task, ctx.tools, config.policy.include_demonstrations)
+    seed = derive_seed(config.seed, payload["round"], payload["task_id"], "propose")
+    result = ctx.policy.generate([messages], tools=openai_tools(ctx.tools), n=config.policy.candidates_per_task, seed=seed)
+    prompt = ctx.policy.render_prompt(messages)
+    candidates = [g.message for g in result.generations[0]]
+    proposal = {
+        "round": payload["round"],
+        "task_id": payload["task_id"],
+        "prompt": prompt,
+        "completions": [m.text for m in candidates],
+        "seconds": time.perf_counter() - start,
+    }
+    sends = [
+        Send(
+            "execute",
+            ExecuteInput(
+                round=payload["round"],
+                task_id=payload["task_id"],
+                candidate=index,
+                completion=message.text,
+                tool_calls=[{"name": c["name"], "args": c["args"]} for c in message.tool_calls],
+                invalid_tool_calls=[
+                    {"args": c.get("args"), "error": c.get("error")} for c in message.invalid_tool_calls
+                ],
+            ),
+        )
+        for index, message in enumerate(candidates)
+    ]
+    return Command(update={"proposals": [proposal]}, goto=sends)
+
+
+def execute(payload: ExecuteInput, runtime: Runtime[ArcContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    config = ctx.config
+    task = ctx.tasks[payload["task_id"]]
+    start = time.perf_counter()
+    row: dict[str, Any] = {
+        "round": payload["round"],
+        "task_id": payload["task_id"],
+        "candidate": payload["candidate"],
+        "completion": payload["completion"],
+        "tool_calls": payload["tool_calls"],
+        "status": "ok",
+        "reason": None,
+        "reward": 0.0,
+        "tool_names": [],
+        "timings": {},
+    }
+    message = rebuild_message(payload)
+    defaults = TrainingSettings(
+        learning_rate=config.ttt.default_learning_rate,
+        num_train_epochs=config.ttt.default_epochs,
+        strategy=config.ttt.default_strategy,
+    )
+    self_edit = validate_self_edit(message, ctx.tools, defaults)
+    if isinstance(self_edit, Rejection):
+        row.update(status="rejected", reason=self_edit.reason)
+    else:
+        row["tool_names"] = self_edit.tool_names
+        row["training"] = {**self_edit.training.model_dump(), "from_defaults": self_edit.training_from_defaults}
+        seed = derive_seed(config.seed, payload["round"], payload["task_id"], payload["candidate"])
+        data = build_training_data(
+            task,
+            self_edit.augmentations,
+            ctx.engine.tokenizer,
+            strategy=self_edit.training.strategy,
+            max_examples=config.ttt.max_examples,
+            max_sequence_tokens=config.ttt.max_sequence_tokens,
+            seed=seed,
+        )
+        row["data_counts"], row["data_sample"] = data.counts, data.sample_text
+        row["timings"]["data"] = time.perf_counter() - start
+        steps = planned_steps(len(data.examples), self_edit.training.num_train_epochs, config.ttt.batch_size)
+        if not data.examples:
+            row.update(status="rejected", reason="the self-edit produced no training examples")
+        elif steps > config.ttt.max_steps:
+            row.update(
+                status="rejected",
+                reason=f"needs {steps} training steps ({len(data.examples)} examples x "
+                f"{self_edit.training.num_train_epochs} epochs / batch {config.ttt.batch_size}); "
+                f"the budget is {config.ttt.max_steps}",
+            )
+        else:
+            try:
+                trained = ctx.engine.train(
+                    data.examples, self_edit.training.learning_rate, self_edit.training.num_train_epochs, seed
+                )
+                row["loss_curve"] = trained.losses
+                row["timings"]["train"] = trained.seconds
+                eval_start = time.perf_counter()
+                evaluation = evaluate_task(ctx.engine, task, config.eval.max_new_tokens)
+                row["timings"]["eval"] = time.perf_counter() - eval_start
+                row["predictions"], row["raw_outputs"] = evaluation.predictions, evaluation.raw_outputs
+                row["reward"] = 1.0 if evaluation.solved else 0.0
+            except CandidateFailed as failure:
+                row.update(status="failed", reason=str(failure), reward=0.0)
+    row["seconds"] = time.perf_counter() - start
+    ctx.traces.record_candidate({**row, "prompt": None})
+    # The state keeps what later nodes and the summary need; the full record is in the trace.
+    keep = ("round", "task_id", "candidate", "status", "reason", "reward", "tool_names", "completion", "seconds")
+    return {"results": [{key: row.get(key) for key in keep}]}
+
+
+def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    config = ctx.config
+    current = state["round"]
+    start = time.perf_counter()
+    results = [r for r in state["results"] if r["round"] == current]
+    prompts = {p["task_id"]: p["prompt"] for p in state["proposals"] if p["round"] == current}
+    rewarded = [r for r in results if r["reward"] >= 1.0]
+    # Start from the policy this round sampled from, also when this node is re-run after a crash.
+    ctx.use_policy(state.get("policy_checkpoint"))
+    checkpoint = state.get("policy_checkpoint")
+    sft_losses: list[float] = []
+    if rewarded:
+        pairs = [(prompts[r["task_id"]], r["completion"]) for r in rewarded]
+        trained = fine_tune_policy(
+            ctx.engine.model,
+            ctx.engine.tokenizer,
+            pairs,
+            learning_rate=config.policy.sft_learning_rate,
+            epochs=config.policy.sft_epochs,
+            batch_size=config.policy.sft_batch_size,
+            seed=derive_seed(config.seed, current, "rest_em"),
+        )
+        sft_losses = trained.losses
+        checkpoint = str(save_policy(ctx.engine.model, ctx.run_dir / "policy" / f"round_{current}"))
+        ctx.loaded_policy = checkpoint
+    proposal_seconds = sum(p["seconds"] for p in state["proposals"] if p["round"] == current)
+    summary = {
+        "round": current,
+        "success_rate": sum(r["reward"] for r in results) / len(results) if results else 0.0,
+        "mean_reward": sum(r["reward"] for r in results) / len(results) if results else 0.0,
+        "candidates": len(results),
+        "valid_fraction": sum(r["status"] != "rejected" for r in results) / len(results) if results else 0.0,
+        "failed": sum(r["status"] == "failed" for r in results),
+        "rewarded": len(rewarded),
+        "policy_updated": bool(rewarded),
+        "policy_checkpoint": checkpoint,
+        "sft_loss": sft_losses,
+        "seconds": proposal_seconds + sum(r["seconds"] for r in results) + (time.perf_counter() - start),
+    }
+    update: dict[str, Any] = {"rounds": [summary], "policy_checkpoint": checkpoint}
+    if current >= config.rounds:
+        update["stop_reason"] = "done"
+    return update
+
+
+def next_round_or_end(state: ArcState) -> str:
+    return END if state.get("stop_reason") else "start_round"
+
+
+def rebuild_message(payload: ExecuteInput):
+    from langchain_core.messages import AIMessage
+
+    return AIMessage(
+        content=payload["completion"],
+        tool_calls=[{"name": c["name"], "args": c["args"], "id": f"call_{i}"} for i, c in enumerate(payload["tool_calls"])],
+        invalid_tool_calls=[
+            {"name": None, "args": c.get("args"), "id": f"bad_{i}", "error": c.get("error")}
+            for i, c in enumerate(payload["invalid_tool_calls"])
+        ],
+    )
+
+
+def build_arc_graph() -> StateGraph:
+    builder = StateGraph(ArcState, context_schema=ArcContext)
+    builder.add_node("baseline", baseline)
+    builder.add_node("start_round", start_round)
+    builder.add_node("propose", propose, destinations=("execute",))
+    builder.add_node("execute", execute)
+    builder.add_node("reinforce", reinforce)
+    builder.add_edge(START, "baseline")
+    builder.add_edge("baseline", "start_round")
+    builder.add_conditional_edges("start_round", send_tasks, ["propose"])
+    builder.add_edge("execute", "reinforce")
+    builder.add_conditional_edges("reinforce", next_round_or_end, ["start_round", END])
+    return builder

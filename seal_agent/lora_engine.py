@@ -1,0 +1,166 @@
+"""The LoRA engine: train a candidate's test-time-training adapter, generate with it.
+
+The reference procedure, one candidate at a time: reset the TTT adapter to its initial
+weights, train it on the candidate's data (AdamW, cosine schedule, batch `batch_size`,
+gradient clipping), then generate greedily with it. The base model is held once; every
+candidate starts from the same initial adapter, so candidates never leak into each other.
+
+Failures a candidate causes (its loss goes NaN, a step budget it would exceed) raise
+`CandidateFailed`, which the graph records as data; bugs in this code raise as usual.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+
+import torch
+from transformers import get_cosine_schedule_with_warmup
+
+from seal_agent.models import TTT_ADAPTER, activate, adapter_state, load_adapter_state
+from seal_agent.ttt_data import IGNORE_INDEX, TrainingExample
+
+
+class CandidateFailed(Exception):
+    """A candidate update that cannot complete, for a reason the self-edit caused."""
+
+
+@dataclass
+class TrainResult:
+    losses: list[float] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+
+
+def planned_steps(num_examples: int, epochs: int, batch_size: int) -> int:
+    return math.ceil(num_examples / batch_size) * epochs
+
+
+def collate(examples: list[TrainingExample], pad_token_id: int, device) -> dict[str, torch.Tensor]:
+    """Right-pad a batch; padding is masked out of attention and out of the loss."""
+    length = max(len(e.input_ids) for e in examples)
+    input_ids = torch.full((len(examples), length), pad_token_id, dtype=torch.long)
+    labels = torch.full((len(examples), length), IGNORE_INDEX, dtype=torch.long)
+    attention_mask = torch.zeros((len(examples), length), dtype=torch.long)
+    for row, example in enumerate(examples):
+        n = len(example.input_ids)
+        input_ids[row, :n] = torch.tensor(example.input_ids)
+        labels[row, :n] = torch.tensor(example.labels)
+        attention_mask[row, :n] = 1
+    return {
+        "input_ids": input_ids.to(device),
+        "labels": labels.to(device),
+        "attention_mask": attention_mask.to(device),
+    }
+
+
+def train_adapter(
+    peft_model,
+    adapter: str,
+    examples: list[TrainingExample],
+    *,
+    pad_token_id: int,
+    learning_rate: float,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    max_grad_norm: float = 1.0,
+) -> TrainResult:
+    """Fine-tune one LoRA adapter of `peft_model` in place: AdamW, cosine schedule, clipping.
+
+    Shared by test-time training (the "ttt" adapter) and ReST-EM (the "policy" adapter).
+    The example order of each epoch is a seeded shuffle, so a run is reproducible.
+    """
+    params = activate(peft_model, adapter)
+    result = TrainResult()
+    if not examples:
+        return result
+    device = next(peft_model.parameters()).device
+    total_steps = planned_steps(len(examples), epochs, batch_size)
+    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
+    schedule = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=0, num_training_steps=total_steps)
+    order_rng = random.Random(seed)
+    start = time.perf_counter()
+    peft_model.train()
+    try:
+        for _epoch in range(epochs):
+            order = list(range(len(examples)))
+            order_rng.shuffle(order)
+            for first in range(0, len(order), batch_size):
+                batch = collate([examples[i] for i in order[first : first + batch_size]], pad_token_id, device)
+                loss = peft_model(**batch).loss
+                if not torch.isfinite(loss):
+                    raise CandidateFailed(f"training loss became {loss.item()} at step {result.steps + 1}")
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+                result.losses.append(round(loss.item(), 6))
+                result.steps += 1
+    finally:
+        peft_model.eval()
+        for param in params:
+            param.grad = None
+            param.requires_grad = False
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+class LoraEngine:
+    """Trains and evaluates candidate TTT adapters against one base model."""
+
+    def __init__(self, peft_model, tokenizer, *, batch_size: int, max_grad_norm: float = 1.0):
+        self.model = peft_model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.max_grad_norm = max_grad_norm
+        self.device = next(peft_model.parameters()).device
+        self.initial_state = adapter_state(peft_model, TTT_ADAPTER)
+
+    def reset(self) -> None:
+        load_adapter_state(self.model, self.initial_state)
+
+    def train(self, examples: list[TrainingExample], learning_rate: float, epochs: int, seed: int) -> TrainResult:
+        """Reset the TTT adapter, then fine-tune it on `examples`; the loss of every step is kept."""
+        self.reset()
+        return train_adapter(
+            self.model,
+            TTT_ADAPTER,
+            examples,
+            pad_token_id=self.tokenizer.pad_token_id,
+            learning_rate=learning_rate,
+            epochs=epochs,
+            batch_size=self.batch_size,
+            seed=seed,
+            max_grad_norm=self.max_grad_norm,
+        )
+
+    @torch.no_grad()
+    def generate(self, prompts: list[str], max_new_tokens: int, use_adapter: bool = True) -> list[str]:
+        """Greedy completions of `prompts`, with the TTT adapter or with the bare base model."""
+        encoded = [self.tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
+        length = max(len(ids) for ids in encoded)
+        pad = self.tokenizer.pad_token_id
+        # Left padding, so every row's next token is generated at the same position.
+        input_ids = torch.tensor([[pad] * (length - len(ids)) + ids for ids in encoded], device=self.device)
+        attention_mask = torch.tensor(
+            [[0] * (length - len(ids)) + [1] * len(ids) for ids in encoded], device=self.device
+        )
+        kwargs = dict(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=pad,
+            eos_token_id=self.tokenizer.eos_token_id,
+        )
+        if use_adapter:
+            self.model.set_adapter(TTT_ADAPTER)
+            output = self.model.generate(**kwargs)
+        else:
+            with self.model.disable_adapter():
+                output = self.model.generate(**kwargs)
+        return [self.tokenizer.decode(row[length:], skip_special_tokens=True) for row in output]

@@ -1,0 +1,105 @@
+"""Load the base model and tokenizer once per run, and give it its two LoRA adapters.
+
+Models load through the ordinary `from_pretrained` path from a hub id or a local
+directory. The name `tiny` first builds a tiny Llama into the run directory
+(`seal_agent.tiny_model`) and then loads it through that same path.
+
+One base model serves the whole run. It carries two adapters:
+    "ttt"    - the test-time-training adapter, reset to the same initial weights before
+               every candidate self-edit (`seal_agent.lora_engine`);
+    "policy" - the adapter that writes self-edits, trained by ReST-EM (`seal_agent.rest_em`).
+Only one adapter is active at a time, so the policy never sees a candidate's update and a
+candidate's update starts from the base model, not from the policy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from seal_agent.config import LoraConfigSection, ModelConfig
+from seal_agent.tiny_model import build_tiny_model
+
+TTT_ADAPTER = "ttt"
+POLICY_ADAPTER = "policy"
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def model_source(model_config: ModelConfig, run_dir: Path) -> str:
+    """The hub id or directory to load; builds the tiny model first when asked for `tiny`."""
+    if model_config.name_or_path != "tiny":
+        return model_config.name_or_path
+    tiny = model_config.tiny
+    path = build_tiny_model(run_dir / "base_model", **tiny.model_dump())
+    return str(path)
+
+
+def load_model_and_tokenizer(name_or_path: str, dtype: str = "float32", device: str = "auto"):
+    """Any causal LM and its tokenizer, from a hub id or a local path."""
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=DTYPES[dtype])
+    model.to(resolve_device(device))
+    model.eval()
+    return model, tokenizer
+
+
+def lora_config(section: LoraConfigSection) -> LoraConfig:
+    return LoraConfig(
+        r=section.rank,
+        lora_alpha=section.alpha,
+        lora_dropout=section.dropout,
+        target_modules=list(section.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def attach_adapters(model, ttt: LoraConfigSection, policy: LoraConfigSection, seed: int) -> PeftModel:
+    """Wrap the base model with the TTT and policy adapters, initialised from `seed`."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        peft_model = get_peft_model(model, lora_config(ttt), adapter_name=TTT_ADAPTER)
+        peft_model.add_adapter(POLICY_ADAPTER, lora_config(policy))
+    peft_model.eval()
+    return peft_model
+
+
+def activate(peft_model: PeftModel, adapter: str) -> list[torch.nn.Parameter]:
+    """Make `adapter` the active one and the only trainable parameters; return them."""
+    peft_model.set_adapter(adapter)
+    trainable = []
+    marker = f".{adapter}."
+    for name, param in peft_model.named_parameters():
+        param.requires_grad = marker in name and "lora_" in name
+        if param.requires_grad:
+            trainable.append(param)
+    return trainable
+
+
+def adapter_state(peft_model: PeftModel, adapter: str) -> dict[str, torch.Tensor]:
+    """A detached copy of one adapter's weights, keyed by parameter name."""
+    marker = f".{adapter}."
+    return {
+        name: param.detach().clone()
+        for name, param in peft_model.named_parameters()
+        if marker in name and "lora_" in name
+    }
+
+
+def load_adapter_state(peft_model: PeftModel, state: dict[str, torch.Tensor]) -> None:
+    params = dict(peft_model.named_parameters())
+    with torch.no_grad():
+        for name, value in state.items():
+            params[name].copy_(value)

@@ -1,0 +1,193 @@
+"""The trainable self-edit policy: a LangChain chat model over a local transformers model.
+
+`LocalToolPolicy` returns `AIMessage`s whose `tool_calls` are the self-edit. With
+`constrained=True` every sampled token is masked by a grammar that xgrammar compiles from
+the bound tools' JSON schemas, so even a random-init model writes only calls that match
+the schema: known tool names, required arguments, numbers inside their bounds. Without
+the grammar (or when the token budget runs out) whatever was written is parsed; what fails
+to parse is returned as `invalid_tool_calls` with the error, never raised.
+
+    policy = LocalToolPolicy(model=peft_model, tokenizer=tokenizer).bind_tools(ARC_TOOLS)
+    message = policy.invoke(messages)            # one self-edit
+    result = policy.generate([messages], n=15)   # fifteen, sampled in one batch
+
+Sampling is seeded (`seed=` per call) so a run is reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import ConfigDict, Field, PrivateAttr
+from transformers import DynamicCache
+
+from seal_agent.models import POLICY_ADAPTER
+from seal_agent.prompts import openai_tools, self_edit_json_schema
+
+ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
+
+
+def parse_tool_calls(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Parse the policy's JSON array into LangChain tool calls and invalid tool calls."""
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as err:
+        return [], [{"name": None, "args": text, "id": "call_0", "error": f"not valid JSON: {err.msg}", "type": "invalid_tool_call"}]
+    if isinstance(payload, dict):
+        payload = [payload]
+    if not isinstance(payload, list):
+        return [], [{"name": None, "args": text, "id": "call_0", "error": "expected a JSON array of tool calls", "type": "invalid_tool_call"}]
+    calls, invalid = [], []
+    for i, item in enumerate(payload):
+        if isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("arguments", {}), dict):
+            calls.append({"name": item["name"], "args": item.get("arguments", {}), "id": f"call_{i}", "type": "tool_call"})
+        else:
+            invalid.append(
+                {"name": None, "args": json.dumps(item)[:500], "id": f"call_{i}", "type": "invalid_tool_call",
+                 "error": "a tool call must be an object with a string 'name' and an object 'arguments'"}
+            )
+    return calls, invalid
+
+
+class LocalToolPolicy(BaseChatModel):
+    """Writes self-edits as tool calls with a local transformers (peft) model."""
+
+    model: Any = Field(exclude=True, description="A peft model carrying the policy adapter.")
+    tokenizer: Any = Field(exclude=True)
+    adapter_name: str = POLICY_ADAPTER
+    temperature: float = 0.8
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    constrained: bool = True
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    _tokenizer_info: Any = PrivateAttr(default=None)
+    _compiler: Any = PrivateAttr(default=None)
+    _grammars: dict = PrivateAttr(default_factory=dict)
+
+    @property
+    def _llm_type(self) -> str:
+        return "seal-local-tool-policy"
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any):
+        return self.bind(tools=openai_tools(tools), **kwargs)
+
+    # -- prompt ---------------------------------------------------------------------------
+    def render_prompt(self, messages: Sequence[BaseMessage]) -> str:
+        chat = [{"role": ROLES.get(m.type, m.type), "content": m.text} for m in messages]
+        return self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+
+    # -- grammar --------------------------------------------------------------------------
+    def _grammar(self, tools: list[dict[str, Any]]):
+        import xgrammar as xgr
+
+        if self._tokenizer_info is None:
+            vocab_size = self.model.get_output_embeddings().weight.shape[0]
+            self._tokenizer_info = xgr.TokenizerInfo.from_huggingface(
+                self.tokenizer, vocab_size=vocab_size, stop_token_ids=[self.tokenizer.eos_token_id]
+            )
+            self._compiler = xgr.GrammarCompiler(self._tokenizer_info)
+        # Key order matters: the grammar writes properties in schema order ("name" first).
+        schema = json.dumps(self_edit_json_schema(tools))
+        if schema not in self._grammars:
+            # Compact separators and no free whitespace: fewer tokens, nothing to wander in.
+            self._grammars[schema] = self._compiler.compile_json_schema(
+                schema, any_whitespace=False, separators=(", ", ": ")
+            )
+        return self._grammars[schema]
+
+    # -- sampling -------------------------------------------------------------------------
+    def _pick(self, logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.temperature == 0:
+            return logits.argmax(dim=-1)
+        probs = torch.softmax(logits / self.temperature, dim=-1)
+        if self.top_p < 1.0:
+            sorted_probs, sorted_idx = probs.sort(dim=-1, descending=True)
+            keep = sorted_probs.cumsum(dim=-1) - sorted_probs < self.top_p
+            sorted_probs = sorted_probs * keep
+            probs = torch.zeros_like(probs).scatter(-1, sorted_idx, sorted_probs)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+    @torch.no_grad()
+    def sample(self, prompt: str, n: int, tools: list[dict[str, Any]] | None, seed: int) -> list[tuple[str, bool]]:
+        """n completions of `prompt`; each with whether it ended properly (not out of tokens)."""
+        import xgrammar as xgr
+
+        device = next(self.model.parameters()).device
+        self.model.set_adapter(self.adapter_name)
+        self.model.eval()
+        prompt_ids = self.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(device)
+        eos = self.tokenizer.eos_token_id
+        matchers = None
+        if self.constrained and tools:
+            grammar = self._grammar(tools)
+            matchers = [xgr.GrammarMatcher(grammar) for _ in range(n)]
+            bitmask = xgr.allocate_token_bitmask(n, self._tokenizer_info.vocab_size)
+        generator = torch.Generator().manual_seed(seed)
+        cache = DynamicCache()
+        # Every row shares the same prompt, so the batch needs no padding.
+        logits = self.model(input_ids=prompt_ids.expand(n, -1), past_key_values=cache, use_cache=True).logits[:, -1]
+        tokens: list[list[int]] = [[] for _ in range(n)]
+        finished = [False] * n
+        for _ in range(self.max_new_tokens):
+            logits = logits.float().cpu()
+            if matchers is not None:
+                for row, matcher in enumerate(matchers):
+                    if not finished[row]:
+                        matcher.fill_next_token_bitmask(bitmask, row)
+                xgr.apply_token_bitmask_inplace(logits, bitmask, vocab_size=self._tokenizer_info.vocab_size)
+            picked = self._pick(logits, generator)
+            for row in range(n):
+                if finished[row]:
+                    picked[row] = eos
+                    continue
+                token = int(picked[row])
+                if token == eos:
+                    finished[row] = True
+                    continue
+                tokens[row].append(token)
+                if matchers is not None:
+                    matchers[row].accept_token(token)
+            if all(finished):
+                break
+            logits = self.model(input_ids=picked.view(n, 1).to(device), past_key_values=cache, use_cache=True).logits[:, -1]
+        texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
+        return list(zip(texts, finished))
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        n: int = 1,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> ChatResult:
+        prompt = self.render_prompt(messages)
+        generations = []
+        for text, ended in self.sample(prompt, n=n, tools=tools, seed=seed):
+            if ended:
+                calls, invalid = parse_tool_calls(text)
+            else:
+                calls, invalid = [], [
+                    {"name": None, "args": text[-500:], "id": "call_0", "type": "invalid_tool_call",
+                     "error": f"the self-edit was cut off at max_new_tokens={self.max_new_tokens}"}
+                ]
+            message = AIMessage(
+                content=text,
+                tool_calls=calls,
+                invalid_tool_calls=invalid,
+                response_metadata={"finish_reason": "stop" if ended else "length", "constrained": self.constrained},
+            )
+            generations.append(ChatGeneration(message=message))
+        return ChatResult(generations=generations, llm_output={"prompt": prompt})

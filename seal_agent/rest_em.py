@@ -1,0 +1,76 @@
+"""ReST-EM: keep the self-edits that earned reward, fine-tune the policy to write them.
+
+One round of the paper's outer loop: from this round's candidates keep those with reward
+1 (rejection sampling, the E-step), then supervised fine-tuning of the policy's LoRA
+adapter on (prompt -> the self-edit it wrote), with the loss on the completion only (the
+M-step). A round with nothing rewarded leaves the policy as it was.
+
+Policy checkpoints are peft adapters saved per round (`<run_dir>/policy/round_<n>`), so
+any peft user can load them and a resumed run reloads exactly the policy it had.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from peft import set_peft_model_state_dict
+from peft.utils import load_peft_weights
+
+from seal_agent.lora_engine import TrainResult, train_adapter
+from seal_agent.models import POLICY_ADAPTER, adapter_state, load_adapter_state
+from seal_agent.ttt_data import IGNORE_INDEX, TrainingExample
+
+
+def completion_example(tokenizer, prompt: str, completion: str) -> TrainingExample:
+    """prompt + completion + EOS, with only the completion and EOS in the loss."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    return TrainingExample(
+        input_ids=prompt_ids + completion_ids,
+        labels=[IGNORE_INDEX] * len(prompt_ids) + completion_ids,
+    )
+
+
+def fine_tune_policy(
+    peft_model, tokenizer, pairs: list[tuple[str, str]], *, learning_rate: float, epochs: int, batch_size: int, seed: int
+) -> TrainResult:
+    examples = [completion_example(tokenizer, prompt, completion) for prompt, completion in pairs]
+    return train_adapter(
+        peft_model,
+        POLICY_ADAPTER,
+        examples,
+        pad_token_id=tokenizer.pad_token_id,
+        learning_rate=learning_rate,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+    )
+
+
+def save_policy(peft_model, directory: Path) -> Path:
+    """Save the policy adapter in peft's format; written to a temporary name, then renamed."""
+    directory = Path(directory)
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    peft_model.save_pretrained(str(tmp), selected_adapters=[POLICY_ADAPTER])
+    shutil.rmtree(directory, ignore_errors=True)
+    tmp.rename(directory)
+    return directory
+
+
+def load_policy(peft_model, directory: Path | None, initial_state: dict) -> None:
+    """Load a saved policy adapter into `peft_model`; None restores the initial adapter."""
+    if directory is None:
+        load_adapter_state(peft_model, initial_state)
+        return
+    # peft saves a non-default adapter in a sub-folder named after it.
+    weights = load_peft_weights(str(Path(directory) / POLICY_ADAPTER))
+    result = set_peft_model_state_dict(peft_model, weights, adapter_name=POLICY_ADAPTER)
+    missing = [k for k in getattr(result, "unexpected_keys", []) if POLICY_ADAPTER in k]
+    if missing:
+        raise RuntimeError(f"policy checkpoint {directory} does not match the model: {missing[:3]}")
+
+
+def policy_state(peft_model) -> dict:
+    return adapter_state(peft_model, POLICY_ADAPTER)

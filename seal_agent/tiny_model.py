@@ -1,0 +1,138 @@
+"""Build a tiny Llama-architecture model and a byte-level tokenizer, save them, load them back.
+
+The smoke preset and the test suite never download weights. Instead they build a model of
+a real architecture (Llama: RoPE, SwiGLU MLP, RMSNorm, grouped-query attention) from a
+config, save it with `save_pretrained`, and load it through the ordinary `from_pretrained`
+path in `seal_agent.models` — exactly the path a hub model such as
+`meta-llama/Llama-3.2-1B-Instruct` takes.
+
+The tokenizer is byte-level BPE with no merges: one token per byte, so it covers ARC grid
+text, the JSON of tool calls, and any unicode a model might be shown, with 256 tokens plus a
+few special ones. It carries a small chat template so the policy can format chat messages
+the same way it would for an instruct model.
+
+    python -c "from seal_agent.tiny_model import build_tiny_model; build_tiny_model('tiny')"
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+BOS, EOS, PAD = "<|begin|>", "<|end|>", "<|pad|>"
+USER, ASSISTANT, SYSTEM = "<|user|>", "<|assistant|>", "<|system|>"
+SPECIAL_TOKENS = [PAD, BOS, EOS, SYSTEM, USER, ASSISTANT]
+
+# A minimal chat format: each message is "<|role|>\n{content}<|end|>\n"; the generation
+# prompt opens an assistant turn. `<|end|>` is also the EOS token, so a model trained on
+# this format stops after its turn.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|' + message['role'] + '|>\n' + message['content'] + '<|end|>\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+)
+
+
+def build_byte_tokenizer() -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer with an empty merge list: exactly one token per byte."""
+    byte_to_unicode = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {symbol: index for index, symbol in enumerate(sorted(byte_to_unicode))}
+    for token in SPECIAL_TOKENS:
+        vocab[token] = len(vocab)
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[], fuse_unk=False))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.add_special_tokens(SPECIAL_TOKENS)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=8192,
+    )
+
+
+def tiny_llama_config(
+    vocab_size: int,
+    hidden_size: int = 256,
+    num_hidden_layers: int = 4,
+    num_attention_heads: int = 8,
+    num_key_value_heads: int = 4,
+    intermediate_size: int = 768,
+    max_position_embeddings: int = 8192,
+    initializer_range: float = 0.02,
+    **token_ids: int,
+) -> LlamaConfig:
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=num_attention_heads,
+        num_key_value_heads=num_key_value_heads,
+        intermediate_size=intermediate_size,
+        max_position_embeddings=max_position_embeddings,
+        rope_theta=10000.0,
+        tie_word_embeddings=False,
+        initializer_range=initializer_range,
+        **token_ids,
+    )
+
+
+def build_tiny_model(
+    out_dir: str | Path,
+    seed: int = 0,
+    hidden_size: int = 256,
+    num_hidden_layers: int = 4,
+    num_attention_heads: int = 8,
+    num_key_value_heads: int = 4,
+    intermediate_size: int = 768,
+    initializer_range: float = 0.02,
+) -> Path:
+    """Build a randomly initialised tiny Llama and its tokenizer, save both to `out_dir`.
+
+    Building is deterministic in `seed`. If `out_dir` already holds a model built with the
+    same arguments it is reused, so a resumed run sees the very same weights.
+    """
+    out_dir = Path(out_dir)
+    recipe = {
+        "seed": seed,
+        "hidden_size": hidden_size,
+        "num_hidden_layers": num_hidden_layers,
+        "num_attention_heads": num_attention_heads,
+        "num_key_value_heads": num_key_value_heads,
+        "intermediate_size": intermediate_size,
+        "initializer_range": initializer_range,
+    }
+    recipe_path = out_dir / "tiny_recipe.json"
+    if recipe_path.exists() and json.loads(recipe_path.read_text()) == recipe:
+        return out_dir
+
+    tokenizer = build_byte_tokenizer()
+    config = tiny_llama_config(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=num_attention_heads,
+        num_key_value_heads=num_key_value_heads,
+        intermediate_size=intermediate_size,
+        initializer_range=initializer_range,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    # Seed a private generator state so building never disturbs the caller's RNG.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    # Written last: its presence means the directory is complete.
+    recipe_path.write_text(json.dumps(recipe, indent=2))
+    return out_dir

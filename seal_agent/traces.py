@@ -1,0 +1,111 @@
+"""Every decision of a run, in the run's SQLite database beside LangGraph's checkpoints.
+
+One row per candidate self-edit: the prompt, the raw completion, the tool calls, whether
+they validated (and why not), the TTT data counts and a sample, the training settings
+and loss curve, the prediction, the reward and the seconds spent. Rows are keyed by
+(round, task, candidate) and written with an upsert, so a step that is re-run after a
+crash rewrites its own row instead of adding a second one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS candidates (
+    round INTEGER NOT NULL,
+    task_id TEXT NOT NULL,
+    candidate INTEGER NOT NULL,
+    status TEXT NOT NULL,          -- ok | rejected | failed
+    reason TEXT,                   -- why rejected or failed
+    reward REAL NOT NULL,
+    tool_names TEXT,               -- JSON list
+    tool_calls TEXT,               -- JSON list of {name, args}
+    completion TEXT,               -- what the policy wrote, verbatim
+    prompt TEXT,
+    training TEXT,                 -- JSON {learning_rate, num_train_epochs, strategy, from_defaults}
+    data_counts TEXT,              -- JSON
+    data_sample TEXT,
+    loss_curve TEXT,               -- JSON list, one loss per step
+    predictions TEXT,              -- JSON list of grids (null where unparsable)
+    raw_outputs TEXT,              -- JSON list of strings
+    seconds REAL,
+    timings TEXT,                  -- JSON {data, train, eval}
+    PRIMARY KEY (round, task_id, candidate)
+);
+CREATE TABLE IF NOT EXISTS baseline (
+    task_id TEXT PRIMARY KEY,
+    solved INTEGER NOT NULL,
+    predictions TEXT,
+    raw_outputs TEXT,
+    seconds REAL
+);
+"""
+
+JSON_COLUMNS = {"tool_names", "tool_calls", "training", "data_counts", "loss_curve", "predictions", "raw_outputs", "timings"}
+CANDIDATE_COLUMNS = [
+    "round", "task_id", "candidate", "status", "reason", "reward", "tool_names", "tool_calls", "completion",
+    "prompt", "training", "data_counts", "data_sample", "loss_curve", "predictions", "raw_outputs", "seconds", "timings",
+]
+
+
+def connect(db_path: str | Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(db_path), check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+class TraceStore:
+    def __init__(self, db_path: str | Path):
+        self.db_path = Path(db_path)
+        self.conn = connect(self.db_path)
+        self.conn.executescript(SCHEMA)
+        self.conn.commit()
+
+    def record_candidate(self, row: dict[str, Any]) -> None:
+        values = [json.dumps(row.get(c)) if c in JSON_COLUMNS else row.get(c) for c in CANDIDATE_COLUMNS]
+        placeholders = ", ".join("?" for _ in CANDIDATE_COLUMNS)
+        with self.conn:
+            self.conn.execute(
+                f"INSERT OR REPLACE INTO candidates ({', '.join(CANDIDATE_COLUMNS)}) VALUES ({placeholders})", values
+            )
+
+    def record_baseline(self, task_id: str, solved: bool, predictions, raw_outputs, seconds: float) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO baseline VALUES (?, ?, ?, ?, ?)",
+                (task_id, int(solved), json.dumps(predictions), json.dumps(raw_outputs), seconds),
+            )
+
+    def candidates(self, round: int | None = None, task_id: str | None = None) -> list[dict[str, Any]]:
+        query, args = "SELECT * FROM candidates WHERE 1=1", []
+        if round is not None:
+            query += " AND round = ?"
+            args.append(round)
+        if task_id is not None:
+            query += " AND task_id = ?"
+            args.append(task_id)
+        query += " ORDER BY round, task_id, candidate"
+        cursor = self.conn.execute(query, args)
+        names = [d[0] for d in cursor.description]
+        rows = []
+        for values in cursor.fetchall():
+            row = dict(zip(names, values))
+            for key in JSON_COLUMNS & row.keys():
+                row[key] = json.loads(row[key]) if row[key] is not None else None
+            rows.append(row)
+        return rows
+
+    def baseline(self) -> list[dict[str, Any]]:
+        cursor = self.conn.execute("SELECT task_id, solved, predictions, seconds FROM baseline ORDER BY task_id")
+        return [
+            {"task_id": t, "solved": bool(s), "predictions": json.loads(p), "seconds": sec}
+            for t, s, p, sec in cursor.fetchall()
+        ]
+
+    def close(self) -> None:
+        self.conn.close()

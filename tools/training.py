@@ -1,0 +1,37 @@
+"""The training tool: how the test-time-training update is run.
+
+A self-edit calls `train` at most once; without it the run's defaults apply. The bounds
+are part of the schema, so the decoding grammar only lets a policy write values inside
+them, and a value from an unconstrained model outside them is rejected with a reason.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langchain_core.tools import tool
+from pydantic import BaseModel, ConfigDict, Field
+
+MIN_LEARNING_RATE = 1e-6
+MAX_LEARNING_RATE = 1e-2
+MAX_EPOCHS = 20
+
+
+class TrainingSettings(BaseModel):
+    """Hyperparameters of one test-time-training update."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    learning_rate: float = Field(
+        ge=MIN_LEARNING_RATE, le=MAX_LEARNING_RATE, description="AdamW learning rate (cosine schedule)."
+    )
+    num_train_epochs: int = Field(ge=1, le=MAX_EPOCHS, description="Passes over the training data.")
+    strategy: Literal["all_tokens", "output_tokens"] = Field(
+        description="Loss on every token of each example, or only on the output grid it must predict."
+    )
+
+
+@tool("train", args_schema=TrainingSettings)
+def train(learning_rate: float, num_train_epochs: int, strategy: str) -> TrainingSettings:
+    """Set the test-time-training hyperparameters: learning rate, epochs, and which tokens carry the loss."""
+    return TrainingSettings(learning_rate=learning_rate, num_train_epochs=num_train_epochs, strategy=strategy)
