@@ -10,8 +10,10 @@ The format, chosen to be short in tokens and easy to parse back:
     "input:\\n<grid>\\noutput:\\n". The model's answer is the output grid followed by
     a newline and then the end-of-sequence token.
 
-`parse_grid` is the inverse of `grid_to_text`; it returns None for text that is not a
-rectangular grid of digits, because the model's output is untrusted.
+`parse_grid` is the inverse of `grid_to_text`. It reads the answer's leading run of digit
+rows and ignores whatever follows them (a model that does not stop after its grid still
+gets its grid read), and returns None when there is no rectangular grid of digits at the
+start, because the model's output is untrusted.
 """
 
 from __future__ import annotations
@@ -26,17 +28,16 @@ def grid_to_text(grid: Grid) -> str:
 
 
 def parse_grid(text: str) -> Grid | None:
-    """Parse the model's answer back into a grid; None if it is not a valid grid.
+    """Parse the model's answer back into a grid; None if it does not start with one.
 
-    Everything after the first blank line is ignored (the answer ends with a newline).
+    The grid is the leading run of lines made only of digits 0-9; the first other line
+    (blank, or any text) ends it.
     """
     rows: Grid = []
-    for line in text.strip("\n").split("\n"):
+    for line in text.lstrip("\n").split("\n"):
         line = line.strip()
-        if not line:
+        if not line or not line.isascii() or not line.isdigit():
             break
-        if not line.isdigit() or not line.isascii():
-            return None
         rows.append([int(ch) for ch in line])
     if not rows or any(len(row) != len(rows[0]) for row in rows):
         return None

@@ -2,8 +2,9 @@
 
 `LocalToolPolicy` returns `AIMessage`s whose `tool_calls` are the self-edit. With
 `constrained=True` every sampled token is masked by a grammar that xgrammar compiles from
-the bound tools' JSON schemas, so even a random-init model writes only calls that match
-the schema: known tool names, required arguments, numbers inside their bounds. Without
+the bound tools' JSON schemas (`seal_agent.prompts.self_edit_grammar`), so even a
+random-init model writes only calls that match the schema: known tool names, each at
+most once, the required `train` call, arguments with numbers inside their bounds. Without
 the grammar (or when the token budget runs out) whatever was written is parsed; what fails
 to parse is returned as `invalid_tool_calls` with the error, never raised.
 
@@ -29,7 +30,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 from transformers import DynamicCache
 
 from seal_agent.models import POLICY_ADAPTER
-from seal_agent.prompts import openai_tools, self_edit_json_schema
+from seal_agent.prompts import openai_tools, self_edit_grammar
 
 ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
 
@@ -95,14 +96,10 @@ class LocalToolPolicy(BaseChatModel):
                 self.tokenizer, vocab_size=vocab_size, stop_token_ids=[self.tokenizer.eos_token_id]
             )
             self._compiler = xgr.GrammarCompiler(self._tokenizer_info)
-        # Key order matters: the grammar writes properties in schema order ("name" first).
-        schema = json.dumps(self_edit_json_schema(tools))
-        if schema not in self._grammars:
-            # Compact separators and no free whitespace: fewer tokens, nothing to wander in.
-            self._grammars[schema] = self._compiler.compile_json_schema(
-                schema, any_whitespace=False, separators=(", ", ": ")
-            )
-        return self._grammars[schema]
+        key = json.dumps(tools, sort_keys=True)
+        if key not in self._grammars:
+            self._grammars[key] = self._compiler.compile_grammar(self_edit_grammar(tools))
+        return self._grammars[key]
 
     # -- sampling -------------------------------------------------------------------------
     def _pick(self, logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -24,6 +24,7 @@ calls that say which augmented training data to build from the task's demonstrat
 how to fine-tune on it. You will be fine-tuned with it and then asked to solve the task.
 Tools:
 {tools}
+Call each tool at most once, in the order listed, and every required tool exactly once, last.
 Answer with a JSON array of tool calls and nothing else, for example:
 {example}"""
 
@@ -34,7 +35,17 @@ EXAMPLE_CALLS = [
 
 
 def openai_tools(tools: Sequence[BaseTool | dict[str, Any]]) -> list[dict[str, Any]]:
-    return [t if isinstance(t, dict) else convert_to_openai_tool(t) for t in tools]
+    """OpenAI-style tool specs; a tool with metadata `self_edit: required` is marked `required`."""
+    specs = []
+    for t in tools:
+        if isinstance(t, dict):
+            specs.append(t)
+            continue
+        spec = convert_to_openai_tool(t)
+        if (t.metadata or {}).get("self_edit") == "required":
+            spec["required"] = True
+        specs.append(spec)
+    return specs
 
 
 def describe_tools(tools: Sequence[BaseTool | dict[str, Any]]) -> str:
@@ -48,7 +59,8 @@ def describe_tools(tools: Sequence[BaseTool | dict[str, Any]]) -> str:
             + (f" one of {prop['enum']}" if "enum" in prop else "")
             for name, prop in params.items()
         )
-        lines.append(f"- {function['name']}({args}): {function.get('description', '')}")
+        note = " (required)" if spec.get("required") else ""
+        lines.append(f"- {function['name']}({args}){note}: {function.get('description', '')}")
     return "\n".join(lines)
 
 
@@ -64,21 +76,66 @@ def self_edit_messages(
     return [SystemMessage(system), HumanMessage(f"Task {task.task_id}:\n{body}Your self-edit:")]
 
 
+def tool_call_schema(spec: dict[str, Any]) -> dict[str, Any]:
+    """JSON schema of one call `{"name": <this tool>, "arguments": {...}}`."""
+    function = spec["function"]
+    parameters = dict(function.get("parameters") or {"type": "object", "properties": {}})
+    parameters.setdefault("type", "object")
+    parameters.setdefault("properties", {})
+    parameters["additionalProperties"] = False
+    return {
+        "type": "object",
+        "properties": {"name": {"const": function["name"]}, "arguments": parameters},
+        "required": ["name", "arguments"],
+        "additionalProperties": False,
+    }
+
+
 def self_edit_json_schema(tools: Sequence[BaseTool | dict[str, Any]]) -> dict[str, Any]:
-    """JSON schema of a self-edit: an array of 1..len(tools) calls, each to a known tool."""
-    cases = []
-    for spec in openai_tools(tools):
-        function = spec["function"]
-        parameters = dict(function.get("parameters") or {"type": "object", "properties": {}})
-        parameters.setdefault("type", "object")
-        parameters.setdefault("properties", {})
-        parameters["additionalProperties"] = False
-        cases.append(
-            {
-                "type": "object",
-                "properties": {"name": {"const": function["name"]}, "arguments": parameters},
-                "required": ["name", "arguments"],
-                "additionalProperties": False,
-            }
-        )
+    """JSON schema of a self-edit: an array of 1..len(tools) calls, each to a known tool.
+
+    This is the shape any tool-calling model may answer in; the local policy's grammar
+    (`self_edit_grammar`) is stricter still.
+    """
+    cases = [tool_call_schema(spec) for spec in openai_tools(tools)]
     return {"type": "array", "minItems": 1, "maxItems": len(cases), "items": {"anyOf": cases}}
+
+
+SEPARATORS = (", ", ": ")
+
+
+def self_edit_grammar(tools: Sequence[BaseTool | dict[str, Any]]):
+    """The xgrammar grammar a local policy decodes under.
+
+    A JSON array in which each optional tool appears at most once, in the listed order,
+    followed by each required tool exactly once: `[<basic>?, <size>?, ..., <train>]`.
+    Every tool's arguments follow its JSON schema, bounds included. With no required
+    tool, any 1..len(tools) calls (`self_edit_json_schema`).
+    """
+    import json
+
+    import xgrammar as xgr
+
+    specs = openai_tools(tools)
+    required = [s for s in specs if s.get("required")]
+    if not required:
+        return xgr.Grammar.from_json_schema(
+            json.dumps(self_edit_json_schema(specs)), any_whitespace=False, separators=SEPARATORS
+        )
+
+    def call(spec):
+        return xgr.Grammar.from_json_schema(json.dumps(tool_call_schema(spec)), any_whitespace=False, separators=SEPARATORS)
+
+    def literal(text: str):
+        return xgr.Grammar.from_ebnf(f"root ::= {json.dumps(text)}")
+
+    parts = [literal("[")]
+    for spec in specs:
+        if not spec.get("required"):
+            parts.append(xgr.Grammar.union(literal(""), xgr.Grammar.concat(call(spec), literal(SEPARATORS[0]))))
+    for i, spec in enumerate(required):
+        if i:
+            parts.append(literal(SEPARATORS[0]))
+        parts.append(call(spec))
+    parts.append(literal("]"))
+    return xgr.Grammar.concat(*parts)

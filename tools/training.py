@@ -35,3 +35,7 @@ class TrainingSettings(BaseModel):
 def train(learning_rate: float, num_train_epochs: int, strategy: str) -> TrainingSettings:
     """Set the test-time-training hyperparameters: learning rate, epochs, and which tokens carry the loss."""
     return TrainingSettings(learning_rate=learning_rate, num_train_epochs=num_train_epochs, strategy=strategy)
+
+
+# The decoding grammar makes a policy call this tool exactly once, after the others.
+train.metadata = {"self_edit": "required"}

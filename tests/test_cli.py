@@ -1,0 +1,72 @@
+"""The command line: bad inputs stop early with exit code 2 and leave nothing behind."""
+
+import json
+
+from typer.testing import CliRunner
+
+from seal_agent.cli import app
+from tests.conftest import TASK
+
+runner = CliRunner()
+
+
+def test_malformed_task_file_gives_clear_error_and_exit_2(tmp_path):
+    bad = json.loads(json.dumps(TASK))
+    bad["train"][1]["input"] = [[1, 2], [3]]
+    (tmp_path / "broken.json").write_text(json.dumps(bad))
+    run_dir = tmp_path / "run"
+    result = runner.invoke(app, ["run", "arc", "--preset", "smoke", "--data", str(tmp_path / "broken.json"), "--run-dir", str(run_dir)])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "broken.json" in text and "'broken'" in text and "train[1].input" in text
+    assert not run_dir.exists()
+
+
+def test_unknown_task_id_exit_2(tmp_path):
+    result = runner.invoke(app, ["run", "arc", "--tasks", "nope1234", "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "nope1234" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_config_errors_are_listed_together(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("rounds: zero\npolicy:\n  candidates: 3\nttt:\n  batch_size: -1\n")
+    result = runner.invoke(app, ["run", "arc", "--config", str(config), "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "3 problem(s)" in text
+    for field in ("rounds", "policy.candidates: unknown key", "ttt.batch_size"):
+        assert field in text
+    assert not (tmp_path / "r").exists()
+
+
+def test_resume_without_a_run_is_refused(tmp_path):
+    result = runner.invoke(app, ["run", "arc", "--resume", "--run-dir", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "nothing to resume" in result.output
+
+
+def test_existing_run_dir_is_not_overwritten(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.yaml").write_text("seed: 0\n")
+    result = runner.invoke(app, ["run", "arc", "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "--resume" in result.output
+
+
+def test_tools_list():
+    result = runner.invoke(app, ["tools", "list", "--json"])
+    assert result.exit_code == 0
+    names = [t["function"]["name"] for t in json.loads(result.output)]
+    assert names == ["basic_augmentations", "size_augmentations", "chain_augmentations", "repeat_augmentations", "train"]
+
+
+def test_trace_show_on_a_run(tmp_path, tiny_model_dir):
+    from seal_agent.traces import TraceStore
+
+    store = TraceStore(tmp_path / "run.sqlite")
+    store.record_candidate({
+        "round": 1, "task_id": "t[bold]x", "candidate": 0, "status": "rejected", "reason": "[red]bad[/red] <script>",
+        "reward": 0.0, "completion": "[{", "seconds": 0.1,
+    })
+    result = runner.invoke(app, ["trace", "show", str(tmp_path)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    assert "[red]bad[/red]" in result.output and "t[bold]x" in result.output  # shown literally

@@ -1,0 +1,123 @@
+"""End to end: the ARC graph on a tiny model, its traces, summary, ReST-EM and resume."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from graphs.arc import build_arc_graph, reinforce
+from seal_agent.models import POLICY_ADAPTER, adapter_state
+from seal_agent.runner import SUMMARY_FILE, build_context, prepare_run, run_arc
+from tests.conftest import fast_config
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "smoke"
+    prepared = prepare_run(fast_config(), run_dir, resume=False)
+    updates = []
+    summary = run_arc(prepared, on_update=lambda node, update: updates.append(node))
+    return prepared, summary, updates
+
+
+def test_smoke_run_traces_are_complete_and_agree_with_summary(smoke_run):
+    prepared, summary, updates = smoke_run
+    from seal_agent.traces import TraceStore
+
+    rows = TraceStore(prepared.run_dir / "run.sqlite").candidates()
+    assert len(rows) == 2 * 2 * 3  # rounds x tasks x candidates, each exactly once
+    assert len({(r["round"], r["task_id"], r["candidate"]) for r in rows}) == len(rows)
+    on_disk = json.loads((prepared.run_dir / SUMMARY_FILE).read_text())
+    assert on_disk["stop_reason"] == "done"
+    assert [r["round"] for r in on_disk["rounds"]] == [1, 2]
+    for figures in on_disk["rounds"]:
+        mine = [r for r in rows if r["round"] == figures["round"]]
+        assert figures["candidates"] == len(mine)
+        assert figures["mean_reward"] == pytest.approx(sum(r["reward"] for r in mine) / len(mine))
+        assert figures["valid_fraction"] == pytest.approx(sum(r["status"] != "rejected" for r in mine) / len(mine))
+        assert figures["rewarded"] == sum(r["reward"] == 1 for r in mine)
+        assert figures["policy_updated"] == (figures["rewarded"] > 0)
+    for row in rows:
+        assert row["completion"] and row["status"] in {"ok", "rejected", "failed"}
+        if row["status"] == "ok":
+            assert row["loss_curve"] and row["data_counts"]["examples"] > 0 and row["predictions"] is not None
+        else:
+            assert row["reason"] and row["reward"] == 0
+    assert on_disk["baseline"]["evaluated"] and set(on_disk["baseline"]["solved"]) == {"6e02f1e3", "6150a2bd"}
+    assert (prepared.run_dir / "config.yaml").exists()
+    assert updates.count("reinforce") == 2 and updates[0] == "baseline"
+
+
+def test_graph_draws_as_mermaid():
+    mermaid = build_arc_graph().compile().get_graph().draw_mermaid()
+    for node in ("baseline", "start_round", "propose", "execute", "reinforce"):
+        assert node in mermaid
+
+
+def _context_for_reinforce(tmp_path):
+    prepared = prepare_run(fast_config(), tmp_path / "run", resume=False)
+    return build_context(prepared)
+
+
+def _state(results):
+    return {
+        "round": 1,
+        "task_ids": ["6e02f1e3"],
+        "policy_checkpoint": None,
+        "proposals": [{"round": 1, "task_id": "6e02f1e3", "prompt": "<|user|>\nTask\n<|assistant|>\n", "seconds": 0.0}],
+        "results": results,
+    }
+
+
+def test_policy_changes_after_a_round_with_rewarded_self_edits(tmp_path):
+    ctx = _context_for_reinforce(tmp_path)
+    before = adapter_state(ctx.engine.model, POLICY_ADAPTER)
+    completion = '[{"name": "train", "arguments": {"learning_rate": 0.001, "num_train_epochs": 2, "strategy": "all_tokens"}}]'
+    results = [{"round": 1, "task_id": "6e02f1e3", "candidate": 0, "status": "ok", "reward": 1.0, "completion": completion, "seconds": 0.0}]
+    update = reinforce(_state(results), SimpleNamespace(context=ctx))
+    after = adapter_state(ctx.engine.model, POLICY_ADAPTER)
+    assert update["rounds"][0]["policy_updated"]
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert (tmp_path / "run" / "policy" / "round_1" / POLICY_ADAPTER / "adapter_model.safetensors").exists()
+    assert update["policy_checkpoint"].endswith("round_1")
+
+
+def test_policy_unchanged_after_a_round_without_reward(tmp_path):
+    ctx = _context_for_reinforce(tmp_path)
+    before = adapter_state(ctx.engine.model, POLICY_ADAPTER)
+    results = [{"round": 1, "task_id": "6e02f1e3", "candidate": 0, "status": "ok", "reward": 0.0, "completion": "[]", "seconds": 0.0}]
+    update = reinforce(_state(results), SimpleNamespace(context=ctx))
+    after = adapter_state(ctx.engine.model, POLICY_ADAPTER)
+    assert not update["rounds"][0]["policy_updated"] and update["policy_checkpoint"] is None
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not (tmp_path / "run" / "policy").exists()
+
+
+def test_resume_does_not_recompute_round_one(tmp_path):
+    run_dir = tmp_path / "run"
+    prepared = prepare_run(fast_config(), run_dir, resume=False)
+    first = build_context(prepared)
+    run_arc(prepared, interrupt_after=["reinforce"], context=first)  # stops after round 1
+    from seal_agent.traces import TraceStore
+
+    round_one = {(r["task_id"], r["candidate"]): r["completion"] for r in TraceStore(run_dir / "run.sqlite").candidates(round=1)}
+    assert len(round_one) == 6
+    assert not TraceStore(run_dir / "run.sqlite").candidates(round=2)
+
+    # A new process: fresh model, fresh engine. Count the candidates it trains.
+    resumed = prepare_run(None, run_dir, resume=True)
+    ctx = build_context(resumed)
+    executed = []
+    original = ctx.engine.train
+    ctx.engine.train = lambda *a, **k: executed.append(1) or original(*a, **k)
+    sampled = []
+    original_generate = ctx.policy.generate
+    object.__setattr__(ctx.policy, "generate", lambda *a, **k: sampled.append(1) or original_generate(*a, **k))
+    summary = run_arc(resumed, context=ctx)
+    assert summary["stop_reason"] == "done" and [r["round"] for r in summary["rounds"]] == [1, 2]
+    assert len(sampled) == 2  # only round 2's two tasks were proposed again
+    rows = TraceStore(run_dir / "run.sqlite").candidates()
+    assert len(rows) == 12
+    assert {(r["task_id"], r["candidate"]): r["completion"] for r in rows if r["round"] == 1} == round_one
+    assert len(executed) <= 6  # at most round 2's candidates trained
