@@ -121,3 +121,14 @@ def test_resume_does_not_recompute_round_one(tmp_path):
     assert len(rows) == 12
     assert {(r["task_id"], r["candidate"]): r["completion"] for r in rows if r["round"] == 1} == round_one
     assert len(executed) <= 6  # at most round 2's candidates trained
+
+
+def _figures(summary):
+    drop = {"seconds", "policy_checkpoint"}
+    return [{k: v for k, v in r.items() if k not in drop} for r in summary["rounds"]], summary["baseline"]
+
+
+def test_same_seed_same_figures(tmp_path, smoke_run):
+    _, first, _ = smoke_run
+    again = run_arc(prepare_run(fast_config(), tmp_path / "again", resume=False))
+    assert _figures(again) == _figures(first)
