@@ -97,8 +97,11 @@ def run_arc_command(
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: all cores)."),
 ) -> None:
     """Run the SEAL ARC loop: propose self-edits, test-time-train on them, reward, ReST-EM."""
+    from transformers.utils import logging as hf_logging
+
     from seal_agent import runner
 
+    hf_logging.disable_progress_bar()  # our own progress display says what is happening
     overrides = cli_overrides(tasks, rounds, candidates, model, seed, data, arc_version)
     prepared = None
     try:

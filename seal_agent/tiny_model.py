@@ -84,31 +84,16 @@ def tiny_llama_config(
     )
 
 
-def build_tiny_model(
-    out_dir: str | Path,
-    seed: int = 0,
-    hidden_size: int = 256,
-    num_hidden_layers: int = 4,
-    num_attention_heads: int = 8,
-    num_key_value_heads: int = 4,
-    intermediate_size: int = 768,
-    initializer_range: float = 0.02,
-) -> Path:
+def build_tiny_model(out_dir: str | Path, seed: int = 0, **architecture: float) -> Path:
     """Build a randomly initialised tiny Llama and its tokenizer, save both to `out_dir`.
 
+    `architecture` is passed to `tiny_llama_config` (hidden_size, num_hidden_layers,
+    num_attention_heads, num_key_value_heads, intermediate_size, initializer_range).
     Building is deterministic in `seed`. If `out_dir` already holds a model built with the
-    same arguments it is reused, so a resumed run sees the very same weights.
+    same recipe it is reused, so a resumed run sees the very same weights.
     """
     out_dir = Path(out_dir)
-    recipe = {
-        "seed": seed,
-        "hidden_size": hidden_size,
-        "num_hidden_layers": num_hidden_layers,
-        "num_attention_heads": num_attention_heads,
-        "num_key_value_heads": num_key_value_heads,
-        "intermediate_size": intermediate_size,
-        "initializer_range": initializer_range,
-    }
+    recipe = {"seed": seed, **architecture}
     recipe_path = out_dir / "tiny_recipe.json"
     if recipe_path.exists() and json.loads(recipe_path.read_text()) == recipe:
         return out_dir
@@ -116,12 +101,7 @@ def build_tiny_model(
     tokenizer = build_byte_tokenizer()
     config = tiny_llama_config(
         vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        num_hidden_layers=num_hidden_layers,
-        num_attention_heads=num_attention_heads,
-        num_key_value_heads=num_key_value_heads,
-        intermediate_size=intermediate_size,
-        initializer_range=initializer_range,
+        **architecture,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
