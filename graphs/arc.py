@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
@@ -199,6 +200,10 @@ def execute(payload: ExecuteInput, runtime: Runtime[ArcContext]) -> dict[str, An
                 row["reward"] = 1.0 if evaluation.solved else 0.0
             except CandidateFailed as failure:
                 row.update(status="failed", reason=str(failure), reward=0.0)
+            except torch.OutOfMemoryError as failure:
+                # This candidate's data or settings did not fit; the others still can.
+                torch.cuda.empty_cache()
+                row.update(status="failed", reason=f"out of memory: {str(failure)[:300]}", reward=0.0)
     row["seconds"] = time.perf_counter() - start
     ctx.traces.record_candidate({**row, "prompt": None})
     # The state keeps what later nodes and the summary need; the full record is in the trace.

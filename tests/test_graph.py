@@ -132,3 +132,29 @@ def test_same_seed_same_figures(tmp_path, smoke_run):
     _, first, _ = smoke_run
     again = run_arc(prepare_run(fast_config(), tmp_path / "again", resume=False))
     assert _figures(again) == _figures(first)
+
+
+def test_a_failing_candidate_is_recorded_and_the_run_goes_on(tmp_path):
+    from seal_agent.lora_engine import CandidateFailed
+
+    prepared = prepare_run(fast_config(rounds=1), tmp_path / "run", resume=False)
+    ctx = build_context(prepared)
+    calls = []
+
+    def flaky_train(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise CandidateFailed("training loss became nan at step 3")
+        if len(calls) == 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return original(*args, **kwargs)
+
+    original = ctx.engine.train
+    ctx.engine.train = flaky_train
+    summary = run_arc(prepared, context=ctx)
+    from seal_agent.traces import TraceStore
+
+    failed = [r for r in TraceStore(prepared.run_dir / "run.sqlite").candidates() if r["status"] == "failed"]
+    assert summary["stop_reason"] == "done" and len(calls) >= 2
+    assert {r["reason"][:20] for r in failed} == {"training loss became", "out of memory: CUDA "}
+    assert summary["rounds"][0]["failed"] == 2 and all(r["reward"] == 0 for r in failed)
