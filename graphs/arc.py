@@ -221,7 +221,6 @@ def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
     rewarded = [r for r in results if r["reward"] >= 1.0]
     # Start from the policy this round sampled from, also when this node is re-run after a crash.
     ctx.use_policy(state.get("policy_checkpoint"))
-    checkpoint = state.get("policy_checkpoint")
     sft_losses: list[float] = []
     if rewarded:
         pairs = [(prompts[r["task_id"]], r["completion"]) for r in rewarded]
@@ -235,8 +234,9 @@ def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
             seed=derive_seed(config.seed, current, "rest_em"),
         )
         sft_losses = trained.losses
-        checkpoint = str(save_policy(ctx.engine.model, ctx.run_dir / "policy" / f"round_{current}"))
-        ctx.loaded_policy = checkpoint
+    # Every round leaves its checkpoint, updated or not, so round N's policy is always on disk.
+    checkpoint = str(save_policy(ctx.engine.model, ctx.run_dir / "policy" / f"round_{current}"))
+    ctx.loaded_policy = checkpoint
     proposal_seconds = sum(p["seconds"] for p in state["proposals"] if p["round"] == current)
     summary = {
         "round": current,

@@ -89,9 +89,14 @@ def test_policy_unchanged_after_a_round_without_reward(tmp_path):
     results = [{"round": 1, "task_id": "6e02f1e3", "candidate": 0, "status": "ok", "reward": 0.0, "completion": "[]", "seconds": 0.0}]
     update = reinforce(_state(results), SimpleNamespace(context=ctx))
     after = adapter_state(ctx.engine.model, POLICY_ADAPTER)
-    assert not update["rounds"][0]["policy_updated"] and update["policy_checkpoint"] is None
+    assert not update["rounds"][0]["policy_updated"]
     assert all(torch.equal(before[k], after[k]) for k in before)
-    assert not (tmp_path / "run" / "policy").exists()
+    # the round's checkpoint is still saved, and holds the unchanged policy
+    from peft.utils import load_peft_weights
+
+    saved = load_peft_weights(str(tmp_path / "run" / "policy" / "round_1" / POLICY_ADAPTER))
+    assert len(saved) == len(before)
+    assert all(torch.equal(v, before[k]) for k, v in zip(sorted(before), [saved[k] for k in sorted(saved)]))
 
 
 def test_resume_does_not_recompute_round_one(tmp_path):
