@@ -158,11 +158,16 @@ def run_arc_command(
     try:
         with progress:
             summary = runner.run_arc(prepared, on_update=on_update)
-    except BaseException:
+    except BaseException as err:
         # A run that produced nothing is not worth keeping; one with results can be resumed.
-        if not resume and not (prepared.run_dir / runner.SUMMARY_FILE).exists():
-            if not runner.TraceStore(prepared.run_dir / runner.DB_FILE).candidates():
-                runner.remove_new_run_dir(prepared)
+        produced = resume or (prepared.run_dir / runner.SUMMARY_FILE).exists() or bool(
+            runner.TraceStore(prepared.run_dir / runner.DB_FILE).candidates()
+        )
+        if not produced:
+            runner.remove_new_run_dir(prepared)
+        elif isinstance(err, KeyboardInterrupt):
+            console.print(f"interrupted; continue with: seal run arc --resume --run-dir {escape(str(prepared.run_dir))}")
+            raise typer.Exit(130)
         raise
     console.print(round_table(summary))
     console.print(f"summary: {escape(str(prepared.run_dir / runner.SUMMARY_FILE))}  ·  traces: seal trace show {escape(str(prepared.run_dir))}")
