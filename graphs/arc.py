@@ -24,7 +24,7 @@ in through the runtime context, `ArcContext`; the state holds only JSON.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from langgraph.types import Command, Send
 
 from seal_agent.arc_data import ArcTask
 from seal_agent.config import RunConfig
-from seal_agent.evaluate import evaluate_task
+from seal_agent.evaluate import evaluate
 from seal_agent.lora_engine import CandidateFailed, LoraEngine, planned_steps
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.prompts import openai_tools, self_edit_messages
@@ -45,7 +45,7 @@ from seal_agent.self_edit import Rejection, validate_self_edit
 from seal_agent.state import ArcState, ExecuteInput, ProposeInput
 from seal_agent.traces import TraceStore
 from seal_agent.ttt_data import build_training_data
-from tools import ARC_TOOLS, TrainingSettings
+from tools import ToolOutputError, TrainingSettings
 
 
 @dataclass
@@ -59,7 +59,7 @@ class ArcContext:
     traces: TraceStore
     run_dir: Path
     initial_policy_state: dict
-    tools: list = field(default_factory=lambda: list(ARC_TOOLS))
+    tools: list  # the self-edit tools of the configured vocabulary, in prompt/grammar order
     loaded_policy: str | None = None  # which checkpoint the in-memory policy adapter holds
 
     def use_policy(self, checkpoint: str | None) -> None:
@@ -79,9 +79,10 @@ def baseline(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
     solved = {}
     for task_id in state["task_ids"]:
         start = time.perf_counter()
-        evaluation = evaluate_task(ctx.engine, ctx.tasks[task_id], ctx.config.eval.max_new_tokens, use_adapter=False)
+        seed = derive_seed(ctx.config.seed, "baseline", task_id)
+        evaluation = evaluate(ctx.engine, ctx.tasks[task_id], ctx.config.eval, seed, use_adapter=False)
         seconds = time.perf_counter() - start
-        ctx.traces.record_baseline(task_id, evaluation.solved, evaluation.predictions, evaluation.raw_outputs, seconds)
+        ctx.traces.record_baseline(task_id, evaluation.solved, evaluation.attempts, evaluation.raw_outputs, seconds)
         solved[task_id] = evaluation.solved
     rate = sum(solved.values()) / len(solved) if solved else 0.0
     return {"baseline": {"evaluated": True, "success_rate": rate, "solved": solved}}
@@ -165,6 +166,19 @@ def execute(payload: ExecuteInput, runtime: Runtime[ArcContext]) -> dict[str, An
         row["tool_names"] = self_edit.tool_names
         row["training"] = {**self_edit.training.model_dump(), "from_defaults": self_edit.training_from_defaults}
         seed = derive_seed(config.seed, payload["round"], payload["task_id"], payload["candidate"])
+        train_and_evaluate(ctx, task, self_edit, seed, row)
+    row["seconds"] = time.perf_counter() - start
+    ctx.traces.record_candidate({**row, "prompt": None})
+    # The state keeps what later nodes and the summary need; the full record is in the trace.
+    keep = ("round", "task_id", "candidate", "status", "reason", "reward", "tool_names", "completion", "seconds")
+    return {"results": [{key: row.get(key) for key in keep}]}
+
+
+def train_and_evaluate(ctx: ArcContext, task: ArcTask, self_edit, seed: int, row: dict[str, Any]) -> None:
+    """Fill `row` for a validated self-edit: its data, the step budget, TTT, evaluation, reward."""
+    config = ctx.config
+    start = time.perf_counter()
+    try:
         data = build_training_data(
             task,
             self_edit.augmentations,
@@ -173,42 +187,43 @@ def execute(payload: ExecuteInput, runtime: Runtime[ArcContext]) -> dict[str, An
             max_examples=config.ttt.max_examples,
             max_sequence_tokens=config.ttt.max_sequence_tokens,
             seed=seed,
+            colour_twins=config.ttt.colour_twins,
         )
-        row["data_counts"], row["data_sample"] = data.counts, data.sample_text
-        row["timings"]["data"] = time.perf_counter() - start
-        steps = planned_steps(len(data.examples), self_edit.training.num_train_epochs, config.ttt.batch_size)
-        if not data.examples:
-            row.update(status="rejected", reason="the self-edit produced no training examples")
-        elif steps > config.ttt.max_steps:
-            row.update(
-                status="rejected",
-                reason=f"needs {steps} training steps ({len(data.examples)} examples x "
-                f"{self_edit.training.num_train_epochs} epochs / batch {config.ttt.batch_size}); "
-                f"the budget is {config.ttt.max_steps}",
-            )
-        else:
-            try:
-                trained = ctx.engine.train(
-                    data.examples, self_edit.training.learning_rate, self_edit.training.num_train_epochs, seed
-                )
-                row["loss_curve"] = trained.losses
-                row["timings"]["train"] = trained.seconds
-                eval_start = time.perf_counter()
-                evaluation = evaluate_task(ctx.engine, task, config.eval.max_new_tokens)
-                row["timings"]["eval"] = time.perf_counter() - eval_start
-                row["predictions"], row["raw_outputs"] = evaluation.predictions, evaluation.raw_outputs
-                row["reward"] = 1.0 if evaluation.solved else 0.0
-            except CandidateFailed as failure:
-                row.update(status="failed", reason=str(failure), reward=0.0)
-            except torch.OutOfMemoryError as failure:
-                # This candidate's data or settings did not fit; the others still can.
-                torch.cuda.empty_cache()
-                row.update(status="failed", reason=f"out of memory: {str(failure)[:300]}", reward=0.0)
-    row["seconds"] = time.perf_counter() - start
-    ctx.traces.record_candidate({**row, "prompt": None})
-    # The state keeps what later nodes and the summary need; the full record is in the trace.
-    keep = ("round", "task_id", "candidate", "status", "reason", "reward", "tool_names", "completion", "seconds")
-    return {"results": [{key: row.get(key) for key in keep}]}
+    except ToolOutputError as bad_output:
+        row.update(status="rejected", reason=f"bad tool output: {bad_output}")
+        return
+    except Exception as failure:  # an augmentation the policy chose crashed while applied
+        row.update(status="rejected", reason=f"augmentation failed: {type(failure).__name__}: {str(failure)[:300]}")
+        return
+    row["data_counts"], row["data_sample"] = data.counts, data.sample_text
+    row["timings"]["data"] = time.perf_counter() - start
+    epochs = self_edit.training.num_train_epochs
+    steps = planned_steps(len(data.examples), epochs, config.ttt.batch_size)
+    if not data.examples:
+        row.update(status="rejected", reason="the self-edit produced no training examples")
+        return
+    if steps > config.ttt.max_steps:
+        row.update(
+            status="rejected",
+            reason=f"needs {steps} training steps ({len(data.examples)} examples x {epochs} epochs / batch "
+            f"{config.ttt.batch_size}); the budget is {config.ttt.max_steps}",
+        )
+        return
+    try:
+        trained = ctx.engine.train(data.examples, self_edit.training.learning_rate, epochs, seed)
+        row["loss_curve"] = trained.losses
+        row["timings"]["train"] = trained.seconds
+        eval_start = time.perf_counter()
+        evaluation = evaluate(ctx.engine, task, config.eval, seed)
+        row["timings"]["eval"] = time.perf_counter() - eval_start
+        row["predictions"], row["raw_outputs"], row["votes"] = evaluation.attempts, evaluation.raw_outputs, evaluation.votes
+        row["reward"] = 1.0 if evaluation.solved else 0.0
+    except CandidateFailed as failure:
+        row.update(status="failed", reason=str(failure), reward=0.0)
+    except torch.OutOfMemoryError as failure:
+        # This candidate's data or settings did not fit; the others still can.
+        torch.cuda.empty_cache()
+        row.update(status="failed", reason=f"out of memory: {str(failure)[:300]}", reward=0.0)
 
 
 def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:

@@ -94,6 +94,8 @@ def run_arc_command(
     candidates: Optional[int] = typer.Option(None, help="Self-edits sampled per task per round."),
     model: Optional[str] = typer.Option(None, help="Hub id, local directory, or 'tiny'."),
     seed: Optional[int] = typer.Option(None, help="Seed of the whole run."),
+    vocabulary: Optional[str] = typer.Option(None, help="Self-edit vocabulary: seal (the paper's) or open (individual tools)."),
+    tools_module: list[str] = typer.Option([], "--tools-module", help="Load extra tools from a module (dotted name or .py path); repeatable."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: all cores)."),
 ) -> None:
     """Run the SEAL ARC loop: propose self-edits, test-time-train on them, reward, ReST-EM."""
@@ -103,6 +105,10 @@ def run_arc_command(
 
     hf_logging.disable_progress_bar()  # our own progress display says what is happening
     overrides = cli_overrides(tasks, rounds, candidates, model, seed, data, arc_version)
+    if vocabulary is not None:
+        overrides.setdefault("tools", {})["vocabulary"] = vocabulary
+    if tools_module:
+        overrides.setdefault("tools", {})["modules"] = list(tools_module)
     prepared = None
     try:
         if resume:
@@ -116,7 +122,7 @@ def run_arc_command(
             if run_dir is None:
                 run_dir = Path("runs") / f"arc-{resolved.preset or 'custom'}-{datetime.now():%Y%m%d-%H%M%S}"
             prepared = runner.prepare_run(resolved, run_dir, resume=False)
-    except (ConfigError, TaskError, runner.RunDirError) as err:
+    except (ConfigError, TaskError, runner.RunDirError, runner.ToolLoadError) as err:
         fail(str(err))
 
     if threads:
@@ -174,29 +180,32 @@ def run_arc_command(
 
 
 @tools_app.command("list")
-def tools_list(as_json: bool = typer.Option(False, "--json", help="Print the tool schemas as JSON.")) -> None:
+def tools_list(
+    vocabulary: str = typer.Option("open", help="seal (the paper's self-edit) or open (individual tools)."),
+    tools_module: list[str] = typer.Option([], "--tools-module", help="Also load tools from this module (dotted name or .py path)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array of {name, description, schema}."),
+) -> None:
     """The registered self-edit tools and their argument schemas."""
-    from seal_agent.prompts import openai_tools
-    from tools import ARC_TOOLS
+    from tools import ToolLoadError, arc_tools, tool_summaries
 
-    specs = openai_tools(ARC_TOOLS)
+    try:
+        summaries = tool_summaries(arc_tools(vocabulary, tools_module))
+    except ToolLoadError as err:
+        fail(str(err))
     if as_json:
-        console.print_json(json.dumps(specs))
+        print(json.dumps(summaries, indent=2))
         return
-    table = Table(title="ARC self-edit tools")
+    from seal_agent.prompts import describe_argument
+
+    table = Table(title=f"ARC self-edit tools ({vocabulary} vocabulary)")
     table.add_column("tool")
     table.add_column("arguments")
     table.add_column("description")
-    for spec in specs:
-        f = spec["function"]
-        props = f.get("parameters", {}).get("properties", {})
-        args = "\n".join(
-            f"{name}: {p.get('type', '')}"
-            + (f" [{p['minimum']}, {p['maximum']}]" if "minimum" in p else "")
-            + (f" {p['enum']}" if "enum" in p else "")
-            for name, p in props.items()
-        ) or "(none)"
-        table.add_row(f["name"], escape(args), escape(f.get("description", "")))
+    for summary in summaries:
+        props = summary["schema"].get("properties", {})
+        args = "\n".join(f"{name}: {describe_argument(p)}" for name, p in props.items()) or "(none)"
+        name = summary["name"] + (" (required)" if summary["required"] else "")
+        table.add_row(escape(name), escape(args), escape(summary["description"]))
     console.print(table)
 
 
@@ -220,13 +229,14 @@ def trace_show(
             console.print_json(json.dumps(row, default=str))
         return
     table = Table(title=f"candidates in {escape(str(run_dir))}")
-    for column in ("round", "task", "cand", "status", "tool calls", "training", "examples", "loss first→last", "prediction", "reward", "s"):
+    for column in ("round", "task", "cand", "status", "tool calls", "training", "examples", "loss first→last", "attempts (test 1)", "reward", "s"):
         table.add_column(column)
     for row in rows:
         training = row.get("training") or {}
         losses = row.get("loss_curve") or []
-        predictions = row.get("predictions") or []
-        prediction = "\n".join("".join(map(str, line)) for line in predictions[0]) if predictions and predictions[0] else ("-" if not predictions else "(unparsable)")
+        attempts = (row.get("predictions") or [[]])[0]
+        prediction = "\n\n".join("\n".join("".join(map(str, line)) for line in grid) for grid in attempts) if attempts else (
+            "-" if row["status"] != "ok" else "(none parsable)")
         table.add_row(
             str(row["round"]), escape(row["task_id"]), str(row["candidate"]),
             row["status"] + (f"\n{escape(row['reason'])}" if row["reason"] else ""),

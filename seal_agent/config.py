@@ -100,6 +100,9 @@ class TTTConfig(_Section):
     default_learning_rate: float = Field(1e-4, gt=0, description="Used when a self-edit sets none.")
     default_epochs: int = Field(2, ge=1, description="Used when a self-edit sets none.")
     default_strategy: Literal["all_tokens", "output_tokens"] = Field("output_tokens")
+    colour_twins: bool = Field(
+        True, description="When a self-edit chooses any augmentation, add a colour-permuted twin of each copy (SEAL)."
+    )
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping.")
 
 
@@ -110,6 +113,9 @@ class PolicyConfig(_Section):
     temperature: float = Field(0.8, ge=0, description="Sampling temperature (SEAL: 0.8); 0 is greedy.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
     max_new_tokens: int = Field(384, ge=8, description="Token budget of one self-edit.")
+    max_optional_calls: int = Field(
+        6, ge=0, le=16, description="Most calls to optional (augmentation) tools the grammar lets a self-edit make."
+    )
     constrained: bool = Field(True, description="Decode under the grammar of the tool schemas (xgrammar).")
     include_demonstrations: bool = Field(
         True, description="Show the task's demonstrations in the self-edit prompt."
@@ -123,9 +129,42 @@ class PolicyConfig(_Section):
     sft_batch_size: int = Field(4, ge=1)
 
 
+class ToolsConfig(_Section):
+    """Which self-edit tools the policy is offered."""
+
+    vocabulary: Literal["seal", "open"] = Field(
+        "seal",
+        description="seal: the paper's self-edit (data_generation's four booleans, then train). "
+        "open: individual augmentation tools with arguments (rotate, upscale, chain, ...), then train.",
+    )
+    modules: list[str] = Field(
+        default_factory=list,
+        description="Extra tool modules to load: dotted module names or paths to .py files.",
+    )
+
+
+VIEWS = ("identity", "transpose", "flip_horizontal", "flip_vertical", "rotate_90", "rotate_180")
+
+
 class EvalConfig(_Section):
     max_new_tokens: int = Field(1024, ge=4, description="Token budget of one predicted grid.")
     baseline: bool = Field(True, description="Also evaluate the base model with no update (in-context only).")
+    strategy: Literal["vote", "greedy"] = Field(
+        "vote",
+        description="vote: pass@2 by hierarchical voting over augmented queries (SEAL's evaluation). "
+        "greedy: one greedy answer per test input, pass@1 (cheaper).",
+    )
+    views: list[Literal[VIEWS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(VIEWS),
+        description="Invertible transforms queried when voting; each is a voting group.",
+    )
+    orderings: int = Field(2, ge=1, le=2, description="Orderings of each demonstration subset: as given, and reversed.")
+    max_queries_per_view: int = Field(
+        16, ge=1, description="Cap on queries per test input and view (a seeded sample of subsets x orderings)."
+    )
+    top_per_view: int = Field(3, ge=1, description="Answers kept from each view before voting across views.")
+    attempts: int = Field(2, ge=1, description="Answers submitted per test input (pass@attempts).")
+    batch_size: int = Field(16, ge=1, description="Queries decoded together.")
 
 
 class RunConfig(_Section):
@@ -137,6 +176,7 @@ class RunConfig(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    tools: ToolsConfig = Field(default_factory=ToolsConfig)
     ttt: TTTConfig = Field(default_factory=TTTConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 

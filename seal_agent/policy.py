@@ -66,6 +66,7 @@ class LocalToolPolicy(BaseChatModel):
     temperature: float = 0.8
     top_p: float = 1.0
     max_new_tokens: int = 256
+    max_optional_calls: int = 6
     constrained: bool = True
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -98,7 +99,7 @@ class LocalToolPolicy(BaseChatModel):
             self._compiler = xgr.GrammarCompiler(self._tokenizer_info)
         key = json.dumps(tools, sort_keys=True)
         if key not in self._grammars:
-            self._grammars[key] = self._compiler.compile_grammar(self_edit_grammar(tools))
+            self._grammars[key] = self._compiler.compile_grammar(self_edit_grammar(tools, self.max_optional_calls))
         return self._grammars[key]
 
     # -- sampling -------------------------------------------------------------------------

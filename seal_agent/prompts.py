@@ -24,14 +24,30 @@ calls that say which augmented training data to build from the task's demonstrat
 how to fine-tune on it. You will be fine-tuned with it and then asked to solve the task.
 Tools:
 {tools}
-Call each tool at most once, in the order listed, and every required tool exactly once, last.
+Call the optional tools as often as you like (each call adds one augmented copy), then each \
+required tool exactly once, in the order listed.
 Answer with a JSON array of tool calls and nothing else, for example:
 {example}"""
 
-EXAMPLE_CALLS = [
-    {"name": "basic_augmentations", "arguments": {}},
-    {"name": "train", "arguments": {"learning_rate": 0.0001, "num_train_epochs": 2, "strategy": "output_tokens"}},
-]
+EXAMPLE_TRAIN = {"name": "train", "arguments": {"learning_rate": 0.0001, "num_train_epochs": 2, "strategy": "output_tokens"}}
+
+
+def example_calls(tools: Sequence[BaseTool | dict[str, Any]]) -> list[dict[str, Any]]:
+    """A well-formed self-edit for the prompt: the first tool with example arguments, then train."""
+    specs = openai_tools(tools)
+    first = specs[0]["function"]
+    args = {}
+    for name, prop in first.get("parameters", {}).get("properties", {}).items():
+        if "enum" in prop:
+            args[name] = prop["enum"][0]
+        elif prop.get("type") == "boolean":
+            args[name] = True
+        elif prop.get("type") in ("integer", "number"):
+            args[name] = prop.get("minimum", 1)
+    calls = [{"name": first["name"], "arguments": args}]
+    if first["name"] != "train":
+        calls.append(EXAMPLE_TRAIN)
+    return calls
 
 
 def openai_tools(tools: Sequence[BaseTool | dict[str, Any]]) -> list[dict[str, Any]]:
@@ -48,17 +64,28 @@ def openai_tools(tools: Sequence[BaseTool | dict[str, Any]]) -> list[dict[str, A
     return specs
 
 
+def describe_argument(prop: dict[str, Any]) -> str:
+    if "enum" in prop:
+        return " | ".join(json.dumps(v) for v in prop["enum"])
+    kind = prop.get("type", "any")
+    if kind == "array":
+        items = prop.get("items", {})
+        options = items.get("oneOf") or items.get("anyOf")
+        if options:
+            ops = [o.get("properties", {}).get("op", {}).get("const") for o in options]
+            return f"list of steps, each an object with op in {[o for o in ops if o]} and that op's arguments"
+        return f"list of {describe_argument(items)}"
+    if "minimum" in prop and "maximum" in prop:
+        return f"{kind} in [{prop['minimum']}, {prop['maximum']}]"
+    return kind
+
+
 def describe_tools(tools: Sequence[BaseTool | dict[str, Any]]) -> str:
     lines = []
     for spec in openai_tools(tools):
         function = spec["function"]
         params = function.get("parameters", {}).get("properties", {})
-        args = ", ".join(
-            f"{name}: {prop.get('type', 'any')}"
-            + (f" in [{prop['minimum']}, {prop['maximum']}]" if "minimum" in prop and "maximum" in prop else "")
-            + (f" one of {prop['enum']}" if "enum" in prop else "")
-            for name, prop in params.items()
-        )
+        args = ", ".join(f"{name}: {describe_argument(prop)}" for name, prop in params.items())
         note = " (required)" if spec.get("required") else ""
         lines.append(f"- {function['name']}({args}){note}: {function.get('description', '')}")
     return "\n".join(lines)
@@ -67,7 +94,7 @@ def describe_tools(tools: Sequence[BaseTool | dict[str, Any]]) -> str:
 def self_edit_messages(
     task: ArcTask, tools: Sequence[BaseTool], include_demonstrations: bool = True
 ) -> list[BaseMessage]:
-    system = INSTRUCTIONS.format(tools=describe_tools(tools), example=json.dumps(EXAMPLE_CALLS))
+    system = INSTRUCTIONS.format(tools=describe_tools(tools), example=json.dumps(example_calls(tools)))
     if include_demonstrations:
         body = "".join(example_text(p.input, p.output) for p in task.train)
         body += "".join(query_text(p.input) + "?\n" for p in task.test)
@@ -83,6 +110,7 @@ def tool_call_schema(spec: dict[str, Any]) -> dict[str, Any]:
     parameters.setdefault("type", "object")
     parameters.setdefault("properties", {})
     parameters["additionalProperties"] = False
+    parameters = json.loads(json.dumps(parameters).replace('"oneOf"', '"anyOf"'))  # disjoint by "op" anyway
     return {
         "type": "object",
         "properties": {"name": {"const": function["name"]}, "arguments": parameters},
@@ -104,20 +132,20 @@ def self_edit_json_schema(tools: Sequence[BaseTool | dict[str, Any]]) -> dict[st
 SEPARATORS = (", ", ": ")
 
 
-def self_edit_grammar(tools: Sequence[BaseTool | dict[str, Any]]):
+def self_edit_grammar(tools: Sequence[BaseTool | dict[str, Any]], max_optional_calls: int = 6):
     """The xgrammar grammar a local policy decodes under.
 
-    A JSON array in which each optional tool appears at most once, in the listed order,
-    followed by each required tool exactly once: `[<basic>?, <size>?, ..., <train>]`.
-    Every tool's arguments follow its JSON schema, bounds included. With no required
-    tool, any 1..len(tools) calls (`self_edit_json_schema`).
+    A JSON array of 0..`max_optional_calls` calls to optional tools (any of them, any
+    order, repeats allowed), followed by each required tool exactly once in the listed
+    order: `[<rotate>, <upscale>, ..., <train>]` (open vocabulary) or
+    `[<data_generation>, <train>]` (SEAL's). Every call's arguments follow its tool's JSON
+    schema, bounds included. With no required tool: 1..len(tools) calls of any tool.
     """
-    import json
-
     import xgrammar as xgr
 
     specs = openai_tools(tools)
     required = [s for s in specs if s.get("required")]
+    optional = [s for s in specs if not s.get("required")]
     if not required:
         return xgr.Grammar.from_json_schema(
             json.dumps(self_edit_json_schema(specs)), any_whitespace=False, separators=SEPARATORS
@@ -130,9 +158,13 @@ def self_edit_grammar(tools: Sequence[BaseTool | dict[str, Any]]):
         return xgr.Grammar.from_ebnf(f"root ::= {json.dumps(text)}")
 
     parts = [literal("[")]
-    for spec in specs:
-        if not spec.get("required"):
-            parts.append(xgr.Grammar.union(literal(""), xgr.Grammar.concat(call(spec), literal(SEPARATORS[0]))))
+    if optional and max_optional_calls > 0:
+        any_optional = xgr.Grammar.union(*[call(s) for s in optional]) if len(optional) > 1 else call(optional[0])
+        one = xgr.Grammar.concat(any_optional, literal(SEPARATORS[0]))
+        repeated = xgr.Grammar.union(literal(""), one)
+        for _ in range(max_optional_calls - 1):  # (one (one (...)?)?)?: up to max calls
+            repeated = xgr.Grammar.union(literal(""), xgr.Grammar.concat(one, repeated))
+        parts.append(repeated)
     for i, spec in enumerate(required):
         if i:
             parts.append(literal(SEPARATORS[0]))

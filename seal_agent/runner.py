@@ -33,6 +33,7 @@ from seal_agent.models import attach_adapters, load_model_and_tokenizer, model_s
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.rest_em import policy_state
 from seal_agent.traces import TraceStore
+from tools import ToolLoadError, arc_tools
 
 CONFIG_FILE = "config.yaml"
 DB_FILE = "run.sqlite"
@@ -102,6 +103,7 @@ def prepare_run(config: RunConfig | None, run_dir: str | Path, resume: bool) -> 
     if run_dir.exists() and any(run_dir.iterdir()):
         raise RunDirError(f"{run_dir}: already holds a run; pass --resume to continue it, or choose another --run-dir")
     tasks = load_tasks(config)  # may raise TaskError: nothing has been created yet
+    arc_tools(config.tools.vocabulary, config.tools.modules)  # may raise ToolLoadError, likewise
     run_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(run_dir / CONFIG_FILE, dump_config(config))
     return PreparedRun(config, run_dir, tasks, resume=False)
@@ -122,6 +124,7 @@ def build_context(prepared: PreparedRun):
         temperature=config.policy.temperature,
         top_p=config.policy.top_p,
         max_new_tokens=config.policy.max_new_tokens,
+        max_optional_calls=config.policy.max_optional_calls,
         constrained=config.policy.constrained,
     )
     return ArcContext(
@@ -132,6 +135,7 @@ def build_context(prepared: PreparedRun):
         traces=TraceStore(prepared.run_dir / DB_FILE),
         run_dir=prepared.run_dir,
         initial_policy_state=policy_state(peft_model),
+        tools=arc_tools(config.tools.vocabulary, config.tools.modules),
     )
 
 
@@ -193,4 +197,4 @@ def remove_new_run_dir(prepared: PreparedRun | None) -> None:
         shutil.rmtree(prepared.run_dir, ignore_errors=True)
 
 
-__all__ = ["ConfigError", "TaskError", "RunDirError", "prepare_run", "run_arc", "load_tasks"]
+__all__ = ["ConfigError", "TaskError", "ToolLoadError", "RunDirError", "prepare_run", "run_arc", "load_tasks"]

@@ -2,8 +2,10 @@
 
 The tool calls are untrusted model output. A self-edit is rejected (reward 0, reason kept
 in the trace) when the message holds a call that could not be parsed, calls no tool, calls
-an unknown tool, passes arguments its pydantic schema refuses, or calls `train` more than
-once. Nothing here raises on bad model output: errors the model caused are data.
+an unknown tool, passes arguments its pydantic schema refuses, calls a required tool
+(`train`, `data_generation`) more than once, or calls a tool that fails or returns nothing
+usable. Nothing here raises on bad model output or a failing tool: errors the model (or a
+tool it chose) caused are data.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def validate_self_edit(
         return Rejection("the self-edit calls no tool")
 
     augmentations: list[Augmentation] = []
+    seen_augmentations: set[str] = set()
     names: list[str] = []
     training: TrainingSettings | None = None
     for call in message.tool_calls:
@@ -72,17 +75,24 @@ def validate_self_edit(
                 f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in err.errors()
             )
             return Rejection(f"{name}: {problems}")
-        result = tool.invoke(parsed.model_dump())
+        required = (tool.metadata or {}).get("self_edit") == "required"
+        if required and name in names:
+            return Rejection(f"{name} is called more than once; a self-edit calls it once")
+        try:
+            result = tool.invoke(dict(parsed))
+        except Exception as err:  # a tool the policy chose failed: that candidate's problem
+            return Rejection(f"{name} failed: {type(err).__name__}: {_short(str(err))}")
         if isinstance(result, TrainingSettings):
-            if training is not None:
-                return Rejection("train is called more than once; a self-edit sets its hyperparameters once")
             training = result
         elif isinstance(result, list) and all(isinstance(a, Augmentation) for a in result):
-            if name in names:
-                continue  # switching a group on twice is the same as once
-            augmentations.extend(result)
+            for augmentation in result:
+                if augmentation.name not in seen_augmentations:  # the same copy twice adds nothing
+                    seen_augmentations.add(augmentation.name)
+                    augmentations.append(augmentation)
+        elif result is None:
+            return Rejection(f"{name} returned nothing")
         else:
-            raise TypeError(f"tool {name} returned {type(result).__name__}; expected augmentations or settings")
+            return Rejection(f"{name} returned {type(result).__name__}; a tool returns augmentations or training settings")
         names.append(name)
     return SelfEdit(
         tool_names=names,

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS candidates (
     data_counts TEXT,              -- JSON
     data_sample TEXT,
     loss_curve TEXT,               -- JSON list, one loss per step
-    predictions TEXT,              -- JSON list of grids (null where unparsable)
+    predictions TEXT,              -- JSON: per test input, the list of attempted grids
+    votes TEXT,                    -- JSON: per test input, the top answers with their views and votes
     raw_outputs TEXT,              -- JSON list of strings
     seconds REAL,
     timings TEXT,                  -- JSON {data, train, eval}
@@ -45,10 +46,10 @@ CREATE TABLE IF NOT EXISTS baseline (
 );
 """
 
-JSON_COLUMNS = {"tool_names", "tool_calls", "training", "data_counts", "loss_curve", "predictions", "raw_outputs", "timings"}
+JSON_COLUMNS = {"tool_names", "tool_calls", "training", "data_counts", "loss_curve", "predictions", "votes", "raw_outputs", "timings"}
 CANDIDATE_COLUMNS = [
     "round", "task_id", "candidate", "status", "reason", "reward", "tool_names", "tool_calls", "completion",
-    "prompt", "training", "data_counts", "data_sample", "loss_curve", "predictions", "raw_outputs", "seconds", "timings",
+    "prompt", "training", "data_counts", "data_sample", "loss_curve", "predictions", "votes", "raw_outputs", "seconds", "timings",
 ]
 
 

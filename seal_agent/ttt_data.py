@@ -3,10 +3,12 @@
 Only the demonstrations are used (the test outputs are what the update is judged on).
 The procedure, following SEAL's ARC setup:
 
-1. The task as given, plus one copy per augmentation the self-edit switched on, each
-   augmentation applied to every input and output grid. Copies with a grid over 30x30
-   are dropped. When any augmentation is on, each copy also gets a colour-permuted twin
-   (a random bijection on colours 1-9, background 0 kept).
+1. The task as given, plus one copy per augmentation the self-edit chose, each applied to
+   every input and output grid (or, for a task-level augmentation, to the list of
+   demonstrations). Copies with a grid over 30x30 are dropped; a tool whose output is not
+   a grid of colours 0-9 raises `ToolOutputError` (the candidate is rejected). With
+   `colour_twins`, when any augmentation is on, each copy also gets a colour-permuted
+   twin (a seeded bijection on colours 1-9, background 0 kept), as in SEAL.
 2. From every copy, leave-one-out tasks (n demonstrations give n examples, the other
    demonstrations shuffled); if that gives fewer than `max_examples`, leave-two-out tasks
    are added.
@@ -24,11 +26,11 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from seal_agent.arc_data import MAX_GRID_SIDE, ArcTask, Pair, leave_one_out, leave_two_out
 from seal_agent.grid_text import answer_text, task_prompt
 from tools import Augmentation
+from tools.colour import colour_permutation
 
 IGNORE_INDEX = -100
 
@@ -46,28 +48,24 @@ class TrainingData:
     sample_text: str = ""
 
 
-def _fits(grid: np.ndarray) -> bool:
-    return grid.ndim == 2 and 1 <= grid.shape[0] <= MAX_GRID_SIDE and 1 <= grid.shape[1] <= MAX_GRID_SIDE
+def _fits(grid) -> bool:
+    return 1 <= len(grid) <= MAX_GRID_SIDE and 1 <= len(grid[0]) <= MAX_GRID_SIDE
 
 
-def augment_pairs(pairs: Sequence[Pair], augmentation: Augmentation) -> list[Pair] | None:
-    """Apply one augmentation to every grid; None if any result is over 30x30."""
-    out = []
-    for pair in pairs:
-        new_in = np.asarray(augmentation(np.asarray(pair.input)))
-        new_out = np.asarray(augmentation(np.asarray(pair.output)))
-        if not (_fits(new_in) and _fits(new_out)):
-            return None
-        out.append(Pair(new_in.tolist(), new_out.tolist()))
+def augment_pairs(pairs: Sequence[Pair], augmentation: Augmentation, rng: random.Random) -> list[Pair] | None:
+    """Apply one augmentation to a task's pairs; None if any resulting grid is over 30x30."""
+    out = augmentation.apply(list(pairs), rng)
+    if not out:
+        from tools import ToolOutputError
+
+        raise ToolOutputError(f"{augmentation.name} returned no demonstrations")
+    if not all(_fits(p.input) and _fits(p.output) for p in out):
+        return None
     return out
 
 
 def permute_colours(pairs: Sequence[Pair], rng: random.Random) -> list[Pair]:
-    colours = list(range(1, 10))
-    shuffled = colours[:]
-    rng.shuffle(shuffled)
-    table = np.array([0] + shuffled)
-    return [Pair(table[np.asarray(p.input)].tolist(), table[np.asarray(p.output)].tolist()) for p in pairs]
+    return colour_permutation(rng.randrange(1000)).apply(pairs, rng)
 
 
 def tokenize_example(tokenizer, prompt: str, answer: str, strategy: str) -> TrainingExample:
@@ -90,17 +88,18 @@ def build_training_data(
     max_examples: int,
     max_sequence_tokens: int,
     seed: int,
+    colour_twins: bool = True,
 ) -> TrainingData:
     rng = random.Random(seed)
     counts = {"augmentations": len(augmentations), "augmented_tasks": 1, "dropped_oversize": 0}
     versions: list[list[Pair]] = [list(task.train)]
     for augmentation in augmentations:
-        augmented = augment_pairs(task.train, augmentation)
+        augmented = augment_pairs(task.train, augmentation, rng)
         if augmented is None:
             counts["dropped_oversize"] += 1
             continue
         versions.append(augmented)
-    if augmentations:
+    if augmentations and colour_twins:
         versions += [permute_colours(v, rng) for v in list(versions)]
     counts["augmented_tasks"] = len(versions)
 

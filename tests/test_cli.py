@@ -53,10 +53,15 @@ def test_existing_run_dir_is_not_overwritten(tmp_path):
 
 
 def test_tools_list():
-    result = runner.invoke(app, ["tools", "list", "--json"])
+    result = runner.invoke(app, ["tools", "list", "--json", "--vocabulary", "seal"])
     assert result.exit_code == 0
-    names = [t["function"]["name"] for t in json.loads(result.output)]
-    assert names == ["basic_augmentations", "size_augmentations", "chain_augmentations", "repeat_augmentations", "train"]
+    listed = json.loads(result.output)
+    assert [t["name"] for t in listed] == ["data_generation", "train"]
+    assert {"name", "description", "schema"} <= set(listed[0])
+    assert listed[1]["schema"]["properties"]["learning_rate"]["maximum"] == 0.01
+    opened = json.loads(runner.invoke(app, ["tools", "list", "--json"]).output)
+    assert {"rotate", "flip", "chain", "upscale", "tile", "permute_colours", "shuffle_demonstrations", "train"} <= {t["name"] for t in opened}
+    assert runner.invoke(app, ["tools", "list"]).exit_code == 0
 
 
 def test_trace_show_on_a_run(tmp_path, tiny_model_dir):

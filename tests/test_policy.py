@@ -1,24 +1,30 @@
 import json
 
+import pytest
+
 from langchain_core.messages import AIMessage
 
 from seal_agent.arc_data import ArcTask, Pair
 from seal_agent.policy import LocalToolPolicy, parse_tool_calls
 from seal_agent.prompts import openai_tools, self_edit_messages
 from seal_agent.self_edit import SelfEdit, validate_self_edit
-from tools import ARC_TOOLS, TrainingSettings
+from tools import TrainingSettings, arc_tools
+
+ARC_TOOLS = arc_tools("seal")
 
 TASK = ArcTask("t", train=(Pair([[1]], [[2]]), Pair([[3]], [[4]])), test=(Pair([[5]], [[6]]),))
 DEFAULTS = TrainingSettings(learning_rate=1e-4, num_train_epochs=1, strategy="output_tokens")
 
 
-def test_random_model_under_the_grammar_writes_only_schema_valid_calls(tiny_peft):
+@pytest.mark.parametrize("vocabulary", ["seal", "open"])
+def test_random_model_under_the_grammar_writes_only_schema_valid_calls(tiny_peft, vocabulary):
     model, tokenizer = tiny_peft
-    policy = LocalToolPolicy(model=model, tokenizer=tokenizer, temperature=1.0, max_new_tokens=600)
-    result = policy.generate([self_edit_messages(TASK, ARC_TOOLS)], tools=openai_tools(ARC_TOOLS), n=6, seed=3)
+    tools = arc_tools(vocabulary)
+    policy = LocalToolPolicy(model=model, tokenizer=tokenizer, temperature=1.0, max_new_tokens=900, max_optional_calls=3)
+    result = policy.generate([self_edit_messages(TASK, tools)], tools=openai_tools(tools), n=6, seed=3)
     messages = [g.message for g in result.generations[0]]
     assert len(messages) == 6
-    names = {t.name for t in ARC_TOOLS}
+    names = {t.name for t in tools}
     for m in messages:
         assert isinstance(m, AIMessage)
         assert m.response_metadata["finish_reason"] == "stop", m.text
@@ -26,7 +32,10 @@ def test_random_model_under_the_grammar_writes_only_schema_valid_calls(tiny_peft
         for call in m.tool_calls:
             assert call["name"] in names
             # every argument the grammar let through also passes the pydantic schema
-            next(t for t in ARC_TOOLS if t.name == call["name"]).args_schema.model_validate(call["args"])
+            next(t for t in tools if t.name == call["name"]).args_schema.model_validate(call["args"])
+        assert m.tool_calls[-1]["name"] == "train" and sum(c["name"] == "train" for c in m.tool_calls) == 1
+        assert len(m.tool_calls) <= 3 + (2 if vocabulary == "seal" else 1)
+        assert isinstance(validate_self_edit(m, tools, DEFAULTS), SelfEdit)
 
 
 def test_bind_tools_and_invoke_return_one_message(tiny_peft):

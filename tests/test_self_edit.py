@@ -4,7 +4,10 @@ import pytest
 from langchain_core.messages import AIMessage
 
 from seal_agent.self_edit import Rejection, SelfEdit, validate_self_edit
-from tools import ARC_TOOLS, TrainingSettings
+from tools import TrainingSettings, arc_tools
+
+SEAL = arc_tools("seal")
+OPEN = arc_tools("open")
 
 DEFAULTS = TrainingSettings(learning_rate=1e-4, num_train_epochs=2, strategy="output_tokens")
 
@@ -17,22 +20,41 @@ def message(*calls, invalid=()):
     )
 
 
-def test_valid_self_edit():
-    edit = validate_self_edit(
-        message(("basic_augmentations", {}), ("train", {"learning_rate": 1e-3, "num_train_epochs": 3, "strategy": "all_tokens"})),
-        ARC_TOOLS, DEFAULTS,
-    )
+TRAIN = ("train", {"learning_rate": 1e-3, "num_train_epochs": 3, "strategy": "all_tokens"})
+GROUPS = {"use_basic_augmentations": True, "use_size_augmentations": False,
+          "use_chain_augmentations": False, "use_repeat_augmentations": False}
+
+
+def test_valid_seal_self_edit():
+    edit = validate_self_edit(message(("data_generation", GROUPS), TRAIN), SEAL, DEFAULTS)
     assert isinstance(edit, SelfEdit)
-    assert edit.tool_names == ["basic_augmentations", "train"]
+    assert edit.tool_names == ["data_generation", "train"]
     assert len(edit.augmentations) == 11  # 3 rotations, 2 flips, transpose, 4 mirrors, translation
     assert edit.training.learning_rate == 1e-3 and not edit.training_from_defaults
 
 
-def test_missing_train_uses_defaults_and_repeat_group_counts_once():
-    edit = validate_self_edit(message(("size_augmentations", {}), ("size_augmentations", {})), ARC_TOOLS, DEFAULTS)
+def test_every_group_of_the_seal_vocabulary():
+    everything = {key: True for key in GROUPS}
+    edit = validate_self_edit(message(("data_generation", everything), TRAIN), SEAL, DEFAULTS)
+    assert len(edit.augmentations) == 11 + 3 + 6 + 3
+    nothing = {key: False for key in GROUPS}
+    assert validate_self_edit(message(("data_generation", nothing), TRAIN), SEAL, DEFAULTS).augmentations == []
+
+
+def test_open_vocabulary_calls_repeat_with_arguments_and_identical_calls_count_once():
+    edit = validate_self_edit(
+        message(("rotate", {"quarter_turns": 1}), ("rotate", {"quarter_turns": 2}), ("rotate", {"quarter_turns": 1}),
+                ("chain", {"steps": [{"op": "flip", "axis": "vertical"}, {"op": "upscale", "factor": 2, "axis": "both"}]})),
+        OPEN, DEFAULTS,
+    )
     assert isinstance(edit, SelfEdit)
+    assert [a.name for a in edit.augmentations] == ["rotate_90", "rotate_180", "flip_vertical+upscale_both_2"]
     assert edit.training == DEFAULTS and edit.training_from_defaults
-    assert len(edit.augmentations) == 3
+
+
+def test_a_vocabulary_refuses_the_other_vocabularys_tools():
+    result = validate_self_edit(message(("rotate", {"quarter_turns": 1}), TRAIN), SEAL, DEFAULTS)
+    assert isinstance(result, Rejection) and "unknown tool" in result.reason
 
 
 @pytest.mark.parametrize(
@@ -45,12 +67,15 @@ def test_missing_train_uses_defaults_and_repeat_group_counts_once():
         ([("train", {"learning_rate": 1e-3, "num_train_epochs": -1, "strategy": "all_tokens"})], "num_train_epochs"),
         ([("train", {"learning_rate": 1e-3, "num_train_epochs": 2, "strategy": "everything"})], "strategy"),
         ([("train", {"learning_rate": "fast", "num_train_epochs": 2, "strategy": "all_tokens"})], "learning_rate"),
-        ([("basic_augmentations", {"k": 1})], "Extra inputs"),
-        ([("train", {"learning_rate": 1e-3, "num_train_epochs": 1, "strategy": "all_tokens"})] * 2, "more than once"),
+        ([("transpose", {"k": 1})], "Extra inputs"),
+        ([("rotate", {"quarter_turns": 4})], "quarter_turns"),
+        ([("chain", {"steps": []})], "steps"),
+        ([("chain", {"steps": [{"op": "explode"}]})], "steps"),
+        ([("train", {"learning_rate": 1e-3, "num_train_epochs": 1, "strategy": "all_tokens"})] * 2, "called more than once"),
     ],
 )
 def test_rejections_carry_a_reason(calls, reason):
-    result = validate_self_edit(message(*calls), ARC_TOOLS, DEFAULTS)
+    result = validate_self_edit(message(*calls), OPEN, DEFAULTS)
     assert isinstance(result, Rejection)
     assert reason in result.reason
 
@@ -58,6 +83,6 @@ def test_rejections_carry_a_reason(calls, reason):
 def test_unparsable_call_is_rejected_not_raised():
     result = validate_self_edit(
         message(invalid=[{"name": None, "args": "[{", "id": "x", "error": "not valid JSON", "type": "invalid_tool_call"}]),
-        ARC_TOOLS, DEFAULTS,
+        OPEN, DEFAULTS,
     )
     assert isinstance(result, Rejection) and "not valid JSON" in result.reason

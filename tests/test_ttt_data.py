@@ -4,8 +4,10 @@ from seal_agent.arc_data import ArcTask, Pair
 from seal_agent.lora_engine import collate
 from seal_agent.tiny_model import build_byte_tokenizer
 from seal_agent.ttt_data import IGNORE_INDEX, augment_pairs, build_training_data, permute_colours, tokenize_example
-from tools import Augmentation
-from tools.arc_augmentations import BASIC, SIZE
+from tools import GridTransform
+from tools.seal_groups import basic_group, size_group
+
+BASIC, SIZE = basic_group(), size_group()
 
 TOKENIZER = build_byte_tokenizer()
 TASK = ArcTask(
@@ -74,8 +76,10 @@ def test_same_seed_same_data():
 
 
 def test_augmentation_applies_to_inputs_and_outputs():
-    flip = Augmentation("flip", np.fliplr)
-    (pair,) = augment_pairs([Pair([[1, 2]], [[3, 4]])], flip)
+    import random
+
+    flip = GridTransform("flip", np.fliplr)
+    (pair,) = augment_pairs([Pair([[1, 2]], [[3, 4]])], flip, random.Random(0))
     assert pair == Pair([[2, 1]], [[4, 3]])
 
 

@@ -1,19 +1,124 @@
 """Self-edit tools: what a policy may call in a self-edit.
 
-`ARC_TOOLS` is what the policy is shown and what its decoding grammar allows, in this
-order. To add a tool, write a function decorated with LangChain's `@tool` and a pydantic
-`args_schema` in the module of its family, and add it to the list below.
+A tool is a function decorated with `@arc_tool` (see `tools/base.py`) in any module of
+this package: it is found by `arc_tools()`, with no list to edit. Tools also come from
+modules named in the run's config (`tools.modules`) or on the command line
+(`--tools-module`, a dotted module name or a path to a .py file), and from installed
+packages that register a module under the `seal_agent.tools` entry-point group:
+
+    [project.entry-points."seal_agent.tools"]
+    my_tools = "my_package.arc_tools"
+
+Two vocabularies:
+    seal - the paper's self-edit: data_generation(four booleans), then train(...)
+    open - individual augmentation tools with arguments (rotate, upscale, chain, ...),
+           each callable several times, then train(...)
 """
 
-from tools.arc_augmentations import (
-    Augmentation,
-    basic_augmentations,
-    chain_augmentations,
-    repeat_augmentations,
-    size_augmentations,
-)
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pkgutil
+import sys
+from collections.abc import Iterable
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+
+from langchain_core.tools import BaseTool
+
+from tools.base import VOCABULARIES, Augmentation, GridTransform, TaskTransform, ToolOutputError, arc_tool, is_arc_tool
 from tools.training import TrainingSettings, train
 
-ARC_TOOLS = [basic_augmentations, size_augmentations, chain_augmentations, repeat_augmentations, train]
+ENTRY_POINT_GROUP = "seal_agent.tools"
 
-__all__ = ["ARC_TOOLS", "Augmentation", "TrainingSettings", "train"]
+
+class ToolLoadError(Exception):
+    """A tool module that cannot be imported, or a clash of tool names."""
+
+
+def import_tool_module(spec: str) -> ModuleType:
+    """Import a module by dotted name or by the path of a .py file."""
+    path = Path(spec)
+    if spec.endswith(".py") or path.exists():
+        if not path.is_file():
+            raise ToolLoadError(f"{spec}: no such tool module file")
+        name = f"seal_agent_extra_tools.{path.stem}"
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as err:
+            raise ToolLoadError(f"{spec}: importing the tool module failed: {type(err).__name__}: {err}") from err
+        return module
+    try:
+        return importlib.import_module(spec)
+    except Exception as err:
+        raise ToolLoadError(f"{spec}: importing the tool module failed: {type(err).__name__}: {err}") from err
+
+
+def _module_tools(module: ModuleType) -> list:
+    return list(vars(module).values())
+
+
+def _package_tools() -> list:
+    package_dir = Path(__file__).parent
+    found = []
+    for info in sorted(pkgutil.iter_modules([str(package_dir)]), key=lambda i: i.name):
+        found += _module_tools(importlib.import_module(f"tools.{info.name}"))
+    return found
+
+
+def _entry_point_tools() -> list:
+    """Tools registered by installed packages: an entry point names a module, a tool, or a list."""
+    found = []
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry.load()
+        except Exception as err:
+            raise ToolLoadError(f"entry point {entry.name} ({entry.value}): {type(err).__name__}: {err}") from err
+        if isinstance(loaded, ModuleType):
+            found += _module_tools(loaded)
+        elif isinstance(loaded, (list, tuple)):
+            found += list(loaded)
+        else:
+            found.append(loaded)
+    return found
+
+
+def arc_tools(vocabulary: str = "seal", modules: Iterable[str] = ()) -> list[BaseTool]:
+    """The ARC tools of a vocabulary: optional tools by name, then required ones by name.
+
+    This order is what the policy is shown and what its grammar follows (required tools,
+    `train` among them, come last).
+    """
+    if vocabulary not in VOCABULARIES:
+        raise ToolLoadError(f"unknown vocabulary {vocabulary!r}; choose one of {', '.join(VOCABULARIES)}")
+    candidates = _package_tools() + _entry_point_tools()
+    for spec in modules:
+        candidates += _module_tools(import_tool_module(spec))
+    found: dict[str, BaseTool] = {}
+    for value in candidates:
+        if not is_arc_tool(value) or value.metadata["vocabulary"] not in (vocabulary, "both"):
+            continue
+        if value.name in found and found[value.name] is not value:
+            raise ToolLoadError(f"two different tools are named {value.name!r}")
+        found[value.name] = value
+    return sorted(found.values(), key=lambda t: (t.metadata["self_edit"] == "required", t.name))
+
+
+def tool_summaries(tools: Iterable[BaseTool]) -> list[dict]:
+    """`{name, description, schema}` for each tool, as `seal tools list --json` prints them."""
+    return [
+        {"name": t.name, "description": t.description, "schema": t.args_schema.model_json_schema(),
+         "vocabulary": t.metadata["vocabulary"], "required": t.metadata["self_edit"] == "required"}
+        for t in tools
+    ]
+
+
+__all__ = [
+    "Augmentation", "GridTransform", "TaskTransform", "ToolOutputError", "ToolLoadError", "TrainingSettings",
+    "arc_tool", "arc_tools", "tool_summaries", "train",
+]

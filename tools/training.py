@@ -1,6 +1,8 @@
 """The training tool: how the test-time-training update is run.
 
-A self-edit calls `train` at most once; without it the run's defaults apply. The bounds
+Both vocabularies end with `train`; the decoding grammar makes a local policy call it
+exactly once, last. A self-edit from elsewhere that omits it gets the run's defaults; one
+that calls it twice is rejected. The bounds
 are part of the schema, so the decoding grammar only lets a policy write values inside
 them, and a value from an unconstrained model outside them is rejected with a reason.
 """
@@ -9,8 +11,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from langchain_core.tools import tool
 from pydantic import BaseModel, ConfigDict, Field
+
+from tools.base import arc_tool
 
 MIN_LEARNING_RATE = 1e-6
 MAX_LEARNING_RATE = 1e-2
@@ -31,11 +34,7 @@ class TrainingSettings(BaseModel):
     )
 
 
-@tool("train", args_schema=TrainingSettings)
+@arc_tool(args_schema=TrainingSettings, vocabulary="both", required=True)
 def train(learning_rate: float, num_train_epochs: int, strategy: str) -> TrainingSettings:
     """Set the test-time-training hyperparameters: learning rate, epochs, and which tokens carry the loss."""
     return TrainingSettings(learning_rate=learning_rate, num_train_epochs=num_train_epochs, strategy=strategy)
-
-
-# The decoding grammar makes a policy call this tool exactly once, after the others.
-train.metadata = {"self_edit": "required"}
