@@ -48,6 +48,9 @@ from seal_agent.ttt_data import build_training_data
 from tools import ToolOutputError, TrainingSettings
 
 
+DIRTY = "<policy adapter modified since its last checkpoint>"
+
+
 @dataclass
 class ArcContext:
     """What the nodes need besides the state: built once per process by `seal_agent.runner`."""
@@ -63,9 +66,13 @@ class ArcContext:
     loaded_policy: str | None = None  # which checkpoint the in-memory policy adapter holds
 
     def use_policy(self, checkpoint: str | None) -> None:
-        """Make the in-memory policy adapter equal to `checkpoint` (None: the initial one)."""
+        """Make the in-memory policy adapter equal to `checkpoint` (None: the initial one).
+
+        Checkpoints are stored relative to the run directory, so a run can be resumed from
+        any working directory, or after the run directory has been moved.
+        """
         if checkpoint != self.loaded_policy:
-            load_policy(self.engine.model, Path(checkpoint) if checkpoint else None, self.initial_policy_state)
+            load_policy(self.engine.model, self.run_dir / checkpoint if checkpoint else None, self.initial_policy_state)
             self.loaded_policy = checkpoint
 
 
@@ -237,20 +244,29 @@ def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
     # Start from the policy this round sampled from, also when this node is re-run after a crash.
     ctx.use_policy(state.get("policy_checkpoint"))
     sft_losses: list[float] = []
+    sft_failure = None
     if rewarded:
         pairs = [(prompts[r["task_id"]], r["completion"]) for r in rewarded]
-        trained = fine_tune_policy(
-            ctx.engine.model,
-            ctx.engine.tokenizer,
-            pairs,
-            learning_rate=config.policy.sft_learning_rate,
-            epochs=config.policy.sft_epochs,
-            batch_size=config.policy.sft_batch_size,
-            seed=derive_seed(config.seed, current, "rest_em"),
-        )
-        sft_losses = trained.losses
+        # From here until the save, the in-memory policy matches no checkpoint: a retry of this
+        # node in the same process must reload rather than train on top of a half-trained adapter.
+        ctx.loaded_policy = DIRTY
+        try:
+            trained = fine_tune_policy(
+                ctx.engine.model,
+                ctx.engine.tokenizer,
+                pairs,
+                learning_rate=config.policy.sft_learning_rate,
+                epochs=config.policy.sft_epochs,
+                batch_size=config.policy.sft_batch_size,
+                seed=derive_seed(config.seed, current, "rest_em"),
+            )
+            sft_losses = trained.losses
+        except CandidateFailed as failure:  # e.g. a NaN loss: keep the previous policy, go on
+            sft_failure = str(failure)
+            ctx.use_policy(state.get("policy_checkpoint"))
     # Every round leaves its checkpoint, updated or not, so round N's policy is always on disk.
-    checkpoint = str(save_policy(ctx.engine.model, ctx.run_dir / "policy" / f"round_{current}"))
+    checkpoint = f"policy/round_{current}"
+    save_policy(ctx.engine.model, ctx.run_dir / checkpoint)
     ctx.loaded_policy = checkpoint
     proposal_seconds = sum(p["seconds"] for p in state["proposals"] if p["round"] == current)
     summary = {
@@ -261,7 +277,8 @@ def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
         "valid_fraction": sum(r["status"] != "rejected" for r in results) / len(results) if results else 0.0,
         "failed": sum(r["status"] == "failed" for r in results),
         "rewarded": len(rewarded),
-        "policy_updated": bool(rewarded),
+        "policy_updated": bool(rewarded) and sft_failure is None,
+        "policy_update_failure": sft_failure,
         "policy_checkpoint": checkpoint,
         "sft_loss": sft_losses,
         "seconds": proposal_seconds + sum(r["seconds"] for r in results) + (time.perf_counter() - start),

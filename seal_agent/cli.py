@@ -122,7 +122,7 @@ def run_arc_command(
             if run_dir is None:
                 run_dir = Path("runs") / f"arc-{resolved.preset or 'custom'}-{datetime.now():%Y%m%d-%H%M%S}"
             prepared = runner.prepare_run(resolved, run_dir, resume=False)
-    except (ConfigError, TaskError, runner.RunDirError, runner.ToolLoadError) as err:
+    except (ConfigError, TaskError, runner.RunDirError, runner.ToolLoadError, runner.ModelLoadError) as err:
         fail(str(err))
 
     if threads:
@@ -149,7 +149,7 @@ def run_arc_command(
         elif node == "execute":
             for r in update.get("results", []):
                 progress.advance(bar)
-                progress.update(bar, description=f"round {r['round']} · {r['task_id']}")
+                progress.update(bar, description=escape(f"round {r['round']} · {r['task_id']}"))
         elif node == "reinforce":
             r = update["rounds"][0]
             progress.console.print(
@@ -165,13 +165,12 @@ def run_arc_command(
         with progress:
             summary = runner.run_arc(prepared, on_update=on_update)
     except BaseException as err:
-        # A run that produced nothing is not worth keeping; one with results can be resumed.
-        produced = resume or (prepared.run_dir / runner.SUMMARY_FILE).exists() or bool(
-            runner.TraceStore(prepared.run_dir / runner.DB_FILE).candidates()
-        )
-        if not produced:
+        # A new run that completed no step is not worth keeping; one with progress can be resumed.
+        if not resume and not runner.has_progress(prepared.run_dir):
             runner.remove_new_run_dir(prepared)
-        elif isinstance(err, KeyboardInterrupt):
+        if isinstance(err, runner.ModelLoadError):
+            fail(str(err))
+        if isinstance(err, KeyboardInterrupt) and runner.has_progress(prepared.run_dir):
             console.print(f"interrupted; continue with: seal run arc --resume --run-dir {escape(str(prepared.run_dir))}")
             raise typer.Exit(130)
         raise

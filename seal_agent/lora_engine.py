@@ -158,7 +158,7 @@ class LoraEngine:
             eos_token_id=self.tokenizer.eos_token_id,
         )
         if use_adapter:
-            self.model.set_adapter(TTT_ADAPTER)
+            self.model.set_adapter(TTT_ADAPTER, inference_mode=True)
             output = self.model.generate(**kwargs)
         else:
             with self.model.disable_adapter():

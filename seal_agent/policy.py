@@ -120,7 +120,7 @@ class LocalToolPolicy(BaseChatModel):
         import xgrammar as xgr
 
         device = next(self.model.parameters()).device
-        self.model.set_adapter(self.adapter_name)
+        self.model.set_adapter(self.adapter_name, inference_mode=True)
         self.model.eval()
         prompt_ids = self.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(device)
         eos = self.tokenizer.eos_token_id
@@ -132,7 +132,10 @@ class LocalToolPolicy(BaseChatModel):
         generator = torch.Generator().manual_seed(seed)
         cache = DynamicCache()
         # Every row shares the same prompt, so the batch needs no padding.
-        logits = self.model(input_ids=prompt_ids.expand(n, -1), past_key_values=cache, use_cache=True).logits[:, -1]
+        # logits_to_keep=1: the prompt's per-token logits (prompt x vocabulary x n) are never needed.
+        logits = self.model(
+            input_ids=prompt_ids.expand(n, -1), past_key_values=cache, use_cache=True, logits_to_keep=1
+        ).logits[:, -1]
         tokens: list[list[int]] = [[] for _ in range(n)]
         finished = [False] * n
         for _ in range(self.max_new_tokens):

@@ -67,9 +67,13 @@ def load_policy(peft_model, directory: Path | None, initial_state: dict) -> None
     # peft saves a non-default adapter in a sub-folder named after it.
     weights = load_peft_weights(str(Path(directory) / POLICY_ADAPTER))
     result = set_peft_model_state_dict(peft_model, weights, adapter_name=POLICY_ADAPTER)
-    missing = [k for k in getattr(result, "unexpected_keys", []) if POLICY_ADAPTER in k]
-    if missing:
-        raise RuntimeError(f"policy checkpoint {directory} does not match the model: {missing[:3]}")
+    marker = f".{POLICY_ADAPTER}."
+    unexpected = [k for k in getattr(result, "unexpected_keys", []) if marker in k]
+    missing = [k for k in getattr(result, "missing_keys", []) if marker in k and "lora_" in k]
+    if unexpected or missing:
+        raise RuntimeError(
+            f"policy checkpoint {directory} does not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
 
 
 def policy_state(peft_model) -> dict:

@@ -45,6 +45,10 @@ class RunDirError(Exception):
     """The run directory cannot be used as asked (exists already, or has nothing to resume)."""
 
 
+class ModelLoadError(Exception):
+    """The configured model or tokenizer cannot be loaded."""
+
+
 def load_tasks(config: RunConfig) -> list[ArcTask]:
     """The configured tasks, validated; raises TaskError naming the file, task and field."""
     if config.data.source == "path":
@@ -82,6 +86,26 @@ def summary_from_state(config: RunConfig, state: dict[str, Any], seconds: float 
     }
 
 
+def with_absolute_paths(config: RunConfig) -> RunConfig:
+    """Make file paths in the config absolute, so a resumed run finds them from anywhere."""
+    config = config.model_copy(deep=True)
+    if config.data.path:
+        config.data.path = str(Path(config.data.path).resolve())
+    config.tools.modules = [str(Path(m).resolve()) if m.endswith(".py") or Path(m).exists() else m for m in config.tools.modules]
+    if config.model.name_or_path != "tiny" and Path(config.model.name_or_path).exists():
+        config.model.name_or_path = str(Path(config.model.name_or_path).resolve())
+    return config
+
+
+def check_model_source(config: RunConfig) -> None:
+    """Fail early on a model that is plainly not there: a path-like name that does not exist."""
+    name = config.model.name_or_path
+    if name == "tiny" or Path(name).is_dir():
+        return
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).exists():
+        raise ModelLoadError(f"model {name!r}: no such directory (give a hub id like org/name, a local directory, or 'tiny')")
+
+
 @dataclass
 class PreparedRun:
     config: RunConfig
@@ -100,10 +124,14 @@ def prepare_run(config: RunConfig | None, run_dir: str | Path, resume: bool) -> 
         return PreparedRun(config, run_dir, load_tasks(config), resume=True)
     if config is None:
         raise ConfigError("a new run needs a config")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: exists and is not a directory")
     if run_dir.exists() and any(run_dir.iterdir()):
         raise RunDirError(f"{run_dir}: already holds a run; pass --resume to continue it, or choose another --run-dir")
+    config = with_absolute_paths(config)  # config.yaml must mean the same from any directory
     tasks = load_tasks(config)  # may raise TaskError: nothing has been created yet
     arc_tools(config.tools.vocabulary, config.tools.modules)  # may raise ToolLoadError, likewise
+    check_model_source(config)  # may raise ModelLoadError, likewise
     run_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(run_dir / CONFIG_FILE, dump_config(config))
     return PreparedRun(config, run_dir, tasks, resume=False)
@@ -115,7 +143,10 @@ def build_context(prepared: PreparedRun):
     config = prepared.config
     torch.manual_seed(config.seed)
     source = model_source(config.model, prepared.run_dir)
-    model, tokenizer = load_model_and_tokenizer(source, config.model.dtype, config.model.device)
+    try:
+        model, tokenizer = load_model_and_tokenizer(source, config.model.dtype, config.model.device)
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"model {source!r} could not be loaded: {err}") from None
     peft_model = attach_adapters(model, config.ttt.lora, config.policy.lora, seed=config.seed)
     engine = LoraEngine(peft_model, tokenizer, batch_size=config.ttt.batch_size, max_grad_norm=config.ttt.max_grad_norm)
     policy = LocalToolPolicy(
@@ -177,18 +208,37 @@ def run_arc(
             durability="sync",
         )
     start = time.perf_counter()
-    for chunk in stream:
-        for node, update in chunk.items():
-            if on_update is not None and node != "__interrupt__":
-                on_update(node, update or {})
-            if node == "reinforce":
-                state = graph.get_state(run_config).values
-                write_atomic(prepared.run_dir / SUMMARY_FILE, json.dumps(summary_from_state(prepared.config, state), indent=2))
-    state = graph.get_state(run_config).values
-    summary = summary_from_state(prepared.config, state, seconds=time.perf_counter() - start)
-    write_atomic(prepared.run_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
-    checkpointer.conn.close()
+    try:
+        for chunk in stream:
+            for node, update in chunk.items():
+                if on_update is not None and node != "__interrupt__":
+                    on_update(node, update or {})
+                if node == "reinforce":
+                    state = graph.get_state(run_config).values
+                    write_atomic(prepared.run_dir / SUMMARY_FILE, json.dumps(summary_from_state(prepared.config, state), indent=2))
+        state = graph.get_state(run_config).values
+        summary = summary_from_state(prepared.config, state, seconds=time.perf_counter() - start)
+        write_atomic(prepared.run_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
+    finally:
+        checkpointer.conn.close()
+        if context is None:
+            ctx.traces.close()
     return summary
+
+
+def has_progress(run_dir: Path) -> bool:
+    """Whether a run directory holds any completed step worth resuming."""
+    db = run_dir / DB_FILE
+    if not db.exists():
+        return False
+    conn = sqlite3.connect(str(db))
+    try:
+        (count,) = conn.execute("SELECT count(*) FROM checkpoints").fetchone()
+        return count > 0
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
 
 
 def remove_new_run_dir(prepared: PreparedRun | None) -> None:
@@ -197,4 +247,4 @@ def remove_new_run_dir(prepared: PreparedRun | None) -> None:
         shutil.rmtree(prepared.run_dir, ignore_errors=True)
 
 
-__all__ = ["ConfigError", "TaskError", "ToolLoadError", "RunDirError", "prepare_run", "run_arc", "load_tasks"]
+__all__ = ["ConfigError", "TaskError", "ToolLoadError", "RunDirError", "ModelLoadError", "prepare_run", "run_arc", "load_tasks"]

@@ -75,3 +75,9 @@ def test_trace_show_on_a_run(tmp_path, tiny_model_dir):
     result = runner.invoke(app, ["trace", "show", str(tmp_path)], env={"COLUMNS": "250"})
     assert result.exit_code == 0
     assert "[red]bad[/red]" in result.output and "t[bold]x" in result.output  # shown literally
+
+
+def test_missing_model_directory_exit_2(tmp_path):
+    result = runner.invoke(app, ["run", "arc", "--model", str(tmp_path / "no-model"), "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "no-model" in result.output
+    assert not (tmp_path / "r").exists()

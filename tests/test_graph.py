@@ -163,3 +163,86 @@ def test_a_failing_candidate_is_recorded_and_the_run_goes_on(tmp_path):
     assert summary["stop_reason"] == "done" and len(calls) >= 2
     assert {r["reason"][:20] for r in failed} == {"training loss became", "out of memory: CUDA "}
     assert summary["rounds"][0]["failed"] == 2 and all(r["reward"] == 0 for r in failed)
+
+
+class Killed(Exception):
+    """Stands in for the process dying in the middle of a step."""
+
+
+def test_resume_mid_round_reruns_only_unfinished_candidates(tmp_path):
+    from seal_agent.traces import TraceStore
+
+    prepared = prepare_run(fast_config(rounds=1), tmp_path / "run", resume=False)
+    ctx = build_context(prepared)
+    trained = []
+    original = ctx.engine.train
+
+    def dies_on_the_fourth(*args, **kwargs):
+        if len(trained) == 3:
+            raise Killed()
+        trained.append(1)
+        return original(*args, **kwargs)
+
+    ctx.engine.train = dies_on_the_fourth
+    with pytest.raises(Killed):
+        run_arc(prepared, context=ctx)
+    done_before = {(r["task_id"], r["candidate"]) for r in TraceStore(prepared.run_dir / "run.sqlite").candidates()}
+
+    resumed = prepare_run(None, prepared.run_dir, resume=True)
+    fresh = build_context(resumed)
+    executed = []
+    import graphs.arc as arc_module
+
+    original_execute = arc_module.train_and_evaluate
+
+    def counting(ctx_, task, self_edit, seed, row):
+        executed.append((row["task_id"], row["candidate"]))
+        return original_execute(ctx_, task, self_edit, seed, row)
+
+    arc_module.train_and_evaluate = counting
+    try:
+        summary = run_arc(resumed, context=fresh)
+    finally:
+        arc_module.train_and_evaluate = original_execute
+    assert summary["stop_reason"] == "done"
+    assert not set(executed) & done_before  # nothing that had finished was computed again
+    rows = TraceStore(prepared.run_dir / "run.sqlite").candidates()
+    assert len(rows) == 6 and len({(r["task_id"], r["candidate"]) for r in rows}) == 6
+
+
+def test_a_failed_reinforce_retried_in_process_gives_the_clean_result(tmp_path):
+    completion = '[{"name": "train", "arguments": {"learning_rate": 0.001, "num_train_epochs": 2, "strategy": "all_tokens"}}]'
+    results = [{"round": 1, "task_id": "6e02f1e3", "candidate": 0, "status": "ok", "reward": 1.0, "completion": completion, "seconds": 0.0}]
+    clean_ctx = _context_for_reinforce(tmp_path / "clean")
+    reinforce(_state(results), SimpleNamespace(context=clean_ctx))
+    clean = adapter_state(clean_ctx.engine.model, POLICY_ADAPTER)
+
+    ctx = _context_for_reinforce(tmp_path / "retried")
+    import graphs.arc as arc_module
+
+    original_save = arc_module.save_policy
+    arc_module.save_policy = lambda *a, **k: (_ for _ in ()).throw(Killed())
+    try:
+        with pytest.raises(Killed):
+            reinforce(_state(results), SimpleNamespace(context=ctx))
+    finally:
+        arc_module.save_policy = original_save
+    reinforce(_state(results), SimpleNamespace(context=ctx))  # the retry
+    retried = adapter_state(ctx.engine.model, POLICY_ADAPTER)
+    assert all(torch.equal(clean[k], retried[k]) for k in clean)
+
+
+def test_proposals_come_from_the_policy_adapter_not_the_ttt_adapter(tmp_path):
+    from seal_agent.models import TTT_ADAPTER
+    from seal_agent.prompts import openai_tools, self_edit_messages
+
+    ctx = _context_for_reinforce(tmp_path)
+    messages = self_edit_messages(ctx.tasks["6e02f1e3"], ctx.tools)
+    before = ctx.policy.generate([messages], tools=openai_tools(ctx.tools), n=2, seed=9)
+    with torch.no_grad():  # wreck the TTT adapter: sampling must not notice
+        for name, param in ctx.engine.model.named_parameters():
+            if f".{TTT_ADAPTER}." in name:
+                param.add_(torch.randn_like(param) * 5)
+    ctx.engine.model.set_adapter(TTT_ADAPTER)  # even when it was the active one
+    after = ctx.policy.generate([messages], tools=openai_tools(ctx.tools), n=2, seed=9)
+    assert [g.message.text for g in before.generations[0]] == [g.message.text for g in after.generations[0]]

@@ -54,12 +54,24 @@ def test_sampling_is_seeded(tiny_peft):
     assert [g.message.text for g in a.generations[0]] == [g.message.text for g in b.generations[0]]
 
 
-def test_unconstrained_garbage_becomes_invalid_calls_and_a_rejection(tiny_peft):
+def test_unconstrained_output_is_parsed_never_raised(tiny_peft):
     model, tokenizer = tiny_peft
+    # A short budget: the random model is cut off, which is one kind of invalid self-edit.
     policy = LocalToolPolicy(model=model, tokenizer=tokenizer, constrained=False, max_new_tokens=20)
     message = policy.invoke(self_edit_messages(TASK, ARC_TOOLS), tools=openai_tools(ARC_TOOLS), seed=0)
     assert message.invalid_tool_calls and not message.tool_calls
+    assert message.response_metadata["finish_reason"] == "length"
     assert not isinstance(validate_self_edit(message, ARC_TOOLS, DEFAULTS), SelfEdit)
+
+
+def test_garbage_that_ended_is_an_invalid_call_with_the_json_error(tiny_peft, monkeypatch):
+    model, tokenizer = tiny_peft
+    policy = LocalToolPolicy(model=model, tokenizer=tokenizer, constrained=False)
+    monkeypatch.setattr(LocalToolPolicy, "sample", lambda self, prompt, n, tools, seed: [('[{"name": "train", ', True)] * n)
+    message = policy.invoke(self_edit_messages(TASK, ARC_TOOLS), seed=0)
+    assert message.response_metadata["finish_reason"] == "stop"
+    assert "not valid JSON" in message.invalid_tool_calls[0]["error"]
+    assert "not valid JSON" in validate_self_edit(message, ARC_TOOLS, DEFAULTS).reason
 
 
 def test_parse_tool_calls():
