@@ -8,7 +8,7 @@ most once, the required `train` call, arguments with numbers inside their bounds
 the grammar (or when the token budget runs out) whatever was written is parsed; what fails
 to parse is returned as `invalid_tool_calls` with the error, never raised.
 
-    policy = LocalToolPolicy(model=peft_model, tokenizer=tokenizer).bind_tools(ARC_TOOLS)
+    policy = LocalToolPolicy(model=peft_model, tokenizer=tokenizer).bind_tools(arc_tools("seal"))
     message = policy.invoke(messages)            # one self-edit
     result = policy.generate([messages], n=15)   # fifteen, sampled in one batch
 
