@@ -1,6 +1,6 @@
 """The SEAL ARC loop as a LangGraph state machine.
 
-    START -> baseline -> start_round -(Send per task)-> propose -(Send per candidate)-> execute
+    START -> baseline -> start_round -(Send per task)-> propose -(Send per task)-> execute
                               ^                                                          |
                               +------------- next round <- reinforce <-------------------+
                                                               |
@@ -8,14 +8,16 @@
 
 baseline     evaluates the base model with no update (in-context only), once.
 propose      the policy writes K self-edits for one task (tool calls, sampled together).
-execute      one candidate: validate the tool calls, build its TTT data, train the TTT
-             adapter, evaluate it on the task's test inputs; reward 1 if solved, else 0.
-             A rejected or failed candidate is recorded with its reason, reward 0.
+execute      one task's K candidates: validate each one's tool calls and build its TTT
+             data, then train and evaluate them together (the batched engine; or one by
+             one with `ttt.engine: sequential`); reward 1 if solved, else 0. A rejected
+             or failed candidate is recorded with its reason, reward 0.
 reinforce    ReST-EM: fine-tune the policy on the rewarded self-edits, save it, summarise.
 
 Each Send branch is its own task in LangGraph's superstep, and the SQLite checkpointer
 stores each finished branch's writes, so a run killed mid-round resumes without redoing
-the candidates that had finished. Heavy objects (model, engine, policy, trace store) come
+the tasks whose candidates had finished (a task's candidates are trained together, so a
+task is the unit of work that is redone). Heavy objects (model, engine, policy, trace store) come
 in through the runtime context, `ArcContext`; the state holds only JSON.
 
     seal run arc --preset smoke
@@ -35,14 +37,14 @@ from langgraph.types import Command, Send
 
 from seal_agent.arc_data import ArcTask
 from seal_agent.config import RunConfig
-from seal_agent.evaluate import evaluate
-from seal_agent.lora_engine import CandidateFailed, LoraEngine, planned_steps
+from seal_agent.evaluate import plan_queries, score
+from seal_agent.lora_engine import CandidateFailed, CandidateOutcome, TrainJob, planned_steps
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.prompts import openai_tools, self_edit_messages
 from seal_agent.rest_em import fine_tune_policy, load_policy, save_policy
 from seal_agent.seeding import derive_seed
 from seal_agent.self_edit import Rejection, validate_self_edit
-from seal_agent.state import ArcState, ExecuteInput, ProposeInput
+from seal_agent.state import ArcState, Candidate, ExecuteInput, ProposeInput
 from seal_agent.traces import TraceStore
 from seal_agent.ttt_data import build_training_data
 from tools import ToolOutputError, TrainingSettings
@@ -57,7 +59,7 @@ class ArcContext:
 
     config: RunConfig
     tasks: dict[str, ArcTask]
-    engine: LoraEngine
+    engine: Any  # LoraEngine (sequential) or BatchedEngine: both speak train_and_generate
     policy: LocalToolPolicy
     traces: TraceStore
     run_dir: Path
@@ -86,8 +88,9 @@ def baseline(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
     solved = {}
     for task_id in state["task_ids"]:
         start = time.perf_counter()
-        seed = derive_seed(ctx.config.seed, "baseline", task_id)
-        evaluation = evaluate(ctx.engine, ctx.tasks[task_id], ctx.config.eval, seed, use_adapter=False)
+        plan = plan_queries(ctx.tasks[task_id], ctx.config.eval, derive_seed(ctx.config.seed, "baseline", task_id))
+        outputs = ctx.engine.generate_base(plan.prompts, ctx.config.eval.max_new_tokens, ctx.config.eval.batch_size)
+        evaluation = score(plan, outputs)
         seconds = time.perf_counter() - start
         ctx.traces.record_baseline(task_id, evaluation.solved, evaluation.attempts, evaluation.raw_outputs, seconds)
         solved[task_id] = evaluation.solved
@@ -116,73 +119,87 @@ def propose(payload: ProposeInput, runtime: Runtime[ArcContext]) -> Command:
     seed = derive_seed(config.seed, payload["round"], payload["task_id"], "propose")
     result = ctx.policy.generate([messages], tools=openai_tools(ctx.tools), n=config.policy.candidates_per_task, seed=seed)
     prompt = ctx.policy.render_prompt(messages)
-    candidates = [g.message for g in result.generations[0]]
+    generated = [g.message for g in result.generations[0]]
     proposal = {
         "round": payload["round"],
         "task_id": payload["task_id"],
         "prompt": prompt,
-        "completions": [m.text for m in candidates],
+        "completions": [m.text for m in generated],
         "seconds": time.perf_counter() - start,
     }
-    sends = [
-        Send(
-            "execute",
-            ExecuteInput(
-                round=payload["round"],
-                task_id=payload["task_id"],
-                candidate=index,
-                completion=message.text,
-                tool_calls=[{"name": c["name"], "args": c["args"]} for c in message.tool_calls],
-                invalid_tool_calls=[
-                    {"args": c.get("args"), "error": c.get("error")} for c in message.invalid_tool_calls
-                ],
-            ),
+    candidates = [
+        Candidate(
+            candidate=index,
+            completion=message.text,
+            tool_calls=[{"name": c["name"], "args": c["args"]} for c in message.tool_calls],
+            invalid_tool_calls=[{"args": c.get("args"), "error": c.get("error")} for c in message.invalid_tool_calls],
         )
-        for index, message in enumerate(candidates)
+        for index, message in enumerate(generated)
     ]
+    sends = [Send("execute", ExecuteInput(round=payload["round"], task_id=payload["task_id"], candidates=candidates))]
     return Command(update={"proposals": [proposal]}, goto=sends)
 
 
 def execute(payload: ExecuteInput, runtime: Runtime[ArcContext]) -> dict[str, Any]:
+    """All of one task's candidates: validate, build data, then train and evaluate them together."""
     ctx = runtime.context
     config = ctx.config
     task = ctx.tasks[payload["task_id"]]
-    start = time.perf_counter()
-    row: dict[str, Any] = {
-        "round": payload["round"],
-        "task_id": payload["task_id"],
-        "candidate": payload["candidate"],
-        "completion": payload["completion"],
-        "tool_calls": payload["tool_calls"],
-        "status": "ok",
-        "reason": None,
-        "reward": 0.0,
-        "tool_names": [],
-        "timings": {},
-    }
-    message = rebuild_message(payload)
     defaults = TrainingSettings(
         learning_rate=config.ttt.default_learning_rate,
         num_train_epochs=config.ttt.default_epochs,
         strategy=config.ttt.default_strategy,
     )
-    self_edit = validate_self_edit(message, ctx.tools, defaults)
-    if isinstance(self_edit, Rejection):
-        row.update(status="rejected", reason=self_edit.reason)
-    else:
-        row["tool_names"] = self_edit.tool_names
-        row["training"] = {**self_edit.training.model_dump(), "from_defaults": self_edit.training_from_defaults}
-        seed = derive_seed(config.seed, payload["round"], payload["task_id"], payload["candidate"])
-        train_and_evaluate(ctx, task, self_edit, seed, row)
-    row["seconds"] = time.perf_counter() - start
-    ctx.traces.record_candidate({**row, "prompt": None})
+    rows, jobs, job_rows = [], [], []
+    for candidate in payload["candidates"]:
+        start = time.perf_counter()
+        row: dict[str, Any] = {
+            "round": payload["round"],
+            "task_id": payload["task_id"],
+            "candidate": candidate["candidate"],
+            "completion": candidate["completion"],
+            "tool_calls": candidate["tool_calls"],
+            "status": "ok",
+            "reason": None,
+            "reward": 0.0,
+            "tool_names": [],
+            "timings": {},
+        }
+        self_edit = validate_self_edit(rebuild_message(candidate), ctx.tools, defaults)
+        if isinstance(self_edit, Rejection):
+            row.update(status="rejected", reason=self_edit.reason)
+        else:
+            row["tool_names"] = self_edit.tool_names
+            row["training"] = {**self_edit.training.model_dump(), "from_defaults": self_edit.training_from_defaults}
+            seed = derive_seed(config.seed, payload["round"], payload["task_id"], candidate["candidate"])
+            job = prepare_job(ctx, task, self_edit, seed, row)
+            if job is not None:
+                jobs.append(job)
+                job_rows.append(row)
+        row["seconds"] = time.perf_counter() - start
+        rows.append(row)
+
+    # Every candidate of the task answers the same queries, so their rewards are comparable.
+    plan = plan_queries(task, config.eval, derive_seed(config.seed, payload["round"], payload["task_id"], "eval"))
+    for row, outcome in zip(job_rows, run_jobs(ctx, jobs, plan)):
+        if outcome.failure is not None:
+            row.update(status="failed", reason=outcome.failure, reward=0.0)
+            continue
+        evaluation = score(plan, outcome.outputs)
+        row["loss_curve"] = outcome.train.losses
+        row["timings"].update(train=outcome.train.seconds, eval=outcome.train.eval_seconds)
+        row["seconds"] += outcome.train.seconds + outcome.train.eval_seconds
+        row["predictions"], row["raw_outputs"], row["votes"] = evaluation.attempts, evaluation.raw_outputs, evaluation.votes
+        row["reward"] = 1.0 if evaluation.solved else 0.0
+    for row in rows:
+        ctx.traces.record_candidate({**row, "prompt": None})
     # The state keeps what later nodes and the summary need; the full record is in the trace.
     keep = ("round", "task_id", "candidate", "status", "reason", "reward", "tool_names", "completion", "seconds")
-    return {"results": [{key: row.get(key) for key in keep}]}
+    return {"results": [{key: row.get(key) for key in keep} for row in rows]}
 
 
-def train_and_evaluate(ctx: ArcContext, task: ArcTask, self_edit, seed: int, row: dict[str, Any]) -> None:
-    """Fill `row` for a validated self-edit: its data, the step budget, TTT, evaluation, reward."""
+def prepare_job(ctx: ArcContext, task: ArcTask, self_edit, seed: int, row: dict[str, Any]) -> TrainJob | None:
+    """Build a validated self-edit's data and check its step budget; None if it is rejected."""
     config = ctx.config
     start = time.perf_counter()
     try:
@@ -198,39 +215,35 @@ def train_and_evaluate(ctx: ArcContext, task: ArcTask, self_edit, seed: int, row
         )
     except ToolOutputError as bad_output:
         row.update(status="rejected", reason=f"bad tool output: {bad_output}")
-        return
+        return None
     except Exception as failure:  # an augmentation the policy chose crashed while applied
         row.update(status="rejected", reason=f"augmentation failed: {type(failure).__name__}: {str(failure)[:300]}")
-        return
+        return None
     row["data_counts"], row["data_sample"] = data.counts, data.sample_text
     row["timings"]["data"] = time.perf_counter() - start
     epochs = self_edit.training.num_train_epochs
     steps = planned_steps(len(data.examples), epochs, config.ttt.batch_size)
     if not data.examples:
         row.update(status="rejected", reason="the self-edit produced no training examples")
-        return
+        return None
     if steps > config.ttt.max_steps:
         row.update(
             status="rejected",
             reason=f"needs {steps} training steps ({len(data.examples)} examples x {epochs} epochs / batch "
             f"{config.ttt.batch_size}); the budget is {config.ttt.max_steps}",
         )
-        return
+        return None
+    return TrainJob(data.examples, self_edit.training.learning_rate, epochs, seed)
+
+
+def run_jobs(ctx: ArcContext, jobs: list[TrainJob], plan) -> list[CandidateOutcome]:
+    """Train and evaluate the jobs with the configured engine; out of memory fails them, not the run."""
     try:
-        trained = ctx.engine.train(data.examples, self_edit.training.learning_rate, epochs, seed)
-        row["loss_curve"] = trained.losses
-        row["timings"]["train"] = trained.seconds
-        eval_start = time.perf_counter()
-        evaluation = evaluate(ctx.engine, task, config.eval, seed)
-        row["timings"]["eval"] = time.perf_counter() - eval_start
-        row["predictions"], row["raw_outputs"], row["votes"] = evaluation.attempts, evaluation.raw_outputs, evaluation.votes
-        row["reward"] = 1.0 if evaluation.solved else 0.0
-    except CandidateFailed as failure:
-        row.update(status="failed", reason=str(failure), reward=0.0)
+        return ctx.engine.train_and_generate(jobs, plan.prompts, ctx.config.eval.max_new_tokens, ctx.config.eval.batch_size)
     except torch.OutOfMemoryError as failure:
-        # This candidate's data or settings did not fit; the others still can.
+        # These candidates did not fit together on the device; the other tasks still can.
         torch.cuda.empty_cache()
-        row.update(status="failed", reason=f"out of memory: {str(failure)[:300]}", reward=0.0)
+        return [CandidateOutcome(failure=f"out of memory: {str(failure)[:300]}") for _ in jobs]
 
 
 def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
@@ -293,7 +306,7 @@ def next_round_or_end(state: ArcState) -> str:
     return END if state.get("stop_reason") else "start_round"
 
 
-def rebuild_message(payload: ExecuteInput):
+def rebuild_message(payload: Candidate):
     from langchain_core.messages import AIMessage
 
     return AIMessage(

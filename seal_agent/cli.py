@@ -96,6 +96,7 @@ def run_arc_command(
     seed: Optional[int] = typer.Option(None, help="Seed of the whole run."),
     vocabulary: Optional[str] = typer.Option(None, help="Self-edit vocabulary: seal (the paper's) or open (individual tools)."),
     tools_module: list[str] = typer.Option([], "--tools-module", help="Load extra tools from a module (dotted name or .py path); repeatable."),
+    engine: Optional[str] = typer.Option(None, help="batched (default: a task's candidates together) or sequential (the reference)."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: all cores)."),
 ) -> None:
     """Run the SEAL ARC loop: propose self-edits, test-time-train on them, reward, ReST-EM."""
@@ -109,6 +110,8 @@ def run_arc_command(
         overrides.setdefault("tools", {})["vocabulary"] = vocabulary
     if tools_module:
         overrides.setdefault("tools", {})["modules"] = list(tools_module)
+    if engine is not None:
+        overrides.setdefault("ttt", {})["engine"] = engine
     prepared = None
     try:
         if resume:

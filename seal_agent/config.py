@@ -104,6 +104,20 @@ class TTTConfig(_Section):
         True, description="When a self-edit chooses any augmentation, add a colour-permuted twin of each copy (SEAL)."
     )
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping.")
+    engine: Literal["batched", "sequential"] = Field(
+        "batched",
+        description="batched: a task's candidates train and evaluate together, each row routed to its own "
+        "adapter. sequential: the reference procedure, one candidate at a time.",
+    )
+    max_tokens_per_pass: int = Field(
+        8192, ge=64, description="Batched engine: most tokens (rows x padded length) in one forward pass."
+    )
+
+    @model_validator(mode="after")
+    def _batched_needs_no_dropout(self) -> "TTTConfig":
+        if self.engine == "batched" and self.lora.dropout > 0:
+            raise ValueError("the batched engine needs ttt.lora.dropout 0 (SEAL uses 0); or set ttt.engine: sequential")
+        return self
 
 
 class PolicyConfig(_Section):

@@ -1,4 +1,9 @@
-"""Evaluate an adapted model on a task's test inputs: the reward.
+"""Evaluate adapted models on a task's test inputs: the reward.
+
+Evaluation is split in two so that an engine can decode the queries of many candidates in
+shared batches: `plan_queries` lists the prompts (the same for every candidate of a task),
+the engine generates an answer per (candidate, prompt), and `score` turns one candidate's
+answers into attempts and a verdict.
 
 Two strategies (`eval.strategy`):
     vote   - SEAL's evaluation: many augmented queries per test input, answers mapped
@@ -22,8 +27,8 @@ from seal_agent.voting import answer_in_original_frame, build_queries, vote
 class Evaluation:
     attempts: list[list[Grid]]              # per test input, the submitted answers
     correct: list[bool]                     # per test input
-    raw_outputs: list[str] = field(default_factory=list)  # a sample of what the model wrote
-    votes: list[list[dict]] = field(default_factory=list)  # per test input, the vote table
+    raw_outputs: list[str] = field(default_factory=list)  # per test input, one thing the model wrote
+    votes: list[list[dict]] = field(default_factory=list)  # per test input, the top of the vote table
     queries: int = 0
 
     @property
@@ -31,39 +36,76 @@ class Evaluation:
         return bool(self.correct) and all(self.correct)
 
 
-def _generate_batched(engine, prompts: list[str], max_new_tokens: int, batch_size: int, use_adapter: bool) -> list[str]:
-    outputs: list[str] = []
-    for first in range(0, len(prompts), batch_size):
-        outputs += engine.generate(prompts[first : first + batch_size], max_new_tokens=max_new_tokens, use_adapter=use_adapter)
-    return outputs
+@dataclass
+class QueryPlan:
+    """The prompts to decode for one task, and for each which test input and view it serves."""
+
+    task: ArcTask
+    config: EvalConfig
+    prompts: list[str]
+    test_index: list[int]
+    views: list[str]
 
 
-def evaluate_greedy(engine, task: ArcTask, max_new_tokens: int, use_adapter: bool = True) -> Evaluation:
+def plan_queries(task: ArcTask, config: EvalConfig, seed: int) -> QueryPlan:
+    prompts, test_index, views = [], [], []
     demos = [(p.input, p.output) for p in task.train]
-    raw = engine.generate([task_prompt(demos, p.input) for p in task.test], max_new_tokens=max_new_tokens, use_adapter=use_adapter)
-    attempts = [[g] if (g := parse_grid(text)) is not None else [] for text in raw]
-    correct = [pair.output in tries for pair, tries in zip(task.test, attempts)]
-    return Evaluation(attempts=attempts, correct=correct, raw_outputs=raw, queries=len(raw))
-
-
-def evaluate_voting(engine, task: ArcTask, config: EvalConfig, seed: int, use_adapter: bool = True) -> Evaluation:
-    result = Evaluation(attempts=[], correct=[])
     for index, pair in enumerate(task.test):
-        queries = build_queries(
-            task, pair.input, config.views, config.orderings, config.max_queries_per_view, derive_seed(seed, "queries", index)
-        )
-        raw = _generate_batched(engine, [q.prompt for q in queries], config.max_new_tokens, config.batch_size, use_adapter)
-        answers = [(q.view, answer_in_original_frame(text, q.view)) for q, text in zip(queries, raw)]
-        voted = vote(answers, top_per_view=config.top_per_view, attempts=config.attempts)
-        result.attempts.append(voted.attempts)
-        result.correct.append(pair.output in voted.attempts)
-        result.votes.append(voted.table[:5])
-        result.raw_outputs.append(raw[0] if raw else "")
-        result.queries += len(queries)
+        if config.strategy == "greedy":
+            queries = [("identity", task_prompt(demos, pair.input))]
+        else:
+            built = build_queries(
+                task, pair.input, config.views, config.orderings, config.max_queries_per_view, derive_seed(seed, "queries", index)
+            )
+            queries = [(q.view, q.prompt) for q in built]
+        for view, prompt in queries:
+            prompts.append(prompt)
+            test_index.append(index)
+            views.append(view)
+    return QueryPlan(task, config, prompts, test_index, views)
+
+
+def score(plan: QueryPlan, outputs: list[str]) -> Evaluation:
+    """One candidate's answers (one per prompt of the plan) -> attempts, votes, verdict."""
+    result = Evaluation(attempts=[], correct=[], queries=len(outputs))
+    for index, pair in enumerate(plan.task.test):
+        rows = [i for i, t in enumerate(plan.test_index) if t == index]
+        answers = [(plan.views[i], answer_in_original_frame(outputs[i], plan.views[i])) for i in rows]
+        if plan.config.strategy == "greedy":
+            attempts = [a for _, a in answers if a is not None][:1]
+            table = []
+        else:
+            voted = vote(answers, top_per_view=plan.config.top_per_view, attempts=plan.config.attempts)
+            attempts, table = voted.attempts, voted.table[:5]
+        result.attempts.append(attempts)
+        result.correct.append(pair.output in attempts)
+        result.votes.append(table)
+        result.raw_outputs.append(outputs[rows[0]] if rows else "")
     return result
 
 
+def generate_batched(generate, prompts: list[str], batch_size: int) -> list[str]:
+    """Call `generate(prompts)` on chunks of at most `batch_size` prompts."""
+    outputs: list[str] = []
+    for first in range(0, len(prompts), batch_size):
+        outputs += generate(prompts[first : first + batch_size])
+    return outputs
+
+
 def evaluate(engine, task: ArcTask, config: EvalConfig, seed: int, use_adapter: bool = True) -> Evaluation:
-    if config.strategy == "greedy":
-        return evaluate_greedy(engine, task, config.max_new_tokens, use_adapter)
-    return evaluate_voting(engine, task, config, seed, use_adapter)
+    """Evaluate the engine's current TTT adapter (or the bare base model) on `task`."""
+    plan = plan_queries(task, config, seed)
+    outputs = generate_batched(
+        lambda chunk: engine.generate(chunk, max_new_tokens=config.max_new_tokens, use_adapter=use_adapter),
+        plan.prompts,
+        config.batch_size,
+    )
+    return score(plan, outputs)
+
+
+def evaluate_greedy(engine, task: ArcTask, max_new_tokens: int, use_adapter: bool = True) -> Evaluation:
+    return evaluate(engine, task, EvalConfig(strategy="greedy", max_new_tokens=max_new_tokens), 0, use_adapter)
+
+
+def evaluate_voting(engine, task: ArcTask, config: EvalConfig, seed: int, use_adapter: bool = True) -> Evaluation:
+    return evaluate(engine, task, config.model_copy(update={"strategy": "vote"}), seed, use_adapter)

@@ -32,6 +32,26 @@ class TrainResult:
     losses: list[float] = field(default_factory=list)
     steps: int = 0
     seconds: float = 0.0
+    eval_seconds: float = 0.0
+
+
+@dataclass
+class TrainJob:
+    """One candidate's update: its examples and hyperparameters."""
+
+    examples: list[TrainingExample]
+    learning_rate: float
+    epochs: int
+    seed: int
+
+
+@dataclass
+class CandidateOutcome:
+    """What an engine returns per job: its training (or why it failed) and its answers."""
+
+    train: TrainResult | None = None
+    failure: str | None = None
+    outputs: list[str] = field(default_factory=list)
 
 
 def planned_steps(num_examples: int, epochs: int, batch_size: int) -> int:
@@ -110,7 +130,12 @@ def train_adapter(
 
 
 class LoraEngine:
-    """Trains and evaluates candidate TTT adapters against one base model."""
+    """The reference procedure: one candidate at a time, reset, train, evaluate, next.
+
+    Both engines answer the same protocol: `train_and_generate(jobs, prompts, ...)` trains
+    each job's adapter and decodes `prompts` with it; `generate_base(prompts, ...)`
+    decodes with the bare base model.
+    """
 
     def __init__(self, peft_model, tokenizer, *, batch_size: int, max_grad_norm: float = 1.0):
         self.model = peft_model
@@ -164,3 +189,31 @@ class LoraEngine:
             with self.model.disable_adapter():
                 output = self.model.generate(**kwargs)
         return [self.tokenizer.decode(row[length:], skip_special_tokens=True) for row in output]
+
+    def train_and_generate(
+        self, jobs: list[TrainJob], prompts: list[str], max_new_tokens: int, batch_size: int
+    ) -> list[CandidateOutcome]:
+        outcomes = []
+        for job in jobs:
+            try:
+                result = self.train(job.examples, job.learning_rate, job.epochs, job.seed)
+            except CandidateFailed as failure:
+                outcomes.append(CandidateOutcome(failure=str(failure)))
+                continue
+            except torch.OutOfMemoryError as failure:  # this candidate alone did not fit
+                torch.cuda.empty_cache()
+                outcomes.append(CandidateOutcome(failure=f"out of memory: {str(failure)[:300]}"))
+                continue
+            start = time.perf_counter()
+            outputs = []
+            for first in range(0, len(prompts), batch_size):
+                outputs += self.generate(prompts[first : first + batch_size], max_new_tokens)
+            result.eval_seconds = time.perf_counter() - start
+            outcomes.append(CandidateOutcome(train=result, outputs=outputs))
+        return outcomes
+
+    def generate_base(self, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
+        outputs = []
+        for first in range(0, len(prompts), batch_size):
+            outputs += self.generate(prompts[first : first + batch_size], max_new_tokens, use_adapter=False)
+        return outputs

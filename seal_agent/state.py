@@ -30,10 +30,16 @@ class ProposeInput(TypedDict):
     policy_checkpoint: str | None
 
 
-class ExecuteInput(TypedDict):
-    round: int
-    task_id: str
+class Candidate(TypedDict):
     candidate: int
     completion: str
     tool_calls: list[dict[str, Any]]
     invalid_tool_calls: list[dict[str, Any]]
+
+
+class ExecuteInput(TypedDict):
+    """One task's candidates: the batched engine trains and evaluates them together."""
+
+    round: int
+    task_id: str
+    candidates: list[Candidate]

@@ -114,8 +114,8 @@ def test_resume_does_not_recompute_round_one(tmp_path):
     resumed = prepare_run(None, run_dir, resume=True)
     ctx = build_context(resumed)
     executed = []
-    original = ctx.engine.train
-    ctx.engine.train = lambda *a, **k: executed.append(1) or original(*a, **k)
+    original = ctx.engine.train_and_generate
+    ctx.engine.train_and_generate = lambda *a, **k: executed.append(1) or original(*a, **k)
     sampled = []
     original_generate = ctx.policy.generate
     object.__setattr__(ctx.policy, "generate", lambda *a, **k: sampled.append(1) or original_generate(*a, **k))
@@ -125,7 +125,7 @@ def test_resume_does_not_recompute_round_one(tmp_path):
     rows = TraceStore(run_dir / "run.sqlite").candidates()
     assert len(rows) == 12
     assert {(r["task_id"], r["candidate"]): r["completion"] for r in rows if r["round"] == 1} == round_one
-    assert len(executed) <= 6  # at most round 2's candidates trained
+    assert len(executed) == 2  # round 2's two tasks, and nothing of round 1
 
 
 def _figures(summary):
@@ -142,7 +142,8 @@ def test_same_seed_same_figures(tmp_path, smoke_run):
 def test_a_failing_candidate_is_recorded_and_the_run_goes_on(tmp_path):
     from seal_agent.lora_engine import CandidateFailed
 
-    prepared = prepare_run(fast_config(rounds=1), tmp_path / "run", resume=False)
+    # The sequential reference engine, whose per-candidate train() is easy to fault.
+    prepared = prepare_run(fast_config(rounds=1, ttt={"engine": "sequential"}), tmp_path / "run", resume=False)
     ctx = build_context(prepared)
     calls = []
 
@@ -169,45 +170,38 @@ class Killed(Exception):
     """Stands in for the process dying in the middle of a step."""
 
 
-def test_resume_mid_round_reruns_only_unfinished_candidates(tmp_path):
+def test_resume_mid_round_reruns_only_unfinished_tasks(tmp_path):
     from seal_agent.traces import TraceStore
 
     prepared = prepare_run(fast_config(rounds=1), tmp_path / "run", resume=False)
     ctx = build_context(prepared)
-    trained = []
-    original = ctx.engine.train
+    calls = []
+    original = ctx.engine.train_and_generate
 
-    def dies_on_the_fourth(*args, **kwargs):
-        if len(trained) == 3:
+    def dies_on_the_second_task(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
             raise Killed()
-        trained.append(1)
         return original(*args, **kwargs)
 
-    ctx.engine.train = dies_on_the_fourth
+    ctx.engine.train_and_generate = dies_on_the_second_task
     with pytest.raises(Killed):
         run_arc(prepared, context=ctx)
-    done_before = {(r["task_id"], r["candidate"]) for r in TraceStore(prepared.run_dir / "run.sqlite").candidates()}
+    finished_before = TraceStore(prepared.run_dir / "run.sqlite").candidates()
+    assert len(finished_before) == 3  # the first task's three candidates
 
     resumed = prepare_run(None, prepared.run_dir, resume=True)
     fresh = build_context(resumed)
-    executed = []
-    import graphs.arc as arc_module
-
-    original_execute = arc_module.train_and_evaluate
-
-    def counting(ctx_, task, self_edit, seed, row):
-        executed.append((row["task_id"], row["candidate"]))
-        return original_execute(ctx_, task, self_edit, seed, row)
-
-    arc_module.train_and_evaluate = counting
-    try:
-        summary = run_arc(resumed, context=fresh)
-    finally:
-        arc_module.train_and_evaluate = original_execute
+    trained_jobs = []
+    original_fresh = fresh.engine.train_and_generate
+    fresh.engine.train_and_generate = lambda jobs, *a, **k: trained_jobs.append(len(jobs)) or original_fresh(jobs, *a, **k)
+    summary = run_arc(resumed, context=fresh)
     assert summary["stop_reason"] == "done"
-    assert not set(executed) & done_before  # nothing that had finished was computed again
+    assert len(trained_jobs) == 1  # only the task that had not finished was trained again
     rows = TraceStore(prepared.run_dir / "run.sqlite").candidates()
     assert len(rows) == 6 and len({(r["task_id"], r["candidate"]) for r in rows}) == 6
+    again = {(r["task_id"], r["candidate"]): r["completion"] for r in rows}
+    assert all(again[(r["task_id"], r["candidate"])] == r["completion"] for r in finished_before)
 
 
 def test_a_failed_reinforce_retried_in_process_gives_the_clean_result(tmp_path):

@@ -1,0 +1,284 @@
+"""The batched multi-adapter engine: K candidates' LoRA updates trained and evaluated together.
+
+The reference procedure (`seal_agent.lora_engine.LoraEngine`) trains one candidate's
+adapter at a time on batches of 2: a small model leaves the machine mostly idle, and
+every candidate pays its own per-step overhead. Here the base model is still held once,
+but the K candidates' adapters are stacked (`A: [K, r, in]`, `B: [K, out, r]` per target
+layer) and applied by forward hooks on the frozen base linears: every row of a batch
+carries the index of its candidate, and
+
+    y_row = W x_row + scale * B[k_row] (A[k_row] x_row)
+
+is the same LoRA update peft computes, for many adapters in one pass. Each training step
+takes the next micro-batch of every candidate that is still training (its own data, loss
+mask, learning rate, cosine schedule, epochs), runs one shared forward and backward, and
+updates each candidate's slice with its own AdamW step and gradient clipping. Candidates
+that finish drop out; the rest go on. Rows are sorted by length and split into chunks
+under a token budget, so short sequences are not padded to the longest one; gradients
+accumulate across chunks, so the update is the same.
+
+Evaluation decodes every candidate's queries in shared batches, each row with its own
+adapter and a KV cache (HF `generate`), greedily: the same tokens as each adapter alone.
+
+With the same seeds, in fp32, each candidate's loss curve matches the reference procedure
+to within floating-point error (tests/test_batched_engine.py). LoRA dropout must be 0 (the
+paper's setting): dropout would make the two procedures draw different masks.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+
+import torch
+import torch.nn.functional as F
+from peft.tuners.lora import LoraLayer
+
+from seal_agent.lora_engine import CandidateFailed, CandidateOutcome, TrainJob, TrainResult, collate
+from seal_agent.models import TTT_ADAPTER, adapter_state, load_adapter_state
+from seal_agent.ttt_data import IGNORE_INDEX, TrainingExample
+
+BETAS = (0.9, 0.999)
+EPS = 1e-8
+
+
+def cosine_factor(step: int, total: int) -> float:
+    """transformers' cosine schedule with no warmup, at optimiser step `step` (0-based)."""
+    progress = step / max(1, total)
+    return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def micro_batches(num_examples: int, epochs: int, batch_size: int, seed: int) -> list[list[int]]:
+    """The reference procedure's batches, epoch by epoch, from the same seeded shuffle."""
+    rng = random.Random(seed)
+    batches = []
+    for _ in range(epochs):
+        order = list(range(num_examples))
+        rng.shuffle(order)
+        batches += [order[i : i + batch_size] for i in range(0, num_examples, batch_size)]
+    return batches
+
+
+class StackedLora:
+    """K LoRA adapters stacked per target layer, applied to routed rows by forward hooks."""
+
+    def __init__(self, peft_model, adapter: str, slots: int):
+        self.layers: list[tuple[torch.nn.Module, float]] = []
+        self.A: list[torch.nn.Parameter] = []
+        self.B: list[torch.nn.Parameter] = []
+        self.row_slots: torch.Tensor | None = None  # set while the hooks should act
+        self.handles = []
+        for _name, module in peft_model.named_modules():
+            if isinstance(module, LoraLayer) and adapter in module.lora_A:
+                dropout = module.lora_dropout[adapter]
+                if not isinstance(dropout, torch.nn.Identity):
+                    raise ValueError("the batched engine needs lora dropout 0; use --engine sequential")
+                base = module.get_base_layer()
+                a0 = module.lora_A[adapter].weight.detach().float()  # [r, in]
+                b0 = module.lora_B[adapter].weight.detach().float()  # [out, r]
+                self.A.append(torch.nn.Parameter(a0.unsqueeze(0).repeat(slots, 1, 1)))
+                self.B.append(torch.nn.Parameter(b0.unsqueeze(0).repeat(slots, 1, 1)))
+                self.layers.append((base, module.scaling[adapter]))
+        if not self.layers:
+            raise ValueError(f"no LoRA layers for adapter {adapter!r}")
+        for index, (base, scale) in enumerate(self.layers):
+            self.handles.append(base.register_forward_hook(self._hook(index, scale)))
+
+    def _hook(self, index: int, scale: float):
+        def add_lora(_module, inputs, output):
+            slots = self.row_slots
+            if slots is None:
+                return output
+            x = inputs[0]
+            a = self.A[index][slots].to(x.dtype)  # [rows, r, in]
+            b = self.B[index][slots].to(x.dtype)  # [rows, out, r]
+            low = torch.einsum("bsi,bri->bsr", x, a)
+            return output + scale * torch.einsum("bsr,bor->bso", low, b)
+
+        return add_lora
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return self.A + self.B
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+
+class BatchedEngine:
+    """Trains and evaluates K candidate adapters together against one base model."""
+
+    def __init__(self, peft_model, tokenizer, *, batch_size: int, max_grad_norm: float = 1.0, max_tokens_per_pass: int = 8192):
+        self.model = peft_model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.max_grad_norm = max_grad_norm
+        self.max_tokens_per_pass = max_tokens_per_pass
+        self.device = next(peft_model.parameters()).device
+        self.stack: StackedLora | None = None
+        # Captured now, before anything trains the "ttt" adapter: every slot starts from it.
+        self.initial_state = adapter_state(peft_model, TTT_ADAPTER)
+
+    # -- training ---------------------------------------------------------------------------
+    def _load_stack(self, slots: int) -> StackedLora:
+        if self.stack is not None:
+            self.stack.remove()
+        # Every slot starts from the TTT adapter's initial weights, like every reference candidate.
+        load_adapter_state(self.model, self.initial_state)
+        self.stack = StackedLora(self.model, TTT_ADAPTER, slots)
+        for param in self.stack.parameters():
+            param.data = param.data.to(self.device)
+        return self.stack
+
+    def _token_losses(self, rows: list[tuple[int, TrainingExample]], stack: StackedLora) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-row sums of token cross-entropy, and per-row counts of supervised tokens."""
+        batch = collate([example for _slot, example in rows], self.tokenizer.pad_token_id, self.device)
+        stack.row_slots = torch.tensor([slot for slot, _example in rows], device=self.device)
+        try:
+            base = self.model.get_base_model()
+            hidden = base.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        finally:
+            stack.row_slots = None
+        labels = batch["labels"][:, 1:]
+        supervised = labels != IGNORE_INDEX
+        # Logits only where there is a label: output-only loss needs a small fraction of them.
+        logits = base.get_output_embeddings()(hidden[:, :-1][supervised]).float()
+        token_loss = F.cross_entropy(logits, labels[supervised], reduction="none")
+        row_of_token = supervised.nonzero()[:, 0]
+        sums = torch.zeros(len(rows), device=self.device).index_add(0, row_of_token, token_loss)
+        return sums, supervised.sum(dim=1)
+
+    def train_many(self, jobs: list[TrainJob]) -> list[TrainResult | CandidateFailed]:
+        """Train every job's adapter (slot k = jobs[k]) together; per job its losses or failure."""
+        stack = self._load_stack(len(jobs))
+        params = stack.parameters()
+        exp_avg = [torch.zeros_like(p) for p in params]
+        exp_avg_sq = [torch.zeros_like(p) for p in params]
+        schedules = [micro_batches(len(j.examples), j.epochs, self.batch_size, j.seed) for j in jobs]
+        results: list[TrainResult | CandidateFailed] = [TrainResult() for _ in jobs]
+        steps = [0] * len(jobs)
+        active = [bool(s) for s in schedules]
+        start = time.perf_counter()
+        self.model.eval()  # no dropout anywhere; the base stays frozen
+        with self.model.disable_adapter():
+            while any(active):
+                rows = []
+                for k, job in enumerate(jobs):
+                    if active[k]:
+                        rows += [(k, job.examples[i]) for i in schedules[k][steps[k]]]
+                tokens_per_slot = torch.zeros(len(jobs), device=self.device)
+                for slot, example in rows:
+                    tokens_per_slot[slot] += sum(1 for label in example.labels[1:] if label != IGNORE_INDEX)
+                for p in params:
+                    p.grad = None
+                loss_per_slot = torch.zeros(len(jobs), device=self.device)
+                # Sorted by length and cut under a token budget: little padding, same gradients.
+                rows.sort(key=lambda r: len(r[1].input_ids))
+                for chunk in self._chunks(rows):
+                    sums, _counts = self._token_losses(chunk, stack)
+                    slots = torch.tensor([slot for slot, _ in chunk], device=self.device)
+                    per_slot = torch.zeros(len(jobs), device=self.device).index_add(0, slots, sums)
+                    per_slot = per_slot / tokens_per_slot.clamp(min=1)
+                    finite = torch.isfinite(per_slot)
+                    per_slot.where(finite, torch.zeros_like(per_slot)).sum().backward()
+                    loss_per_slot += per_slot.detach().where(finite, torch.full_like(per_slot, float("nan")))
+                self._update(jobs, params, exp_avg, exp_avg_sq, steps, schedules, active, loss_per_slot, results)
+        seconds = time.perf_counter() - start
+        for result in results:
+            if isinstance(result, TrainResult):
+                result.seconds = seconds / len(jobs)  # the shared time, split evenly
+        return results
+
+    def _chunks(self, rows):
+        chunk, longest = [], 0
+        for row in rows:
+            length = len(row[1].input_ids)
+            if chunk and max(longest, length) * (len(chunk) + 1) > self.max_tokens_per_pass:
+                yield chunk
+                chunk, longest = [], 0
+            chunk.append(row)
+            longest = max(longest, length)
+        if chunk:
+            yield chunk
+
+    @torch.no_grad()
+    def _update(self, jobs, params, exp_avg, exp_avg_sq, steps, schedules, active, losses, results) -> None:
+        """Per candidate: clip its gradient, AdamW step with its own lr and schedule (torch's formula)."""
+        for k in range(len(jobs)):
+            if not active[k]:
+                continue
+            loss = losses[k].item()
+            if not math.isfinite(loss):
+                results[k] = CandidateFailed(f"training loss became {loss} at step {steps[k] + 1}")
+                active[k] = False
+                continue
+            grads = [p.grad[k] if p.grad is not None else torch.zeros_like(p[k]) for p in params]
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+            clip = min(1.0, self.max_grad_norm / (norm.item() + 1e-6))
+            t = steps[k] + 1
+            lr = jobs[k].learning_rate * cosine_factor(steps[k], len(schedules[k]))
+            bias1, bias2 = 1 - BETAS[0] ** t, 1 - BETAS[1] ** t
+            for p, g, m, v in zip(params, grads, exp_avg, exp_avg_sq):
+                g = g * clip
+                m[k].mul_(BETAS[0]).add_(g, alpha=1 - BETAS[0])
+                v[k].mul_(BETAS[1]).addcmul_(g, g, value=1 - BETAS[1])
+                denom = (v[k].sqrt() / math.sqrt(bias2)).add_(EPS)
+                p[k].addcdiv_(m[k], denom, value=-lr / bias1)
+            results[k].losses.append(round(loss, 6))
+            results[k].steps += 1
+            steps[k] += 1
+            active[k] = steps[k] < len(schedules[k])
+
+    # -- generation -------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, prompts: list[str], max_new_tokens: int, slots: list[int] | None = None) -> list[str]:
+        """Greedy completions; row i uses adapter slot `slots[i]` (None: the bare base model)."""
+        encoded = [self.tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
+        length = max(len(ids) for ids in encoded)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (length - len(ids)) + ids for ids in encoded], device=self.device)
+        attention_mask = torch.tensor([[0] * (length - len(ids)) + [1] * len(ids) for ids in encoded], device=self.device)
+        with self.model.disable_adapter():
+            if slots is not None:
+                self.stack.row_slots = torch.tensor(slots, device=self.device)
+            try:
+                output = self.model.generate(
+                    input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=max_new_tokens,
+                    do_sample=False, pad_token_id=pad, eos_token_id=self.tokenizer.eos_token_id,
+                )
+            finally:
+                if self.stack is not None:
+                    self.stack.row_slots = None
+        return [self.tokenizer.decode(row[length:], skip_special_tokens=True) for row in output]
+
+    # -- the engine protocol ----------------------------------------------------------------
+    def train_and_generate(
+        self, jobs: list[TrainJob], prompts: list[str], max_new_tokens: int, batch_size: int
+    ) -> list[CandidateOutcome]:
+        """Train all jobs together, then decode every (job, prompt) pair in shared batches."""
+        if not jobs:
+            return []
+        trained = self.train_many(jobs)
+        outcomes = [
+            CandidateOutcome(failure=str(r)) if isinstance(r, CandidateFailed) else CandidateOutcome(train=r) for r in trained
+        ]
+        rows = [(k, p) for k, o in enumerate(outcomes) if o.failure is None for p in range(len(prompts))]
+        start = time.perf_counter()
+        for first in range(0, len(rows), batch_size):
+            chunk = rows[first : first + batch_size]
+            texts = self.generate([prompts[p] for _, p in chunk], max_new_tokens, slots=[k for k, _ in chunk])
+            for (k, _p), text in zip(chunk, texts):
+                outcomes[k].outputs.append(text)
+        eval_seconds = (time.perf_counter() - start) / max(1, sum(o.failure is None for o in outcomes))
+        for outcome in outcomes:
+            if outcome.train is not None:
+                outcome.train.eval_seconds = eval_seconds
+        return outcomes
+
+    def generate_base(self, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
+        outputs = []
+        for first in range(0, len(prompts), batch_size):
+            outputs += self.generate(prompts[first : first + batch_size], max_new_tokens, slots=None)
+        return outputs
