@@ -110,8 +110,12 @@ class StackedLora:
 class BatchedEngine:
     """Trains and evaluates K candidate adapters together against one base model."""
 
-    def __init__(self, peft_model, tokenizer, *, batch_size: int, max_grad_norm: float = 1.0, max_tokens_per_pass: int = 8192):
+    def __init__(
+        self, peft_model, tokenizer, *, batch_size: int, max_grad_norm: float = 1.0, max_tokens_per_pass: int = 8192,
+        max_padding_fraction: float = 0.15,
+    ):
         self.model = peft_model
+        self.max_padding_fraction = max_padding_fraction
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.max_grad_norm = max_grad_norm
@@ -192,14 +196,19 @@ class BatchedEngine:
         return results
 
     def _chunks(self, rows):
-        chunk, longest = [], 0
+        """Cut length-sorted rows into passes: under the token budget, and with at most
+        `max_padding_fraction` of each pass's tokens being padding."""
+        chunk, real = [], 0
         for row in rows:
-            length = len(row[1].input_ids)
-            if chunk and max(longest, length) * (len(chunk) + 1) > self.max_tokens_per_pass:
+            length = len(row[1].input_ids)  # rows are sorted: `length` is the longest so far
+            padded = length * (len(chunk) + 1)
+            too_big = padded > self.max_tokens_per_pass
+            too_padded = 1 - (real + length) / padded > self.max_padding_fraction
+            if chunk and (too_big or too_padded):
                 yield chunk
-                chunk, longest = [], 0
+                chunk, real = [], 0
             chunk.append(row)
-            longest = max(longest, length)
+            real += length
         if chunk:
             yield chunk
 

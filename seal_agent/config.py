@@ -112,6 +112,10 @@ class TTTConfig(_Section):
     max_tokens_per_pass: int = Field(
         8192, ge=64, description="Batched engine: most tokens (rows x padded length) in one forward pass."
     )
+    max_padding_fraction: float = Field(
+        0.15, ge=0, lt=1,
+        description="Batched engine: a pass is cut where more than this fraction of its tokens would be padding.",
+    )
 
     @model_validator(mode="after")
     def _batched_needs_no_dropout(self) -> "TTTConfig":

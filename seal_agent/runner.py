@@ -152,7 +152,7 @@ def build_context(prepared: PreparedRun):
     if config.ttt.engine == "batched":
         engine = BatchedEngine(
             peft_model, tokenizer, batch_size=config.ttt.batch_size, max_grad_norm=config.ttt.max_grad_norm,
-            max_tokens_per_pass=config.ttt.max_tokens_per_pass,
+            max_tokens_per_pass=config.ttt.max_tokens_per_pass, max_padding_fraction=config.ttt.max_padding_fraction,
         )
     else:
         engine = LoraEngine(peft_model, tokenizer, batch_size=config.ttt.batch_size, max_grad_norm=config.ttt.max_grad_norm)
