@@ -214,28 +214,39 @@ class BatchedEngine:
 
     @torch.no_grad()
     def _update(self, jobs, params, exp_avg, exp_avg_sq, steps, schedules, active, losses, results) -> None:
-        """Per candidate: clip its gradient, AdamW step with its own lr and schedule (torch's formula)."""
-        for k in range(len(jobs)):
-            if not active[k]:
-                continue
-            loss = losses[k].item()
-            if not math.isfinite(loss):
-                results[k] = CandidateFailed(f"training loss became {loss} at step {steps[k] + 1}")
+        """Every active candidate's AdamW step at once (torch's formula), each with its own
+        learning rate, schedule, bias correction and gradient clipping; one host sync per step."""
+        k_count = len(jobs)
+        loss_values = losses.tolist()  # the one sync: losses are recorded and checked on the host
+        for k in range(k_count):
+            if active[k] and not math.isfinite(loss_values[k]):
+                results[k] = CandidateFailed(f"training loss became {loss_values[k]} at step {steps[k] + 1}")
                 active[k] = False
-                continue
-            grads = [p.grad[k] if p.grad is not None else torch.zeros_like(p[k]) for p in params]
-            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-            clip = min(1.0, self.max_grad_norm / (norm.item() + 1e-6))
-            t = steps[k] + 1
-            lr = jobs[k].learning_rate * cosine_factor(steps[k], len(schedules[k]))
-            bias1, bias2 = 1 - BETAS[0] ** t, 1 - BETAS[1] ** t
-            for p, g, m, v in zip(params, grads, exp_avg, exp_avg_sq):
-                g = g * clip
-                m[k].mul_(BETAS[0]).add_(g, alpha=1 - BETAS[0])
-                v[k].mul_(BETAS[1]).addcmul_(g, g, value=1 - BETAS[1])
-                denom = (v[k].sqrt() / math.sqrt(bias2)).add_(EPS)
-                p[k].addcdiv_(m[k], denom, value=-lr / bias1)
-            results[k].losses.append(round(loss, 6))
+        updating = [k for k in range(k_count) if active[k]]
+        if not updating:
+            return
+        device = params[0].device
+        mask = torch.zeros(k_count, dtype=torch.bool, device=device)
+        mask[updating] = True
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        # Per-candidate gradient norm over all of its slices, as clip_grad_norm_ computes it.
+        squares = torch.stack([g.flatten(1).pow(2).sum(dim=1) for g in grads]).sum(dim=0)
+        clip = (self.max_grad_norm / (squares.sqrt() + 1e-6)).clamp(max=1.0)
+        t = torch.tensor([steps[k] + 1 for k in range(k_count)], dtype=torch.float64)
+        lr = torch.tensor([jobs[k].learning_rate * cosine_factor(steps[k], len(schedules[k])) for k in range(k_count)],
+                          dtype=torch.float64)
+        step_size = (lr / (1 - BETAS[0] ** t)).to(device=device, dtype=params[0].dtype)
+        bias2_sqrt = (1 - BETAS[1] ** t).sqrt().to(device=device, dtype=params[0].dtype)
+        for p, g, m, v in zip(params, grads, exp_avg, exp_avg_sq):
+            shape = (k_count,) + (1,) * (p.dim() - 1)
+            keep = mask.view(shape)
+            g = g * clip.view(shape)
+            m.copy_(torch.where(keep, m * BETAS[0] + g * (1 - BETAS[0]), m))
+            v.copy_(torch.where(keep, v * BETAS[1] + g * g * (1 - BETAS[1]), v))
+            denom = v.sqrt() / bias2_sqrt.view(shape) + EPS
+            p.sub_(torch.where(keep, step_size.view(shape) * m / denom, torch.zeros_like(p)))
+        for k in updating:
+            results[k].losses.append(round(loss_values[k], 6))
             results[k].steps += 1
             steps[k] += 1
             active[k] = steps[k] < len(schedules[k])
