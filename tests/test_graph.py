@@ -113,19 +113,25 @@ def test_resume_does_not_recompute_round_one(tmp_path):
     # A new process: fresh model, fresh engine. Count the candidates it trains.
     resumed = prepare_run(None, run_dir, resume=True)
     ctx = build_context(resumed)
-    executed = []
-    original = ctx.engine.train_and_generate
-    ctx.engine.train_and_generate = lambda *a, **k: executed.append(1) or original(*a, **k)
+    import graphs.arc as arc_module
+
+    prepared_rounds = []
+    original_prepare = arc_module.prepare_job
+    arc_module.prepare_job = lambda ctx_, task, edit, seed, row: prepared_rounds.append(row["round"]) or original_prepare(
+        ctx_, task, edit, seed, row)
     sampled = []
     original_generate = ctx.policy.generate
     object.__setattr__(ctx.policy, "generate", lambda *a, **k: sampled.append(1) or original_generate(*a, **k))
-    summary = run_arc(resumed, context=ctx)
+    try:
+        summary = run_arc(resumed, context=ctx)
+    finally:
+        arc_module.prepare_job = original_prepare
     assert summary["stop_reason"] == "done" and [r["round"] for r in summary["rounds"]] == [1, 2]
     assert len(sampled) == 2  # only round 2's two tasks were proposed again
     rows = TraceStore(run_dir / "run.sqlite").candidates()
     assert len(rows) == 12
     assert {(r["task_id"], r["candidate"]): r["completion"] for r in rows if r["round"] == 1} == round_one
-    assert len(executed) == 2  # round 2's two tasks, and nothing of round 1
+    assert prepared_rounds and set(prepared_rounds) == {2}  # nothing of round 1 was built or trained again
 
 
 def _figures(summary):
@@ -240,3 +246,28 @@ def test_proposals_come_from_the_policy_adapter_not_the_ttt_adapter(tmp_path):
     ctx.engine.model.set_adapter(TTT_ADAPTER)  # even when it was the active one
     after = ctx.policy.generate([messages], tools=openai_tools(ctx.tools), n=2, seed=9)
     assert [g.message.text for g in before.generations[0]] == [g.message.text for g in after.generations[0]]
+
+
+def test_out_of_memory_retries_in_halves_down_to_the_candidate_that_does_not_fit(tmp_path):
+    from graphs.arc import run_jobs
+    from seal_agent.evaluate import plan_queries
+
+    ctx = _context_for_reinforce(tmp_path)
+    calls = []
+
+    def fits_up_to_two(jobs, *args, **kwargs):
+        calls.append(len(jobs))
+        if len(jobs) > 2 or jobs[0].seed == 13:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        from seal_agent.lora_engine import CandidateOutcome, TrainResult
+
+        return [CandidateOutcome(train=TrainResult(), outputs=[]) for _ in jobs]
+
+    ctx.engine.train_and_generate = fits_up_to_two
+    from seal_agent.lora_engine import TrainJob
+
+    jobs = [TrainJob([], 1e-3, 1, seed) for seed in (1, 2, 13, 4, 5)]
+    outcomes = run_jobs(ctx, jobs, plan_queries(ctx.tasks["6e02f1e3"], ctx.config.eval, 0))
+    assert [o.failure is not None for o in outcomes] == [False, False, True, False, False]
+    assert "out of memory" in outcomes[2].failure
+    assert calls[0] == 5

@@ -41,7 +41,9 @@ class ToolLoadError(Exception):
 def import_tool_module(spec: str) -> ModuleType:
     """Import a module by dotted name or by the path of a .py file."""
     path = Path(spec)
-    if spec.endswith(".py") or path.exists():
+    # A path only when it looks like one: a dotted name such as `mytools` stays a module name
+    # even when a directory of that name sits in the working directory.
+    if spec.endswith(".py") or "/" in spec or "\\" in spec:
         if not path.is_file():
             raise ToolLoadError(f"{spec}: no such tool module file")
         name = f"seal_agent_extra_tools.{path.stem}"
