@@ -111,3 +111,23 @@ def test_demonstration_shuffle_is_a_permutation():
 def test_tool_output_checks(bad, reason):
     with pytest.raises(ToolOutputError, match=reason):
         _as_grid(bad, "my_tool")
+
+
+def test_forward_outputs_on_a_known_grid():
+    g = np.array([[1, 2], [3, 4]])
+    expect = {
+        "rotate_90": [[2, 4], [1, 3]], "flip_horizontal": [[2, 1], [4, 3]], "flip_vertical": [[3, 4], [1, 2]],
+        "transpose": [[1, 3], [2, 4]], "anti_transpose": [[4, 2], [3, 1]],
+    }
+    transforms = {t.name: t for t in symmetries()}
+    for name, expected in expect.items():
+        assert transforms[name](g).tolist() == expected, name
+    assert mirroring("right")(g).tolist() == [[1, 2, 2, 1], [3, 4, 4, 3]]
+    assert mirroring("left")(g).tolist() == [[2, 1, 1, 2], [4, 3, 3, 4]]
+    assert mirroring("below")(g).tolist() == [[1, 2], [3, 4], [3, 4], [1, 2]]
+    assert mirroring("above")(g).tolist() == [[3, 4], [1, 2], [1, 2], [3, 4]]
+    assert translation(1, 2)(g).tolist() == [[0, 0, 0, 0], [0, 0, 1, 2], [0, 0, 3, 4]]
+    assert upscaling(2, "width")(g).tolist() == [[1, 1, 2, 2], [3, 3, 4, 4]]
+    assert upscaling(2, "height")(g).tolist() == [[1, 2], [1, 2], [3, 4], [3, 4]]
+    assert tiling(2, "width")(g).tolist() == [[1, 2, 1, 2], [3, 4, 3, 4]]
+    assert tiling(2, "both")(g).tolist() == [[1, 2, 1, 2], [3, 4, 3, 4], [1, 2, 1, 2], [3, 4, 3, 4]]

@@ -136,17 +136,28 @@ def test_a_tool_with_bad_grids_rejects_the_candidate_and_the_run_goes_on(tmp_pat
     assert row["status"] == "rejected" and "bad tool output" in row["reason"] and reason in row["reason"]
 
 
-def test_tools_registered_under_the_entry_point_group_are_found(monkeypatch, new_tool_module):
+@pytest.mark.parametrize("shape", ["module", "tool", "list"])
+def test_tools_registered_under_the_entry_point_group_are_found(monkeypatch, new_tool_module, shape):
     import tools as tools_package
     from tools import import_tool_module
 
     module = import_tool_module(str(new_tool_module))
+    target = {"module": module, "tool": module.roll_columns, "list": [module.roll_columns]}[shape]
 
     class FakeEntryPoint:
         name, value = "third_party", "third_party.arc_tools"
 
         def load(self):
-            return module
+            return target
 
     monkeypatch.setattr(tools_package, "entry_points", lambda group: [FakeEntryPoint()] if group == "seal_agent.tools" else [])
     assert "roll_columns" in [t.name for t in arc_tools("open")]
+
+
+def test_a_dotted_module_name_is_not_mistaken_for_a_path(tmp_path, monkeypatch):
+    package = tmp_path / "my_dotted_tools"
+    package.mkdir()
+    (package / "__init__.py").write_text(NEW_TOOL)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "roll_columns" in [t.name for t in arc_tools("open", ["my_dotted_tools"])]

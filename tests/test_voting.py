@@ -56,8 +56,8 @@ def test_queries_cover_views_subsets_and_orderings():
 class Oracle:
     """A stand-in engine that answers a query with the right grid in that query's frame."""
 
-    def __init__(self, mapping, wrong_views=()):
-        self.mapping, self.wrong_views = mapping, wrong_views
+    def __init__(self, mapping):
+        self.mapping = mapping
 
     def generate(self, prompts, max_new_tokens, use_adapter=True):
         outputs = []
