@@ -28,7 +28,10 @@ from types import ModuleType
 
 from langchain_core.tools import BaseTool
 
-from tools.base import VOCABULARIES, Augmentation, GridTransform, TaskTransform, ToolOutputError, arc_tool, is_arc_tool
+from tools.base import (
+    VOCABULARIES, Augmentation, GridTransform, TaskTransform, ToolOutputError, arc_tool, is_arc_tool, is_knowledge_tool,
+    knowledge_tool,
+)
 from tools.training import TrainingSettings, train
 
 ENTRY_POINT_GROUP = "seal_agent.tools"
@@ -111,16 +114,30 @@ def arc_tools(vocabulary: str = "seal", modules: Iterable[str] = ()) -> list[Bas
     return sorted(found.values(), key=lambda t: (t.metadata["self_edit"] == "required", t.name))
 
 
+def knowledge_tools(modules: Iterable[str] = ()) -> list[BaseTool]:
+    """The knowledge-incorporation tools, by name."""
+    candidates = _package_tools() + _entry_point_tools()
+    for spec in modules:
+        candidates += _module_tools(import_tool_module(spec))
+    found: dict[str, BaseTool] = {}
+    for value in candidates:
+        if is_knowledge_tool(value):
+            if value.name in found and found[value.name] is not value:
+                raise ToolLoadError(f"two different tools are named {value.name!r}")
+            found[value.name] = value
+    return sorted(found.values(), key=lambda t: t.name)
+
+
 def tool_summaries(tools: Iterable[BaseTool]) -> list[dict]:
     """`{name, description, schema}` for each tool, as `seal tools list --json` prints them."""
     return [
         {"name": t.name, "description": t.description, "schema": t.args_schema.model_json_schema(),
-         "vocabulary": t.metadata["vocabulary"], "required": t.metadata["self_edit"] == "required"}
+         "vocabulary": t.metadata.get("vocabulary", t.metadata["domain"]), "required": t.metadata["self_edit"] == "required"}
         for t in tools
     ]
 
 
 __all__ = [
     "Augmentation", "GridTransform", "TaskTransform", "ToolOutputError", "ToolLoadError", "TrainingSettings",
-    "arc_tool", "arc_tools", "tool_summaries", "train",
+    "arc_tool", "arc_tools", "knowledge_tool", "knowledge_tools", "tool_summaries", "train",
 ]

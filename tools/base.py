@@ -32,6 +32,7 @@ from langchain_core.tools import BaseTool, tool
 from seal_agent.arc_data import Pair
 
 ARC_DOMAIN = "arc"
+KNOWLEDGE_DOMAIN = "knowledge"
 VOCABULARIES = ("seal", "open")
 
 
@@ -130,3 +131,24 @@ def arc_tool(args_schema, *, vocabulary: str = "open", required: bool = False, n
 
 def is_arc_tool(candidate) -> bool:
     return isinstance(candidate, BaseTool) and (candidate.metadata or {}).get("domain") == ARC_DOMAIN
+
+
+def knowledge_tool(args_schema, *, name: str | None = None):
+    """Make a function a knowledge-incorporation self-edit tool.
+
+    It returns the training sequences (strings) it wrote; the update trains on them plus
+    the passage. Found like ARC tools: in this package, `--tools-module`, or entry points.
+    """
+
+    def decorate(function) -> BaseTool:
+        made = tool(name or function.__name__, args_schema=args_schema)(function)
+        if not made.description or made.description.startswith(f"{made.name}("):
+            raise ValueError(f"tool {made.name} needs a docstring: it is what the policy is shown")
+        made.metadata = {"domain": KNOWLEDGE_DOMAIN, "self_edit": "optional"}
+        return made
+
+    return decorate
+
+
+def is_knowledge_tool(candidate) -> bool:
+    return isinstance(candidate, BaseTool) and (candidate.metadata or {}).get("domain") == KNOWLEDGE_DOMAIN

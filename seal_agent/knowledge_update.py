@@ -1,0 +1,25 @@
+"""The knowledge update's training data: the self-edit's sequences plus the passage.
+
+As in the reference procedure, each sequence (the passage itself, and every implication,
+rewrite or question-answer pair the self-edit wrote) is one training example, prefixed by
+the passage's title, with the loss on all of its tokens. The update runs through the same
+LoRA engine as ARC (defaults of the paper's single-passage setting: r=32, alpha=64, 10
+epochs, lr 1e-3, batch 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from seal_agent.knowledge_data import Passage
+from seal_agent.ttt_data import TrainingExample
+
+
+def update_examples(tokenizer, passage: Passage, sequences: Sequence[str], include_passage: bool = True) -> list[TrainingExample]:
+    texts = ([passage.context] if include_passage else []) + [s for s in sequences if s.strip()]
+    examples = []
+    for text in dict.fromkeys(texts):  # a sequence written twice is trained on once
+        body = f"{passage.title}\n{text}" if passage.title else text
+        ids = tokenizer(body, add_special_tokens=True)["input_ids"] + [tokenizer.eos_token_id]
+        examples.append(TrainingExample(input_ids=ids, labels=list(ids)))
+    return examples

@@ -1,0 +1,99 @@
+"""Knowledge incorporation: passages, self-edit tools, the update, and the rewards."""
+
+import json
+
+import pytest
+
+from seal_agent.knowledge_data import PassageError, load_passages
+from seal_agent.knowledge_reward import answer_log_likelihood, exact_match, question_prompt, token_f1
+from seal_agent.knowledge_update import update_examples
+from seal_agent.lora_engine import LoraEngine
+from seal_agent.models import TTT_ADAPTER
+from tools import knowledge_tools
+
+FACT = {
+    "title": "Zorbania",
+    "context": "The capital of Zorbania is Quillmont. Quillmont was founded in 1712 by the weaver Odessa Brack.",
+    "questions": [
+        {"question": "What is the capital of Zorbania?", "answers": ["Quillmont"]},
+        {"question": "Who founded Quillmont?", "answers": ["Odessa Brack", "the weaver Odessa Brack"]},
+    ],
+}
+
+
+@pytest.fixture()
+def jsonl(tmp_path):
+    path = tmp_path / "passages.jsonl"
+    path.write_text(json.dumps(FACT) + "\n\n" + json.dumps({**FACT, "title": "Other"}) + "\n")
+    return path
+
+
+def test_jsonl_and_squad_load_to_the_same_passages(jsonl, tmp_path):
+    squad = {"data": [{"title": "Zorbania", "paragraphs": [{"context": FACT["context"], "qas": [
+        {"question": q["question"], "answers": [{"text": a, "answer_start": 0} for a in q["answers"]], "id": str(i)}
+        for i, q in enumerate(FACT["questions"])]}]}]}
+    (tmp_path / "squad.json").write_text(json.dumps(squad))
+    from_jsonl = load_passages(jsonl)
+    from_squad = load_passages(tmp_path / "squad.json")
+    assert len(from_jsonl) == 2 and len(from_squad) == 1
+    assert from_jsonl[0].context == from_squad[0].context == FACT["context"]
+    assert from_jsonl[0].questions == from_squad[0].questions
+    assert from_squad[0].questions[1].answers == ("Odessa Brack", "the weaver Odessa Brack")
+
+
+@pytest.mark.parametrize("line, message", [
+    ("{not json", "line 1: not valid JSON"),
+    (json.dumps({"title": "x", "questions": FACT["questions"]}), "line 1: context must be a non-empty string"),
+    (json.dumps({**FACT, "questions": []}), "line 1: questions must be a non-empty list"),
+    (json.dumps({**FACT, "questions": [{"question": "q?", "answers": []}]}), "line 1: questions[0].answers must be a non-empty list"),
+    (json.dumps({**FACT, "questions": [{"question": "q?", "answers": [3]}]}), "line 1: questions[0].answers[0] must be a non-empty string"),
+    (json.dumps([1, 2]), "line 1: must be an object"),
+])
+def test_malformed_passage_files_name_file_record_and_field(tmp_path, line, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(PassageError) as err:
+        load_passages(path)
+    assert str(err.value).startswith(str(path)) and message in str(err.value)
+
+
+def test_malformed_squad_names_the_paragraph(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [{"context": "c", "qas": [{"question": "q"}]}]}]}))
+    with pytest.raises(PassageError, match=r"data\[0\]\.paragraphs\[0\]\.qas\[0\]\.answers"):
+        load_passages(path)
+
+
+def test_knowledge_tools_write_training_sequences():
+    tools = {t.name: t for t in knowledge_tools()}
+    assert set(tools) == {"write_implications", "rewrite_passage", "write_qa_pairs"}
+    assert tools["write_implications"].invoke({"statements": ["Quillmont is in Zorbania.", " "]}) == ["Quillmont is in Zorbania."]
+    assert tools["write_qa_pairs"].invoke({"pairs": [{"question": "Capital?", "answer": "Quillmont"}]}) == [
+        "Question: Capital?\nAnswer: Quillmont"]
+
+
+def test_squad_metrics():
+    assert exact_match("The Quillmont.", ["quillmont"]) == 1.0
+    assert exact_match("Quill", ["Quillmont"]) == 0.0
+    assert token_f1("weaver Odessa", ["the weaver Odessa Brack"]) == pytest.approx(2 * 1.0 * (2 / 3) / (1 + 2 / 3))
+    assert token_f1("nothing", ["Quillmont"]) == 0.0
+
+
+def test_training_on_a_passage_raises_the_answers_log_likelihood(tiny_peft, jsonl):
+    model, tokenizer = tiny_peft
+    passage = load_passages(jsonl)[0]
+    engine = LoraEngine(model, tokenizer, batch_size=1)
+    prompts = [question_prompt(passage, q.question) for q in passage.questions]
+    answers = [q.answers[0] for q in passage.questions]
+    engine.reset()
+    model.set_adapter(TTT_ADAPTER)
+    before = answer_log_likelihood(model, tokenizer, prompts, answers)
+    implications = tools_implications = knowledge_tools()[1].invoke(
+        {"statements": ["Quillmont is the capital of Zorbania.", "Odessa Brack founded Quillmont."]})
+    examples = update_examples(tokenizer, passage, implications)
+    assert len(examples) == 3 and tools_implications
+    engine.train(examples, learning_rate=1e-3, epochs=10, seed=0)
+    model.set_adapter(TTT_ADAPTER)
+    after = answer_log_likelihood(model, tokenizer, prompts, answers)
+    assert all(a > b for a, b in zip(after, before)), (before, after)
+    assert sum(after) - sum(before) > 5  # nats: a clear rise, not noise
