@@ -176,7 +176,7 @@ def make_jobs(preset: Preset, tokenizer, tasks, k: int) -> tuple[list[TrainJob],
 
 def training_tokens(jobs: list[TrainJob], batch_size: int) -> tuple[int, int]:
     """(tokens, supervised tokens) that training goes through, epochs included."""
-    from seal_agent.batched_engine import micro_batches
+    from seal_agent.lora_engine import micro_batches
 
     total = supervised = 0
     for job in jobs:

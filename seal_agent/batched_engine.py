@@ -28,14 +28,15 @@ paper's setting): dropout would make the two procedures draw different masks.
 from __future__ import annotations
 
 import math
-import random
 import time
 
 import torch
 import torch.nn.functional as F
 from peft.tuners.lora import LoraLayer
 
-from seal_agent.lora_engine import CandidateFailed, CandidateOutcome, TrainJob, TrainResult, collate
+from seal_agent.lora_engine import (
+    CandidateFailed, CandidateOutcome, TrainJob, TrainResult, collate, greedy_generate, in_batches, micro_batches,
+)
 from seal_agent.models import TTT_ADAPTER, adapter_state, load_adapter_state
 from seal_agent.ttt_data import IGNORE_INDEX, TrainingExample
 
@@ -58,17 +59,6 @@ def cosine_factor(step: int, total: int) -> float:
     """transformers' cosine schedule with no warmup, at optimiser step `step` (0-based)."""
     progress = step / max(1, total)
     return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-
-def micro_batches(num_examples: int, epochs: int, batch_size: int, seed: int) -> list[list[int]]:
-    """The reference procedure's batches, epoch by epoch, from the same seeded shuffle."""
-    rng = random.Random(seed)
-    batches = []
-    for _ in range(epochs):
-        order = list(range(num_examples))
-        rng.shuffle(order)
-        batches += [order[i : i + batch_size] for i in range(0, num_examples, batch_size)]
-    return batches
 
 
 class StackedLora:
@@ -161,8 +151,8 @@ class BatchedEngine:
             param.data = param.data.to(self.device)
         return self.stack
 
-    def _token_losses(self, rows: list[tuple[int, TrainingExample]], stack: StackedLora) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-row sums of token cross-entropy, and per-row counts of supervised tokens."""
+    def _token_losses(self, rows: list[tuple[int, TrainingExample]], stack: StackedLora) -> torch.Tensor:
+        """Per-row sums of token cross-entropy."""
         batch = collate([example for _slot, example in rows], self.tokenizer.pad_token_id, self.device)
         stack.segments = segments_of([slot for slot, _example in rows])
         try:
@@ -176,8 +166,7 @@ class BatchedEngine:
         logits = base.get_output_embeddings()(hidden[:, :-1][supervised]).float()
         token_loss = F.cross_entropy(logits, labels[supervised], reduction="none")
         row_of_token = supervised.nonzero()[:, 0]
-        sums = torch.zeros(len(rows), device=self.device).index_add(0, row_of_token, token_loss)
-        return sums, supervised.sum(dim=1)
+        return torch.zeros(len(rows), device=self.device).index_add(0, row_of_token, token_loss)
 
     def train_many(self, jobs: list[TrainJob]) -> list[TrainResult | CandidateFailed]:
         """Train every job's adapter (slot k = jobs[k]) together; per job its losses or failure."""
@@ -186,6 +175,8 @@ class BatchedEngine:
         exp_avg = [torch.zeros_like(p) for p in params]
         exp_avg_sq = [torch.zeros_like(p) for p in params]
         schedules = [micro_batches(len(j.examples), j.epochs, self.batch_size, j.seed) for j in jobs]
+        # Supervised tokens per example (the label predicted at each position), counted once.
+        supervised = [[sum(1 for label in e.labels[1:] if label != IGNORE_INDEX) for e in j.examples] for j in jobs]
         results: list[TrainResult | CandidateFailed] = [TrainResult() for _ in jobs]
         steps = [0] * len(jobs)
         active = [bool(s) for s in schedules]
@@ -194,12 +185,12 @@ class BatchedEngine:
         with self.model.disable_adapter():
             while any(active):
                 rows = []
+                counts = [0] * len(jobs)
                 for k, job in enumerate(jobs):
                     if active[k]:
                         rows += [(k, job.examples[i]) for i in schedules[k][steps[k]]]
-                tokens_per_slot = torch.zeros(len(jobs), device=self.device)
-                for slot, example in rows:
-                    tokens_per_slot[slot] += sum(1 for label in example.labels[1:] if label != IGNORE_INDEX)
+                        counts[k] = sum(supervised[k][i] for i in schedules[k][steps[k]])
+                tokens_per_slot = torch.tensor(counts, dtype=torch.float32, device=self.device)
                 for p in params:
                     p.grad = None
                 loss_per_slot = torch.zeros(len(jobs), device=self.device)
@@ -207,7 +198,7 @@ class BatchedEngine:
                 rows.sort(key=lambda r: len(r[1].input_ids))
                 for chunk in self._chunks(rows):
                     chunk.sort(key=lambda r: r[0])  # rows of one candidate together: one block each
-                    sums, _counts = self._token_losses(chunk, stack)
+                    sums = self._token_losses(chunk, stack)
                     slots = torch.tensor([slot for slot, _ in chunk], device=self.device)
                     per_slot = torch.zeros(len(jobs), device=self.device).index_add(0, slots, sums)
                     per_slot = per_slot / tokens_per_slot.clamp(min=1)
@@ -282,30 +273,20 @@ class BatchedEngine:
             active[k] = steps[k] < len(schedules[k])
 
     # -- generation -------------------------------------------------------------------------
-    @torch.no_grad()
     def generate(self, prompts: list[str], max_new_tokens: int, slots: list[int] | None = None) -> list[str]:
         """Greedy completions; row i uses adapter slot `slots[i]` (None: the bare base model).
 
         Rows of the same slot must be contiguous (a block per candidate)."""
-        encoded = [self.tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
-        length = max(len(ids) for ids in encoded)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (length - len(ids)) + ids for ids in encoded], device=self.device)
-        attention_mask = torch.tensor([[0] * (length - len(ids)) + [1] * len(ids) for ids in encoded], device=self.device)
         if slots is not None and self.stack is None:
             raise RuntimeError("no trained adapters to generate with: call train_many first")
         with self.model.disable_adapter():
             if slots is not None:
                 self.stack.segments = segments_of(slots)
             try:
-                output = self.model.generate(
-                    input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=max_new_tokens,
-                    do_sample=False, pad_token_id=pad, eos_token_id=self.tokenizer.eos_token_id,
-                )
+                return greedy_generate(self.model, self.tokenizer, prompts, max_new_tokens)
             finally:
                 if self.stack is not None:
                     self.stack.segments = None
-        return [self.tokenizer.decode(row[length:], skip_special_tokens=True) for row in output]
 
     # -- the engine protocol ----------------------------------------------------------------
     def train_and_generate(
@@ -333,7 +314,4 @@ class BatchedEngine:
         return outcomes
 
     def generate_base(self, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
-        outputs = []
-        for first in range(0, len(prompts), batch_size):
-            outputs += self.generate(prompts[first : first + batch_size], max_new_tokens, slots=None)
-        return outputs
+        return in_batches(lambda chunk: self.generate(chunk, max_new_tokens), prompts, batch_size)

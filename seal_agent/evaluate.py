@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 from seal_agent.arc_data import ArcTask
 from seal_agent.config import EvalConfig
-from seal_agent.grid_text import Grid, parse_grid, task_prompt
+from seal_agent.grid_text import Grid, task_prompt
+from seal_agent.lora_engine import in_batches
 from seal_agent.seeding import derive_seed
 from seal_agent.voting import answer_in_original_frame, build_queries, vote
 
@@ -84,27 +85,15 @@ def score(plan: QueryPlan, outputs: list[str]) -> Evaluation:
     return result
 
 
-def generate_batched(generate, prompts: list[str], batch_size: int) -> list[str]:
-    """Call `generate(prompts)` on chunks of at most `batch_size` prompts."""
-    outputs: list[str] = []
-    for first in range(0, len(prompts), batch_size):
-        outputs += generate(prompts[first : first + batch_size])
-    return outputs
-
-
 def evaluate(engine, task: ArcTask, config: EvalConfig, seed: int, use_adapter: bool = True) -> Evaluation:
     """Evaluate the engine's current TTT adapter (or the bare base model) on `task`."""
     plan = plan_queries(task, config, seed)
-    outputs = generate_batched(
+    outputs = in_batches(
         lambda chunk: engine.generate(chunk, max_new_tokens=config.max_new_tokens, use_adapter=use_adapter),
         plan.prompts,
         config.batch_size,
     )
     return score(plan, outputs)
-
-
-def evaluate_greedy(engine, task: ArcTask, max_new_tokens: int, use_adapter: bool = True) -> Evaluation:
-    return evaluate(engine, task, EvalConfig(strategy="greedy", max_new_tokens=max_new_tokens), 0, use_adapter)
 
 
 def evaluate_voting(engine, task: ArcTask, config: EvalConfig, seed: int, use_adapter: bool = True) -> Evaluation:

@@ -58,6 +58,45 @@ def planned_steps(num_examples: int, epochs: int, batch_size: int) -> int:
     return math.ceil(num_examples / batch_size) * epochs
 
 
+def micro_batches(num_examples: int, epochs: int, batch_size: int, seed: int) -> list[list[int]]:
+    """The order training visits the examples: a seeded shuffle per epoch, cut into batches.
+
+    Both engines train in exactly this order, which is what makes them comparable step by step.
+    """
+    rng = random.Random(seed)
+    batches = []
+    for _ in range(epochs):
+        order = list(range(num_examples))
+        rng.shuffle(order)
+        batches += [order[i : i + batch_size] for i in range(0, num_examples, batch_size)]
+    return batches
+
+
+def in_batches(generate, prompts: list[str], batch_size: int) -> list[str]:
+    """Call `generate(chunk)` on consecutive chunks of at most `batch_size` prompts."""
+    outputs: list[str] = []
+    for first in range(0, len(prompts), batch_size):
+        outputs += generate(prompts[first : first + batch_size])
+    return outputs
+
+
+@torch.no_grad()
+def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int) -> list[str]:
+    """Greedy completions with whatever adapters `model` has switched on; the prompt is not returned."""
+    encoded = [tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
+    length = max(len(ids) for ids in encoded)
+    pad = tokenizer.pad_token_id
+    device = next(model.parameters()).device
+    # Left padding, so every row's next token is generated at the same position.
+    input_ids = torch.tensor([[pad] * (length - len(ids)) + ids for ids in encoded], device=device)
+    attention_mask = torch.tensor([[0] * (length - len(ids)) + [1] * len(ids) for ids in encoded], device=device)
+    output = model.generate(
+        input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=max_new_tokens,
+        do_sample=False, pad_token_id=pad, eos_token_id=tokenizer.eos_token_id,
+    )
+    return [tokenizer.decode(row[length:], skip_special_tokens=True) for row in output]
+
+
 def collate(examples: list[TrainingExample], pad_token_id: int, device) -> dict[str, torch.Tensor]:
     """Right-pad a batch; padding is masked out of attention and out of the loss."""
     length = max(len(e.input_ids) for e in examples)
@@ -101,25 +140,21 @@ def train_adapter(
     total_steps = planned_steps(len(examples), epochs, batch_size)
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
     schedule = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=0, num_training_steps=total_steps)
-    order_rng = random.Random(seed)
     start = time.perf_counter()
     peft_model.train()
     try:
-        for _epoch in range(epochs):
-            order = list(range(len(examples)))
-            order_rng.shuffle(order)
-            for first in range(0, len(order), batch_size):
-                batch = collate([examples[i] for i in order[first : first + batch_size]], pad_token_id, device)
-                loss = peft_model(**batch).loss
-                if not torch.isfinite(loss):
-                    raise CandidateFailed(f"training loss became {loss.item()} at step {result.steps + 1}")
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                result.losses.append(round(loss.item(), 6))
-                result.steps += 1
+        for indices in micro_batches(len(examples), epochs, batch_size, seed):
+            batch = collate([examples[i] for i in indices], pad_token_id, device)
+            loss = peft_model(**batch).loss
+            if not torch.isfinite(loss):
+                raise CandidateFailed(f"training loss became {loss.item()} at step {result.steps + 1}")
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            result.losses.append(round(loss.item(), 6))
+            result.steps += 1
     finally:
         peft_model.eval()
         for param in params:
@@ -163,32 +198,13 @@ class LoraEngine:
             max_grad_norm=self.max_grad_norm,
         )
 
-    @torch.no_grad()
     def generate(self, prompts: list[str], max_new_tokens: int, use_adapter: bool = True) -> list[str]:
         """Greedy completions of `prompts`, with the TTT adapter or with the bare base model."""
-        encoded = [self.tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
-        length = max(len(ids) for ids in encoded)
-        pad = self.tokenizer.pad_token_id
-        # Left padding, so every row's next token is generated at the same position.
-        input_ids = torch.tensor([[pad] * (length - len(ids)) + ids for ids in encoded], device=self.device)
-        attention_mask = torch.tensor(
-            [[0] * (length - len(ids)) + [1] * len(ids) for ids in encoded], device=self.device
-        )
-        kwargs = dict(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=pad,
-            eos_token_id=self.tokenizer.eos_token_id,
-        )
         if use_adapter:
             self.model.set_adapter(TTT_ADAPTER, inference_mode=True)
-            output = self.model.generate(**kwargs)
-        else:
-            with self.model.disable_adapter():
-                output = self.model.generate(**kwargs)
-        return [self.tokenizer.decode(row[length:], skip_special_tokens=True) for row in output]
+            return greedy_generate(self.model, self.tokenizer, prompts, max_new_tokens)
+        with self.model.disable_adapter():
+            return greedy_generate(self.model, self.tokenizer, prompts, max_new_tokens)
 
     def train_and_generate(
         self, jobs: list[TrainJob], prompts: list[str], max_new_tokens: int, batch_size: int
@@ -205,15 +221,10 @@ class LoraEngine:
                 outcomes.append(CandidateOutcome(failure=f"out of memory: {str(failure)[:300]}"))
                 continue
             start = time.perf_counter()
-            outputs = []
-            for first in range(0, len(prompts), batch_size):
-                outputs += self.generate(prompts[first : first + batch_size], max_new_tokens)
+            outputs = in_batches(lambda chunk: self.generate(chunk, max_new_tokens), prompts, batch_size)
             result.eval_seconds = time.perf_counter() - start
             outcomes.append(CandidateOutcome(train=result, outputs=outputs))
         return outcomes
 
     def generate_base(self, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
-        outputs = []
-        for first in range(0, len(prompts), batch_size):
-            outputs += self.generate(prompts[first : first + batch_size], max_new_tokens, use_adapter=False)
-        return outputs
+        return in_batches(lambda chunk: self.generate(chunk, max_new_tokens, use_adapter=False), prompts, batch_size)

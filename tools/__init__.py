@@ -93,6 +93,21 @@ def _entry_point_tools() -> list:
     return found
 
 
+def _discover(keep, modules: Iterable[str]) -> list[BaseTool]:
+    """Every tool for which `keep(tool)` holds, from this package, entry points and `modules`."""
+    candidates = _package_tools() + _entry_point_tools()
+    for spec in modules:
+        candidates += _module_tools(import_tool_module(spec))
+    found: dict[str, BaseTool] = {}
+    for value in candidates:
+        if not keep(value):
+            continue
+        if value.name in found and found[value.name] is not value:
+            raise ToolLoadError(f"two different tools are named {value.name!r}")
+        found[value.name] = value
+    return list(found.values())
+
+
 def arc_tools(vocabulary: str = "seal", modules: Iterable[str] = ()) -> list[BaseTool]:
     """The ARC tools of a vocabulary: optional tools by name, then required ones by name.
 
@@ -101,31 +116,13 @@ def arc_tools(vocabulary: str = "seal", modules: Iterable[str] = ()) -> list[Bas
     """
     if vocabulary not in VOCABULARIES:
         raise ToolLoadError(f"unknown vocabulary {vocabulary!r}; choose one of {', '.join(VOCABULARIES)}")
-    candidates = _package_tools() + _entry_point_tools()
-    for spec in modules:
-        candidates += _module_tools(import_tool_module(spec))
-    found: dict[str, BaseTool] = {}
-    for value in candidates:
-        if not is_arc_tool(value) or value.metadata["vocabulary"] not in (vocabulary, "both"):
-            continue
-        if value.name in found and found[value.name] is not value:
-            raise ToolLoadError(f"two different tools are named {value.name!r}")
-        found[value.name] = value
-    return sorted(found.values(), key=lambda t: (t.metadata["self_edit"] == "required", t.name))
+    tools = _discover(lambda t: is_arc_tool(t) and t.metadata["vocabulary"] in (vocabulary, "both"), modules)
+    return sorted(tools, key=lambda t: (t.metadata["self_edit"] == "required", t.name))
 
 
 def knowledge_tools(modules: Iterable[str] = ()) -> list[BaseTool]:
     """The knowledge-incorporation tools, by name."""
-    candidates = _package_tools() + _entry_point_tools()
-    for spec in modules:
-        candidates += _module_tools(import_tool_module(spec))
-    found: dict[str, BaseTool] = {}
-    for value in candidates:
-        if is_knowledge_tool(value):
-            if value.name in found and found[value.name] is not value:
-                raise ToolLoadError(f"two different tools are named {value.name!r}")
-            found[value.name] = value
-    return sorted(found.values(), key=lambda t: t.name)
+    return sorted(_discover(is_knowledge_tool, modules), key=lambda t: t.name)
 
 
 def tool_summaries(tools: Iterable[BaseTool]) -> list[dict]:

@@ -104,6 +104,19 @@ def _as_grid(value, tool_name: str) -> list[list[int]]:
     return array.tolist()
 
 
+def _self_edit_tool(args_schema, name: str | None, metadata: dict):
+    """A LangChain tool with a pydantic schema, tagged with `metadata` for discovery."""
+
+    def decorate(function) -> BaseTool:
+        made = tool(name or function.__name__, args_schema=args_schema)(function)
+        if not made.description or made.description.startswith(f"{made.name}("):
+            raise ValueError(f"tool {made.name} needs a docstring: it is what the policy is shown")
+        made.metadata = dict(metadata)
+        return made
+
+    return decorate
+
+
 def arc_tool(args_schema, *, vocabulary: str = "open", required: bool = False, name: str | None = None):
     """Make a function an ARC self-edit tool (a LangChain tool with a pydantic schema).
 
@@ -119,14 +132,8 @@ def arc_tool(args_schema, *, vocabulary: str = "open", required: bool = False, n
     if vocabulary not in (*VOCABULARIES, "both"):
         raise ValueError(f"vocabulary must be one of {VOCABULARIES + ('both',)}, not {vocabulary!r}")
 
-    def decorate(function) -> BaseTool:
-        made = tool(name or function.__name__, args_schema=args_schema)(function)
-        if not made.description or made.description.startswith(f"{made.name}("):
-            raise ValueError(f"tool {made.name} needs a docstring: it is what the policy is shown")
-        made.metadata = {"domain": ARC_DOMAIN, "vocabulary": vocabulary, "self_edit": "required" if required else "optional"}
-        return made
-
-    return decorate
+    metadata = {"domain": ARC_DOMAIN, "vocabulary": vocabulary, "self_edit": "required" if required else "optional"}
+    return _self_edit_tool(args_schema, name, metadata)
 
 
 def is_arc_tool(candidate) -> bool:
@@ -140,14 +147,7 @@ def knowledge_tool(args_schema, *, name: str | None = None):
     the passage. Found like ARC tools: in this package, `--tools-module`, or entry points.
     """
 
-    def decorate(function) -> BaseTool:
-        made = tool(name or function.__name__, args_schema=args_schema)(function)
-        if not made.description or made.description.startswith(f"{made.name}("):
-            raise ValueError(f"tool {made.name} needs a docstring: it is what the policy is shown")
-        made.metadata = {"domain": KNOWLEDGE_DOMAIN, "self_edit": "optional"}
-        return made
-
-    return decorate
+    return _self_edit_tool(args_schema, name, {"domain": KNOWLEDGE_DOMAIN, "self_edit": "optional"})
 
 
 def is_knowledge_tool(candidate) -> bool:
