@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
@@ -38,19 +37,17 @@ from langgraph.types import Command, Send
 from seal_agent.arc_data import ArcTask
 from seal_agent.config import RunConfig
 from seal_agent.evaluate import plan_queries, score
-from seal_agent.lora_engine import CandidateFailed, CandidateOutcome, TrainJob, planned_steps
+from seal_agent.lora_engine import CandidateOutcome, TrainJob, planned_steps, split_on_out_of_memory
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.prompts import openai_tools, self_edit_messages
-from seal_agent.rest_em import fine_tune_policy, load_policy, save_policy
 from seal_agent.seeding import derive_seed
 from seal_agent.self_edit import Rejection, validate_self_edit
-from seal_agent.state import ArcState, Candidate, ExecuteInput, ProposeInput
+from seal_agent.state import ArcState, ExecuteInput, ProposeInput
 from seal_agent.traces import TraceStore
 from seal_agent.ttt_data import build_training_data
 from tools import ToolOutputError, TrainingSettings
 
-
-DIRTY = "<policy adapter modified since its last checkpoint>"
+from graphs.shared import PolicySlot, candidates_from, rebuild_message, rest_em_update
 
 
 @dataclass
@@ -63,19 +60,11 @@ class ArcContext:
     policy: LocalToolPolicy
     traces: TraceStore
     run_dir: Path
-    initial_policy_state: dict
+    policy_slot: PolicySlot  # which policy checkpoint the in-memory adapter holds
     tools: list  # the self-edit tools of the configured vocabulary, in prompt/grammar order
-    loaded_policy: str | None = None  # which checkpoint the in-memory policy adapter holds
 
     def use_policy(self, checkpoint: str | None) -> None:
-        """Make the in-memory policy adapter equal to `checkpoint` (None: the initial one).
-
-        Checkpoints are stored relative to the run directory, so a run can be resumed from
-        any working directory, or after the run directory has been moved.
-        """
-        if checkpoint != self.loaded_policy:
-            load_policy(self.engine.model, self.run_dir / checkpoint if checkpoint else None, self.initial_policy_state)
-            self.loaded_policy = checkpoint
+        self.policy_slot.use(checkpoint)
 
 
 # -- nodes ----------------------------------------------------------------------------------
@@ -127,15 +116,7 @@ def propose(payload: ProposeInput, runtime: Runtime[ArcContext]) -> Command:
         "completions": [m.text for m in generated],
         "seconds": time.perf_counter() - start,
     }
-    candidates = [
-        Candidate(
-            candidate=index,
-            completion=message.text,
-            tool_calls=[{"name": c["name"], "args": c["args"]} for c in message.tool_calls],
-            invalid_tool_calls=[{"args": c.get("args"), "error": c.get("error")} for c in message.invalid_tool_calls],
-        )
-        for index, message in enumerate(generated)
-    ]
+    candidates = candidates_from(generated)
     sends = [Send("execute", ExecuteInput(round=payload["round"], task_id=payload["task_id"], candidates=candidates))]
     return Command(update={"proposals": [proposal]}, goto=sends)
 
@@ -237,27 +218,12 @@ def prepare_job(ctx: ArcContext, task: ArcTask, self_edit, seed: int, row: dict[
 
 
 def run_jobs(ctx: ArcContext, jobs: list[TrainJob], plan) -> list[CandidateOutcome]:
-    """Train and evaluate the jobs with the configured engine.
-
-    Out of memory is the candidates' problem, not the run's: the engine's memory is released
-    and the jobs are retried in two halves; a single job that still does not fit fails.
-    """
-    if not jobs:
-        return []
-    message = None
-    try:
-        return ctx.engine.train_and_generate(jobs, plan.prompts, ctx.config.eval.max_new_tokens, ctx.config.eval.batch_size)
-    except torch.OutOfMemoryError as failure:
-        message = f"out of memory: {str(failure)[:300]}"
-    # Outside the except block, so the traceback no longer pins the tensors being freed.
-    if hasattr(ctx.engine, "release"):
-        ctx.engine.release()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    if len(jobs) == 1:
-        return [CandidateOutcome(failure=message)]
-    half = len(jobs) // 2
-    return run_jobs(ctx, jobs[:half], plan) + run_jobs(ctx, jobs[half:], plan)
+    """Train and evaluate the jobs with the configured engine (halving the batch on out of memory)."""
+    config = ctx.config
+    return split_on_out_of_memory(
+        ctx.engine, jobs,
+        lambda some: ctx.engine.train_and_generate(some, plan.prompts, config.eval.max_new_tokens, config.eval.batch_size),
+    )
 
 
 def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
@@ -268,33 +234,10 @@ def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
     results = [r for r in state["results"] if r["round"] == current]
     prompts = {p["task_id"]: p["prompt"] for p in state["proposals"] if p["round"] == current}
     rewarded = [r for r in results if r["reward"] >= 1.0]
-    # Start from the policy this round sampled from, also when this node is re-run after a crash.
-    ctx.use_policy(state.get("policy_checkpoint"))
-    sft_losses: list[float] = []
-    sft_failure = None
-    if rewarded:
-        pairs = [(prompts[r["task_id"]], r["completion"]) for r in rewarded]
-        # From here until the save, the in-memory policy matches no checkpoint: a retry of this
-        # node in the same process must reload rather than train on top of a half-trained adapter.
-        ctx.loaded_policy = DIRTY
-        try:
-            trained = fine_tune_policy(
-                ctx.engine.model,
-                ctx.engine.tokenizer,
-                pairs,
-                learning_rate=config.policy.sft_learning_rate,
-                epochs=config.policy.sft_epochs,
-                batch_size=config.policy.sft_batch_size,
-                seed=derive_seed(config.seed, current, "rest_em"),
-            )
-            sft_losses = trained.losses
-        except CandidateFailed as failure:  # e.g. a NaN loss: keep the previous policy, go on
-            sft_failure = str(failure)
-            ctx.use_policy(state.get("policy_checkpoint"))
-    # Every round leaves its checkpoint, updated or not, so round N's policy is always on disk.
-    checkpoint = f"policy/round_{current}"
-    save_policy(ctx.engine.model, ctx.run_dir / checkpoint)
-    ctx.loaded_policy = checkpoint
+    pairs = [(prompts[r["task_id"]], r["completion"]) for r in rewarded]
+    policy = rest_em_update(
+        ctx.policy_slot, ctx.engine.tokenizer, config.policy, config.seed, current, state.get("policy_checkpoint"), pairs
+    )
     proposal_seconds = sum(p["seconds"] for p in state["proposals"] if p["round"] == current)
     summary = {
         "round": current,
@@ -304,13 +247,10 @@ def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
         "valid_fraction": sum(r["status"] != "rejected" for r in results) / len(results) if results else 0.0,
         "failed": sum(r["status"] == "failed" for r in results),
         "rewarded": len(rewarded),
-        "policy_updated": bool(rewarded) and sft_failure is None,
-        "policy_update_failure": sft_failure,
-        "policy_checkpoint": checkpoint,
-        "sft_loss": sft_losses,
+        **policy,
         "seconds": proposal_seconds + sum(r["seconds"] for r in results) + (time.perf_counter() - start),
     }
-    update: dict[str, Any] = {"rounds": [summary], "policy_checkpoint": checkpoint}
+    update: dict[str, Any] = {"rounds": [summary], "policy_checkpoint": policy["policy_checkpoint"]}
     if current >= config.rounds:
         update["stop_reason"] = "done"
     return update
@@ -318,19 +258,6 @@ def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
 
 def next_round_or_end(state: ArcState) -> str:
     return END if state.get("stop_reason") else "start_round"
-
-
-def rebuild_message(payload: Candidate):
-    from langchain_core.messages import AIMessage
-
-    return AIMessage(
-        content=payload["completion"],
-        tool_calls=[{"name": c["name"], "args": c["args"], "id": f"call_{i}"} for i, c in enumerate(payload["tool_calls"])],
-        invalid_tool_calls=[
-            {"name": None, "args": c.get("args"), "id": f"bad_{i}", "error": c.get("error")}
-            for i, c in enumerate(payload["invalid_tool_calls"])
-        ],
-    )
 
 
 def build_arc_graph() -> StateGraph:

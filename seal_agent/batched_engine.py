@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -69,8 +71,9 @@ class StackedLora:
         self.A: list[torch.nn.Parameter] = []
         self.B: list[torch.nn.Parameter] = []
         # While the hooks act: contiguous row ranges of the batch and the slot each one uses,
-        # [(slot, first_row, end_row), ...] covering every row. Known on the host: no syncs.
-        self.segments: list[tuple[int, int, int]] | None = None
+        # [(slot, first_row, end_row), ...] covering every row, or one slot for all rows.
+        # Known on the host: no syncs.
+        self.segments: list[tuple[int, int, int]] | int | None = None
         self.handles = []
         for _name, module in peft_model.named_modules():
             if isinstance(module, LoraLayer) and adapter in module.lora_A and isinstance(module.get_base_layer(), torch.nn.Linear):
@@ -98,6 +101,8 @@ class StackedLora:
             if segments is None:
                 return output
             x = inputs[0]
+            if isinstance(segments, int):  # every row of any batch uses this one slot
+                segments = [(segments, 0, x.shape[0])]
             if segments[-1][2] != x.shape[0]:
                 raise RuntimeError(f"LoRA routing covers {segments[-1][2]} rows but the batch has {x.shape[0]}")
             A, B = self.A[index], self.B[index]
@@ -315,3 +320,33 @@ class BatchedEngine:
 
     def generate_base(self, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
         return in_batches(lambda chunk: self.generate(chunk, max_new_tokens), prompts, batch_size)
+
+    def train_and_score(self, jobs: list[TrainJob], score: Callable[[Any], Any]) -> list[CandidateOutcome]:
+        """Train all jobs together, then call `score(model)` once per job with its slot routed."""
+        if not jobs:
+            return []
+        trained = self.train_many(jobs)
+        outcomes = []
+        try:
+            with self.model.disable_adapter():
+                for k, result in enumerate(trained):
+                    if isinstance(result, CandidateFailed):
+                        outcomes.append(CandidateOutcome(failure=str(result)))
+                        continue
+                    start = time.perf_counter()
+                    self.stack.segments = k
+                    try:
+                        evaluation = score(self.model)
+                    finally:
+                        self.stack.segments = None
+                    result.eval_seconds = time.perf_counter() - start
+                    outcomes.append(CandidateOutcome(train=result, evaluation=evaluation))
+        finally:
+            self.release()
+        return outcomes
+
+    def score_base(self, score: Callable[[Any], Any]) -> Any:
+        """`score(model)` on the bare base model (every adapter off)."""
+        self.release()
+        with self.model.disable_adapter():
+            return score(self.model)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -188,6 +188,9 @@ class EvalConfig(_Section):
 class RunConfig(_Section):
     """Everything a `seal run arc` needs. Each section maps to one component."""
 
+    preset_prefix: ClassVar[str] = ""  # presets are seal_agent/presets/<prefix><name>.yaml
+
+    domain: Literal["arc"] = Field("arc", description="Which SEAL loop this config is for.")
     preset: str | None = Field(None, description="The preset this config started from, for the record.")
     seed: int = Field(0, description="Seeds sampling, data sampling and training; same seed, same run.")
     rounds: int = Field(2, ge=1, description="ReST-EM rounds.")
@@ -199,10 +202,10 @@ class RunConfig(_Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
 
-def preset_dict(name: str) -> dict[str, Any]:
+def preset_dict(name: str, prefix: str = "") -> dict[str, Any]:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
-    text = resources.files("seal_agent.presets").joinpath(f"{name}.yaml").read_text()
+    text = resources.files("seal_agent.presets").joinpath(f"{prefix}{name}.yaml").read_text()
     return yaml.safe_load(text) or {}
 
 
@@ -246,12 +249,16 @@ def resolve_config(
     preset: str | None = None,
     config_file: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
-) -> RunConfig:
-    """Preset, then file, then overrides; validated once, every problem reported together."""
+    schema: type[BaseModel] = RunConfig,
+) -> Any:
+    """Preset, then file, then overrides; validated once, every problem reported together.
+
+    `schema` is the domain's config model (`RunConfig` for ARC, `KnowledgeRunConfig`).
+    """
     layers: dict[str, Any] = {}
     sources = []
     if preset is not None:
-        layers = deep_merge(layers, preset_dict(preset))
+        layers = deep_merge(layers, preset_dict(preset, schema.preset_prefix))
         layers["preset"] = preset
         sources.append(f"preset {preset!r}")
     if config_file is not None:
@@ -261,19 +268,19 @@ def resolve_config(
         layers = deep_merge(layers, overrides)
         sources.append("command-line options")
     try:
-        return RunConfig.model_validate(layers)
+        return schema.model_validate(layers)
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, " + ".join(sources) or "config")) from None
 
 
-def load_run_config(path: str | Path) -> RunConfig:
+def load_run_config(path: str | Path, schema: type[BaseModel] = RunConfig) -> Any:
     """Load a resolved config.yaml written into a run directory."""
     path = Path(path)
     try:
-        return RunConfig.model_validate(read_yaml_mapping(path))
+        return schema.model_validate(read_yaml_mapping(path))
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, str(path))) from None
 
 
-def dump_config(config: RunConfig) -> str:
+def dump_config(config: BaseModel) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -7,6 +7,12 @@ The question is asked with the passage's title but not its text (`question_promp
                            default.
     exact match, token F1  SQuAD's standard metrics on greedy answers, best over the gold
                            answers (lower-cased, punctuation and articles removed).
+    judge                  an LLM grader (any LangChain chat model) answers yes or no to
+                           "is this answer correct?"; optional, never required.
+
+`score_passage` evaluates one model (with whatever adapter is switched on) on a passage's
+questions; `passage_metrics` turns that into the figures; `reward_of` gives a candidate's
+reward and its improvement over the base model, for the chosen reward kind.
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
+import importlib
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from seal_agent.knowledge_data import Passage
+from seal_agent.lora_engine import greedy_generate
 
 
 def question_prompt(passage: Passage, question: str) -> str:
@@ -79,3 +88,83 @@ def token_f1(prediction: str, golds: Sequence[str]) -> float:
         return 2 * precision * recall / (precision + recall)
 
     return max(f1(prediction, g) for g in golds)
+
+
+def first_line(text: str) -> str:
+    """A greedy answer ends at its first line break (the model may go on with anything)."""
+    return text.strip().split("\n", 1)[0].strip()
+
+
+def score_passage(model, tokenizer, passage: Passage, *, batch_size: int, answer_max_new_tokens: int | None) -> dict[str, Any]:
+    """Per question: the best log-likelihood over its gold answers, and the greedy answer.
+
+    `answer_max_new_tokens=None` skips decoding (the log-likelihood reward needs none).
+    """
+    pairs = [(q, i, gold) for i, q in enumerate(passage.questions) for gold in q.answers]
+    prompts = [question_prompt(passage, q.question) for q, _i, _gold in pairs]
+    scores: list[float] = []
+    for first in range(0, len(pairs), batch_size):
+        chunk = pairs[first : first + batch_size]
+        scores += answer_log_likelihood(model, tokenizer, prompts[first : first + batch_size], [g for _q, _i, g in chunk])
+    best = [max(s for s, (_q, i, _g) in zip(scores, pairs) if i == index) for index in range(len(passage.questions))]
+    result: dict[str, Any] = {"loglik": best, "answers": None}
+    if answer_max_new_tokens is not None:
+        questions = [question_prompt(passage, q.question) for q in passage.questions]
+        answers: list[str] = []
+        for first in range(0, len(questions), batch_size):
+            answers += greedy_generate(model, tokenizer, questions[first : first + batch_size], answer_max_new_tokens)
+        result["answers"] = [first_line(a) for a in answers]
+    return result
+
+
+JUDGE_PROMPT = """Grade a quiz answer. Reply with one word: yes if the answer given means the same as one of the correct answers, no otherwise.
+Question: {question}
+Correct answers: {golds}
+Answer given: {prediction}
+Is the answer given correct?"""
+
+
+def load_chat_model(section) -> Any:
+    """A LangChain chat model from a `ChatModelConfig` (import path and keyword arguments)."""
+    module_name, _, class_name = section.class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ValueError(f"chat model {section.class_path!r} cannot be imported: {err}") from None
+    return cls(**section.kwargs)
+
+
+def judge_answers(judge, passage: Passage, answers: Sequence[str]) -> list[float]:
+    """1.0 per answer the judge calls correct, else 0.0; the judge sees no passage either."""
+    grades = []
+    for question, answer in zip(passage.questions, answers):
+        prompt = JUDGE_PROMPT.format(question=question.question, golds=" | ".join(question.answers), prediction=answer or "(none)")
+        reply = judge.invoke(prompt)
+        grades.append(1.0 if reply.text.strip().lower().startswith("yes") else 0.0)
+    return grades
+
+
+def passage_metrics(scored: dict[str, Any], passage: Passage, judge=None) -> dict[str, Any]:
+    """Means over the passage's questions: loglik always; exact_match and f1 with answers; judge with a judge."""
+    count = len(passage.questions)
+    metrics: dict[str, Any] = {"loglik": sum(scored["loglik"]) / count}
+    answers = scored.get("answers")
+    if answers is not None:
+        golds = [q.answers for q in passage.questions]
+        metrics["exact_match"] = sum(exact_match(a, g) for a, g in zip(answers, golds)) / count
+        metrics["f1"] = sum(token_f1(a, g) for a, g in zip(answers, golds)) / count
+        if judge is not None:
+            metrics["judge"] = sum(judge_answers(judge, passage, answers)) / count
+    return metrics
+
+
+def reward_of(kind: str, after: dict[str, Any], base: dict[str, Any]) -> tuple[float, float]:
+    """(reward, improvement over the base model) for the reward kind.
+
+    loglik: the reward is the gain itself. exact_match, f1, judge: the reward is the score
+    after the update; the improvement is that minus the base model's score.
+    """
+    if kind == "loglik":
+        gain = after["loglik"] - base["loglik"]
+        return gain, gain
+    return after[kind], after[kind] - base[kind]

@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from transformers import get_cosine_schedule_with_warmup
@@ -52,6 +54,7 @@ class CandidateOutcome:
     train: TrainResult | None = None
     failure: str | None = None
     outputs: list[str] = field(default_factory=list)
+    evaluation: Any = None  # what `train_and_score`'s scoring function returned
 
 
 def planned_steps(num_examples: int, epochs: int, batch_size: int) -> int:
@@ -70,6 +73,32 @@ def micro_batches(num_examples: int, epochs: int, batch_size: int, seed: int) ->
         rng.shuffle(order)
         batches += [order[i : i + batch_size] for i in range(0, num_examples, batch_size)]
     return batches
+
+
+def split_on_out_of_memory(
+    engine, jobs: list[TrainJob], run: Callable[[list[TrainJob]], list[CandidateOutcome]]
+) -> list[CandidateOutcome]:
+    """`run(jobs)`; out of memory is the candidates' problem, not the run's.
+
+    The engine's memory is released and the jobs are retried in two halves; a single job
+    that still does not fit fails with the reason.
+    """
+    if not jobs:
+        return []
+    message = None
+    try:
+        return run(jobs)
+    except torch.OutOfMemoryError as failure:
+        message = f"out of memory: {str(failure)[:300]}"
+    # Outside the except block, so the traceback no longer pins the tensors being freed.
+    if hasattr(engine, "release"):
+        engine.release()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if len(jobs) == 1:
+        return [CandidateOutcome(failure=message)]
+    half = len(jobs) // 2
+    return split_on_out_of_memory(engine, jobs[:half], run) + split_on_out_of_memory(engine, jobs[half:], run)
 
 
 def in_batches(generate, prompts: list[str], batch_size: int) -> list[str]:
@@ -169,7 +198,9 @@ class LoraEngine:
 
     Both engines answer the same protocol: `train_and_generate(jobs, prompts, ...)` trains
     each job's adapter and decodes `prompts` with it; `generate_base(prompts, ...)`
-    decodes with the bare base model.
+    decodes with the bare base model. `train_and_score(jobs, score)` and
+    `score_base(score)` do the same for any evaluation: `score(model)` runs with the job's
+    adapter (or none) applied, and may call the model, `generate` it, or both.
     """
 
     def __init__(self, peft_model, tokenizer, *, batch_size: int, max_grad_norm: float = 1.0):
@@ -228,3 +259,24 @@ class LoraEngine:
 
     def generate_base(self, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
         return in_batches(lambda chunk: self.generate(chunk, max_new_tokens, use_adapter=False), prompts, batch_size)
+
+    def train_and_score(self, jobs: list[TrainJob], score: Callable[[Any], Any]) -> list[CandidateOutcome]:
+        """Train each job's adapter, then call `score(model)` with that adapter switched on."""
+        outcomes = []
+        for job in jobs:
+            try:
+                result = self.train(job.examples, job.learning_rate, job.epochs, job.seed)
+            except CandidateFailed as failure:
+                outcomes.append(CandidateOutcome(failure=str(failure)))
+                continue
+            start = time.perf_counter()
+            self.model.set_adapter(TTT_ADAPTER, inference_mode=True)
+            evaluation = score(self.model)
+            result.eval_seconds = time.perf_counter() - start
+            outcomes.append(CandidateOutcome(train=result, evaluation=evaluation))
+        return outcomes
+
+    def score_base(self, score: Callable[[Any], Any]) -> Any:
+        """`score(model)` on the bare base model (every adapter off)."""
+        with self.model.disable_adapter():
+            return score(self.model)

@@ -103,3 +103,19 @@ def load_adapter_state(peft_model: PeftModel, state: dict[str, torch.Tensor]) ->
     with torch.no_grad():
         for name, value in state.items():
             params[name].copy_(value)
+
+
+def merge_adapter_into_base(peft_model: PeftModel, adapter: str) -> None:
+    """Add `adapter`'s current update (scale * B @ A) into the frozen base weights, in place.
+
+    Continual knowledge incorporation applies updates one after another: after a merge,
+    every adapter (the policy's included) sits on top of the updated base model, and the
+    merged adapter can be reset for the next update.
+    """
+    from peft.tuners.lora import LoraLayer
+
+    with torch.no_grad():
+        for module in peft_model.modules():
+            if isinstance(module, LoraLayer) and adapter in module.lora_A and hasattr(module, "get_delta_weight"):
+                base = module.get_base_layer()
+                base.weight += module.get_delta_weight(adapter).to(base.weight.dtype)

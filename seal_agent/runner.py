@@ -140,6 +140,7 @@ def prepare_run(config: RunConfig | None, run_dir: str | Path, resume: bool) -> 
 
 def build_context(prepared: PreparedRun):
     from graphs.arc import ArcContext
+    from graphs.shared import PolicySlot
 
     config = prepared.config
     torch.manual_seed(config.seed)
@@ -172,7 +173,7 @@ def build_context(prepared: PreparedRun):
         policy=policy,
         traces=TraceStore(prepared.run_dir / DB_FILE),
         run_dir=prepared.run_dir,
-        initial_policy_state=policy_state(peft_model),
+        policy_slot=PolicySlot(peft_model, prepared.run_dir, policy_state(peft_model)),
         tools=arc_tools(config.tools.vocabulary, config.tools.modules),
     )
 

@@ -218,15 +218,15 @@ def test_a_failed_reinforce_retried_in_process_gives_the_clean_result(tmp_path):
     clean = adapter_state(clean_ctx.engine.model, POLICY_ADAPTER)
 
     ctx = _context_for_reinforce(tmp_path / "retried")
-    import graphs.arc as arc_module
+    import graphs.shared as shared_module
 
-    original_save = arc_module.save_policy
-    arc_module.save_policy = lambda *a, **k: (_ for _ in ()).throw(Killed())
+    original_save = shared_module.save_policy
+    shared_module.save_policy = lambda *a, **k: (_ for _ in ()).throw(Killed())
     try:
         with pytest.raises(Killed):
             reinforce(_state(results), SimpleNamespace(context=ctx))
     finally:
-        arc_module.save_policy = original_save
+        shared_module.save_policy = original_save
     reinforce(_state(results), SimpleNamespace(context=ctx))  # the retry
     retried = adapter_state(ctx.engine.model, POLICY_ADAPTER)
     assert all(torch.equal(clean[k], retried[k]) for k in clean)

@@ -1,0 +1,146 @@
+"""The configuration of a knowledge-incorporation run (`seal run knowledge`, `seal eval knowledge`).
+
+Same layering and error reporting as the ARC config (`seal_agent.config`): a preset
+(`seal_agent/presets/knowledge_<name>.yaml`), then `--config FILE`, then command-line
+options; unknown keys and wrong types are all reported at once.
+
+Defaults are the paper's single-passage setting: k=5 self-edits per passage, each
+evaluated over s=3 update seeds; the update is LoRA r=32, alpha=64, 10 epochs, lr 1e-3,
+batch 1, on the self-edit's sequences plus the passage.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from seal_agent.config import LoraConfigSection, ModelConfig, _Section
+
+PROMPTS = ("implications", "implications-long", "implications-very-long", "rewrite", "self-qa")
+REWARDS = ("loglik", "exact_match", "f1", "judge")
+MODES = ("single", "cpt", "continual")
+ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class ChatModelConfig(_Section):
+    """Any LangChain chat model, by import path and keyword arguments.
+
+    For example an OpenAI-compatible endpoint:
+        class_path: langchain_openai.ChatOpenAI
+        kwargs: {model: gpt-4.1, base_url: http://localhost:8000/v1, api_key: EMPTY}
+    """
+
+    class_path: str = Field(description="module.ClassName of a langchain_core BaseChatModel.")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Passed to the class.")
+
+
+class PassageDataConfig(_Section):
+    path: str | None = Field(
+        None, description="SQuAD v1.1 .json or .jsonl passages; none: the small sample bundled with the package."
+    )
+    limit: int | None = Field(None, ge=1, description="Use only the first N passages of the file.")
+
+
+class KnowledgePolicyConfig(_Section):
+    """The self-edit policy: which prompt, how many samples, and its ReST-EM fine-tuning."""
+
+    prompt: Literal[PROMPTS] = Field(  # type: ignore[valid-type]
+        "implications", description="Self-edit prompt: " + ", ".join(PROMPTS) + "."
+    )
+    candidates_per_passage: int = Field(5, ge=1, description="k self-edits sampled per passage (paper: 5).")
+    temperature: float = Field(1.0, ge=0, description="Sampling temperature; 0 is greedy.")
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = Field(1024, ge=8, description="Token budget of one self-edit.")
+    constrained: bool = Field(True, description="Decode under the grammar of the tool schemas (xgrammar).")
+    max_text_chars: int = Field(
+        1000, ge=1, description="Longest string (a statement, a rewrite, an answer) the grammar lets the policy write."
+    )
+    max_items: int = Field(20, ge=1, description="Most statements or question-answer pairs in one self-edit.")
+    lora: LoraConfigSection = Field(default_factory=lambda: LoraConfigSection(rank=16, alpha=32, target_modules=ALL_PROJECTIONS))
+    sft_learning_rate: float = Field(1e-4, gt=0, description="ReST-EM fine-tuning learning rate.")
+    sft_epochs: int = Field(2, ge=1)
+    sft_batch_size: int = Field(4, ge=1)
+
+
+class UpdateConfig(_Section):
+    """How a self-edit becomes a LoRA update of the model (the inner loop)."""
+
+    lora: LoraConfigSection = Field(
+        default_factory=lambda: LoraConfigSection(rank=32, alpha=64, target_modules=ALL_PROJECTIONS),
+        description="The update's adapter (paper: r=32, alpha=64).",
+    )
+    epochs: int = Field(10, ge=1, description="Epochs over the update's sequences (paper: 10).")
+    learning_rate: float = Field(1e-3, gt=0, description="Paper: 1e-3.")
+    batch_size: int = Field(1, ge=1, description="Sequences per optimiser step (paper: 1).")
+    seeds: int = Field(3, ge=1, description="s: each self-edit's update is run with this many seeds, rewards averaged (paper: 3).")
+    include_passage: bool = Field(True, description="Train on the passage itself as well as the self-edit's sequences.")
+    max_steps: int = Field(2000, ge=1, description="A self-edit whose update needs more steps is rejected.")
+    max_sequence_tokens: int = Field(2048, ge=16, description="Longer sequences are cut to this many tokens.")
+    max_grad_norm: float = Field(1.0, gt=0)
+    engine: Literal["batched", "sequential"] = Field(
+        "batched", description="batched: a passage's k x s updates train together; sequential: one at a time."
+    )
+    max_tokens_per_pass: int = Field(8192, ge=64, description="Batched engine: most tokens in one forward pass.")
+    max_padding_fraction: float = Field(0.15, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _batched_needs_no_dropout(self) -> "UpdateConfig":
+        if self.engine == "batched" and self.lora.dropout > 0:
+            raise ValueError("the batched engine needs update.lora.dropout 0; or set update.engine: sequential")
+        return self
+
+
+class RewardConfig(_Section):
+    kind: Literal[REWARDS] = Field(  # type: ignore[valid-type]
+        "loglik",
+        description="loglik: gain in log p(gold answer | question) over the base model (no grader, deterministic). "
+        "exact_match, f1: SQuAD metrics of greedy answers. judge: an LLM grader (reward.judge).",
+    )
+    judge: ChatModelConfig | None = Field(None, description="The grader for kind 'judge': any LangChain chat model.")
+
+    @model_validator(mode="after")
+    def _judge_given(self) -> "RewardConfig":
+        if self.kind == "judge" and self.judge is None:
+            raise ValueError("reward kind 'judge' needs reward.judge (class_path and kwargs of a LangChain chat model)")
+        return self
+
+
+class KnowledgeEvalConfig(_Section):
+    greedy_answers: bool = Field(True, description="Also decode greedy answers (EM and F1); needed by exact_match, f1, judge.")
+    answer_max_new_tokens: int = Field(24, ge=1, description="Token budget of one answer.")
+    batch_size: int = Field(16, ge=1, description="Questions scored or decoded together.")
+    teacher: ChatModelConfig | None = Field(
+        None, description="`seal eval knowledge`: a second chat model whose self-edits are also evaluated (the paper's GPT-4.1 row)."
+    )
+
+
+class KnowledgeRunConfig(_Section):
+    """Everything a `seal run knowledge` needs."""
+
+    preset_prefix: ClassVar[str] = "knowledge_"
+
+    domain: Literal["knowledge"] = Field("knowledge", description="Which SEAL loop this config is for.")
+    preset: str | None = Field(None, description="The preset this config started from, for the record.")
+    seed: int = Field(0, description="Seeds passage order, sampling and updates; same seed, same run.")
+    mode: Literal[MODES] = Field(  # type: ignore[valid-type]
+        "single",
+        description="single: one update per passage, ReST-EM rounds. cpt: all passages' self-edits in one update. "
+        "continual: passages one after another, each update merged before the next.",
+    )
+    rounds: int = Field(2, ge=1, description="ReST-EM rounds (mode single).")
+    passages_per_round: int = Field(
+        50, ge=1, description="Fresh passages per round (single); passages in the update (cpt) or the sequence (continual)."
+    )
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: PassageDataConfig = Field(default_factory=PassageDataConfig)
+    policy: KnowledgePolicyConfig = Field(default_factory=KnowledgePolicyConfig)
+    update: UpdateConfig = Field(default_factory=UpdateConfig)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    eval: KnowledgeEvalConfig = Field(default_factory=KnowledgeEvalConfig)
+
+    @model_validator(mode="after")
+    def _answers_when_needed(self) -> "KnowledgeRunConfig":
+        if self.reward.kind != "loglik" and not self.eval.greedy_answers:
+            raise ValueError(f"reward kind {self.reward.kind!r} grades greedy answers: set eval.greedy_answers true")
+        return self

@@ -1,0 +1,113 @@
+"""The messages that ask for a knowledge self-edit, one template per variant of the paper.
+
+Every variant shows the passage and offers one tool; the model writes its training data
+as that tool's arguments:
+
+    implications             a handful of statements that follow from the passage
+    implications-long        many statements, each spelling out one consequence
+    implications-very-long   as many statements as it can, covering every detail
+    rewrite                  the passage in other words
+    self-qa                  question-answer pairs about the passage
+
+The same tool specs give the prompt's tool list and the decoding grammar; the grammar's
+string and list lengths are capped by the config (`bounded_tool_specs`), so a sampled
+self-edit always fits the token budget.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.tools import BaseTool
+
+from seal_agent.knowledge_data import Passage
+from seal_agent.prompts import describe_tools, openai_tools
+
+# variant -> (the tool it offers, what the model is asked to do, an example call's arguments)
+VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "implications": (
+        "write_implications",
+        "Read the passage and write a few statements that follow from it: consequences, "
+        "restatements of its facts, and connections between them. Each statement must stand "
+        "on its own, without the passage.",
+        {"statements": ["<a fact that follows from the passage>", "<another one>"]},
+    ),
+    "implications-long": (
+        "write_implications",
+        "Read the passage and write a long list of statements that follow from it. Spell out "
+        "every consequence in a full sentence that names who or what it is about, so each "
+        "statement stands on its own.",
+        {"statements": ["<a full sentence naming its subject>", "<another one>", "<and more>"]},
+    ),
+    "implications-very-long": (
+        "write_implications",
+        "Read the passage and write as many statements that follow from it as you can: every "
+        "fact, every relation between facts, and every consequence, each in a full sentence "
+        "that stands on its own. Leave no detail out.",
+        {"statements": ["<a full sentence>", "<another>", "<another>", "<and many more>"]},
+    ),
+    "rewrite": (
+        "rewrite_passage",
+        "Rewrite the passage in your own words, keeping every fact, name, date and number.",
+        {"text": "<the passage, rewritten>"},
+    ),
+    "self-qa": (
+        "write_qa_pairs",
+        "Write questions a reader might be asked about the passage, each with its short answer. "
+        "Cover every fact.",
+        {"pairs": [{"question": "<a question about the passage>", "answer": "<its short answer>"}]},
+    ),
+}
+
+INSTRUCTIONS = """You will be fine-tuned on training data you write yourself, and later \
+asked questions about a passage without seeing it again. {task}
+Tool:
+{tools}
+Answer with a JSON array holding one call of the tool and nothing else, for example:
+{example}"""
+
+
+def variant_tools(variant: str, tools: Sequence[BaseTool]) -> list[BaseTool]:
+    """The tool a prompt variant offers, from the loaded knowledge tools."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown prompt {variant!r}; choose one of {', '.join(VARIANTS)}")
+    name = VARIANTS[variant][0]
+    chosen = [t for t in tools if t.name == name]
+    if not chosen:
+        raise ValueError(f"prompt {variant!r} needs the tool {name!r}, which is not loaded")
+    return chosen
+
+
+def knowledge_messages(passage: Passage, variant: str, tools: Sequence[BaseTool]) -> list[BaseMessage]:
+    name, task, example_args = VARIANTS[variant]
+    example = json.dumps([{"name": name, "arguments": example_args}])
+    system = INSTRUCTIONS.format(task=task, tools=describe_tools(tools), example=example)
+    title = f"Title: {passage.title}\n" if passage.title else ""
+    return [SystemMessage(system), HumanMessage(f"{title}Passage:\n{passage.context}\n\nYour training data:")]
+
+
+def bounded_tool_specs(tools: Sequence[BaseTool | dict[str, Any]], max_chars: int, max_items: int) -> list[dict[str, Any]]:
+    """OpenAI tool specs with every string capped at `max_chars` and every list at `max_items`.
+
+    Tighter than the tools' own schemas (never looser), so what the grammar lets the
+    policy write still validates.
+    """
+
+    def cap(node: Any) -> Any:
+        if isinstance(node, dict):
+            node = {key: cap(value) for key, value in node.items()}
+            if node.get("type") == "string":
+                node["maxLength"] = min(node.get("maxLength", max_chars), max_chars)
+            if node.get("type") == "array":
+                node["maxItems"] = min(node.get("maxItems", max_items), max_items)
+                node["minItems"] = min(node.get("minItems", 0), node["maxItems"])
+            return node
+        if isinstance(node, list):
+            return [cap(item) for item in node]
+        return node
+
+    return [cap(copy.deepcopy(spec)) for spec in openai_tools(tools)]
