@@ -132,6 +132,9 @@ class KnowledgeRunConfig(_Section):
     passages_per_round: int = Field(
         50, ge=1, description="Fresh passages per round (single); passages in the update (cpt) or the sequence (continual)."
     )
+    policy_checkpoint: str | None = Field(
+        None, description="Start from a trained policy adapter: a run's policy/round_N directory. None: a fresh one."
+    )
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: PassageDataConfig = Field(default_factory=PassageDataConfig)
     policy: KnowledgePolicyConfig = Field(default_factory=KnowledgePolicyConfig)

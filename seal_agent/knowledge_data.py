@@ -119,4 +119,16 @@ def load_passages(path: str | Path) -> list[Passage]:
     passages = load_jsonl(path) if path.suffix == ".jsonl" else load_squad(path)
     if not passages:
         raise PassageError(f"{path}: no passages")
+    seen: set[str] = set()
+    for passage in passages:
+        if passage.passage_id in seen:
+            raise PassageError(f"{path}: passage id {passage.passage_id!r} appears twice")
+        seen.add(passage.passage_id)
     return passages
+
+
+def sample_passages_path() -> Path:
+    """The small sample bundled with the package: made-up facts no model has seen."""
+    from importlib import resources
+
+    return Path(str(resources.files("seal_agent.presets").joinpath("knowledge_sample.jsonl")))

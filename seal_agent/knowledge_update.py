@@ -15,11 +15,17 @@ from seal_agent.knowledge_data import Passage
 from seal_agent.ttt_data import TrainingExample
 
 
-def update_examples(tokenizer, passage: Passage, sequences: Sequence[str], include_passage: bool = True) -> list[TrainingExample]:
+def update_examples(
+    tokenizer, passage: Passage, sequences: Sequence[str], include_passage: bool = True, max_tokens: int | None = None
+) -> list[TrainingExample]:
+    """One all-token example per distinct text; texts longer than `max_tokens` are cut."""
     texts = ([passage.context] if include_passage else []) + [s for s in sequences if s.strip()]
     examples = []
     for text in dict.fromkeys(texts):  # a sequence written twice is trained on once
         body = f"{passage.title}\n{text}" if passage.title else text
-        ids = tokenizer(body, add_special_tokens=True)["input_ids"] + [tokenizer.eos_token_id]
+        ids = tokenizer(body, add_special_tokens=True)["input_ids"]
+        if max_tokens is not None:
+            ids = ids[: max_tokens - 1]
+        ids = ids + [tokenizer.eos_token_id]
         examples.append(TrainingExample(input_ids=ids, labels=list(ids)))
     return examples

@@ -38,7 +38,9 @@ ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
 def parse_tool_calls(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Parse the policy's JSON array into LangChain tool calls and invalid tool calls."""
     try:
-        payload = json.loads(text)
+        # strict=False: a control character inside a string is taken literally (xgrammar's
+        # length-bounded strings allow them; the text is training data, not syntax).
+        payload = json.loads(text, strict=False)
     except json.JSONDecodeError as err:
         return [], [{"name": None, "args": text, "id": "call_0", "error": f"not valid JSON: {err.msg}", "type": "invalid_tool_call"}]
     if isinstance(payload, dict):

@@ -183,34 +183,36 @@ def open_checkpointer(run_dir: Path) -> SqliteSaver:
     return SqliteSaver(conn)
 
 
-def run_arc(
-    prepared: PreparedRun,
+def drive_graph(
+    builder,
+    run_dir: Path,
+    thread_id: str,
+    context,
+    initial_input: dict[str, Any],
+    resume: bool,
+    summarise: Callable[[dict[str, Any], float | None], dict[str, Any]],
+    summary_nodes: tuple[str, ...],
     on_update: Callable[[str, dict[str, Any]], None] | None = None,
     interrupt_after: list[str] | None = None,
-    context=None,
 ) -> dict[str, Any]:
-    """Run (or resume) the graph to the end; returns the summary, also written to summary.json.
+    """Run (or resume) a graph to the end under the run directory's SQLite checkpointer.
 
-    `on_update(node, update)` sees every node's update as it happens (LangGraph "updates"
-    streaming). `interrupt_after` stops the run after the named nodes, as a kill would, for
-    tests and for stepping through a run.
+    `summary.json` is rewritten (atomically) after each node in `summary_nodes` and at the
+    end; `summarise(state, seconds)` makes it. `on_update(node, update)` sees every node's
+    update as it happens (LangGraph "updates" streaming). `interrupt_after` stops the run
+    after the named nodes, as a kill would, for tests and for stepping through a run.
     """
-    from graphs.arc import build_arc_graph
-
-    ctx = context or build_context(prepared)
-    checkpointer = open_checkpointer(prepared.run_dir)
-    graph = build_arc_graph().compile(checkpointer=checkpointer)
-    run_config = {"configurable": {"thread_id": THREAD_ID}, "max_concurrency": 1, "recursion_limit": 10_000}
+    checkpointer = open_checkpointer(run_dir)
+    graph = builder.compile(checkpointer=checkpointer)
+    run_config = {"configurable": {"thread_id": thread_id}, "max_concurrency": 1, "recursion_limit": 10_000}
     existing = graph.get_state(run_config)
-    if prepared.resume and existing.values and not existing.next:
-        graph_input = None  # finished already: nothing to run, just summarise
-        stream = []
+    if resume and existing.values and not existing.next:
+        stream = []  # finished already: nothing to run, just summarise
     else:
-        graph_input = None if existing.values else {"round": 0, "task_ids": [t.task_id for t in prepared.tasks]}
         stream = graph.stream(
-            graph_input,
+            None if existing.values else initial_input,
             run_config,
-            context=ctx,
+            context=context,
             stream_mode="updates",
             interrupt_after=interrupt_after,
             durability="sync",
@@ -221,17 +223,37 @@ def run_arc(
             for node, update in chunk.items():
                 if on_update is not None and node != "__interrupt__":
                     on_update(node, update or {})
-                if node == "reinforce":
+                if node in summary_nodes:
                     state = graph.get_state(run_config).values
-                    write_atomic(prepared.run_dir / SUMMARY_FILE, json.dumps(summary_from_state(prepared.config, state), indent=2))
+                    write_atomic(run_dir / SUMMARY_FILE, json.dumps(summarise(state, None), indent=2))
         state = graph.get_state(run_config).values
-        summary = summary_from_state(prepared.config, state, seconds=time.perf_counter() - start)
-        write_atomic(prepared.run_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
+        summary = summarise(state, time.perf_counter() - start)
+        write_atomic(run_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
     finally:
         checkpointer.conn.close()
+    return summary
+
+
+def run_arc(
+    prepared: PreparedRun,
+    on_update: Callable[[str, dict[str, Any]], None] | None = None,
+    interrupt_after: list[str] | None = None,
+    context=None,
+) -> dict[str, Any]:
+    """Run (or resume) the ARC graph to the end; returns the summary, also written to summary.json."""
+    from graphs.arc import build_arc_graph
+
+    ctx = context or build_context(prepared)
+    try:
+        return drive_graph(
+            build_arc_graph(), prepared.run_dir, THREAD_ID, ctx,
+            {"round": 0, "task_ids": [t.task_id for t in prepared.tasks]}, prepared.resume,
+            lambda state, seconds: summary_from_state(prepared.config, state, seconds), ("reinforce",),
+            on_update, interrupt_after,
+        )
+    finally:
         if context is None:
             ctx.traces.close()
-    return summary
 
 
 def has_progress(run_dir: Path) -> bool:

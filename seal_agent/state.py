@@ -43,3 +43,33 @@ class ExecuteInput(TypedDict):
     round: int
     task_id: str
     candidates: list[Candidate]
+
+
+class KnowledgeState(TypedDict, total=False):
+    round: int                        # the round in progress, from 1 (modes cpt and continual: 1)
+    passage_ids: list[str]            # every passage the run uses, in order of first use
+    round_passages: list[list[str]]   # round r's passages at index r-1; the sequence, for cpt/continual
+    policy_checkpoint: str | None
+    baseline: dict[str, Any]          # passage id -> the base model's metrics
+    proposals: Annotated[list[dict[str, Any]], operator.add]
+    results: Annotated[list[dict[str, Any]], operator.add]
+    rounds: Annotated[list[dict[str, Any]], operator.add]
+    steps: Annotated[list[dict[str, Any]], operator.add]  # continual: one record per merged update
+    stop_reason: str | None
+
+
+class PassageInput(TypedDict):
+    round: int
+    passage_id: str
+    policy_checkpoint: str | None
+    base: dict[str, Any]              # the base model's metrics on this passage
+
+
+class PassageCandidates(TypedDict):
+    """One passage's k self-edits: their updates (k x s seeds) train together."""
+
+    round: int
+    passage_id: str
+    base: dict[str, Any]
+    prompt: str
+    candidates: list[Candidate]

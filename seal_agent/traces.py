@@ -1,6 +1,7 @@
 """Every decision of a run, in the run's SQLite database beside LangGraph's checkpoints.
 
-One row per candidate self-edit: the prompt, the raw completion, the tool calls, whether
+One row per candidate self-edit (an ARC task's, or a passage's in knowledge runs, whose
+passage id goes in `task_id`): the prompt, the raw completion, the tool calls, whether
 they validated (and why not), the TTT data counts and a sample, the training settings
 and loss curve, the prediction, the reward and the seconds spent. Rows are keyed by
 (round, task, candidate) and written with an upsert, so a step that is re-run after a
@@ -35,6 +36,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     raw_outputs TEXT,              -- JSON list of strings
     seconds REAL,
     timings TEXT,                  -- JSON {data, train, eval}
+    metrics TEXT,                  -- JSON, knowledge runs: scores per seed, base, improvement
     PRIMARY KEY (round, task_id, candidate)
 );
 CREATE TABLE IF NOT EXISTS baseline (
@@ -42,14 +44,18 @@ CREATE TABLE IF NOT EXISTS baseline (
     solved INTEGER NOT NULL,
     predictions TEXT,
     raw_outputs TEXT,
-    seconds REAL
+    seconds REAL,
+    metrics TEXT                   -- JSON, knowledge runs: the base model's scores
 );
 """
 
-JSON_COLUMNS = {"tool_names", "tool_calls", "training", "data_counts", "loss_curve", "predictions", "votes", "raw_outputs", "timings"}
+JSON_COLUMNS = {
+    "tool_names", "tool_calls", "training", "data_counts", "loss_curve", "predictions", "votes", "raw_outputs", "timings",
+    "metrics",
+}
 CANDIDATE_COLUMNS = [
     "round", "task_id", "candidate", "status", "reason", "reward", "tool_names", "tool_calls", "completion",
-    "prompt", "training", "data_counts", "data_sample", "loss_curve", "predictions", "votes", "raw_outputs", "seconds", "timings",
+    "prompt", "training", "data_counts", "data_sample", "loss_curve", "predictions", "votes", "raw_outputs", "seconds", "timings", "metrics",
 ]
 
 
@@ -75,11 +81,13 @@ class TraceStore:
                 f"INSERT OR REPLACE INTO candidates ({', '.join(CANDIDATE_COLUMNS)}) VALUES ({placeholders})", values
             )
 
-    def record_baseline(self, task_id: str, solved: bool, predictions, raw_outputs, seconds: float) -> None:
+    def record_baseline(
+        self, task_id: str, solved: bool, predictions, raw_outputs, seconds: float, metrics: dict | None = None
+    ) -> None:
         with self.conn:
             self.conn.execute(
-                "INSERT OR REPLACE INTO baseline VALUES (?, ?, ?, ?, ?)",
-                (task_id, int(solved), json.dumps(predictions), json.dumps(raw_outputs), seconds),
+                "INSERT OR REPLACE INTO baseline VALUES (?, ?, ?, ?, ?, ?)",
+                (task_id, int(solved), json.dumps(predictions), json.dumps(raw_outputs), seconds, json.dumps(metrics)),
             )
 
     def candidates(self, round: int | None = None, task_id: str | None = None) -> list[dict[str, Any]]:
@@ -102,10 +110,10 @@ class TraceStore:
         return rows
 
     def baseline(self) -> list[dict[str, Any]]:
-        cursor = self.conn.execute("SELECT task_id, solved, predictions, seconds FROM baseline ORDER BY task_id")
+        cursor = self.conn.execute("SELECT task_id, solved, predictions, seconds, metrics FROM baseline ORDER BY task_id")
         return [
-            {"task_id": t, "solved": bool(s), "predictions": json.loads(p), "seconds": sec}
-            for t, s, p, sec in cursor.fetchall()
+            {"task_id": t, "solved": bool(s), "predictions": json.loads(p), "seconds": sec, "metrics": json.loads(m or "null")}
+            for t, s, p, sec, m in cursor.fetchall()
         ]
 
     def close(self) -> None:

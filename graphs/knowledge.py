@@ -1,0 +1,448 @@
+"""SEAL's knowledge incorporation as LangGraph state machines: the ARC skeleton, other tools.
+
+mode single (ReST-EM training; one update per passage):
+
+    START -> baseline -> start_round -(Send per passage)-> propose -(Send)-> execute
+                              ^                                                 |
+                              +---------- next round <- reinforce <-------------+ -> END
+
+mode cpt (all passages' self-edits in one update):
+
+    START -> baseline -> start_round -(Send per passage)-> propose -> cpt_update -> END
+
+mode continual (passages one after another, each update merged before the next):
+
+    START -> baseline -> continual_step -> continual_step -> ... -> END
+
+baseline        the base model on every passage's questions, without the passage.
+propose         the policy writes k self-edits for a passage (tool calls: implications,
+                a rewrite, question-answer pairs), sampled together under the tool grammar.
+execute         each self-edit's update (its sequences plus the passage) is trained with
+                s seeds, all k x s together (the batched engine), then scored without the
+                passage; the reward (mean over seeds) is recorded per candidate.
+reinforce       ReST-EM: per passage keep the best self-edit if it beat the base model,
+                fine-tune the policy on the kept ones, save it; the next round takes
+                fresh passages.
+cpt_update      one update on every passage and all valid self-edits, s seeds, then every
+                passage is scored.
+continual_step  one self-edit for the next passage, its update trained and merged into
+                the base weights (saved to continual/step_N.safetensors, so a resumed run
+                re-merges it), then every passage seen so far is scored: one row of the
+                forgetting matrix.
+
+Heavy objects come through the runtime context (`KnowledgeContext`); the state is JSON.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command, Send
+from safetensors.torch import load_file, save_file
+
+from seal_agent.knowledge_config import KnowledgeRunConfig
+from seal_agent.knowledge_data import Passage
+from seal_agent.knowledge_prompts import bounded_tool_specs, knowledge_messages
+from seal_agent.knowledge_reward import passage_metrics, reward_of, score_passage
+from seal_agent.knowledge_update import update_examples
+from seal_agent.lora_engine import CandidateFailed, LoraEngine, TrainJob, planned_steps, split_on_out_of_memory
+from seal_agent.models import TTT_ADAPTER, adapter_state, load_adapter_state, merge_adapter_into_base
+from seal_agent.policy import LocalToolPolicy
+from seal_agent.seeding import derive_seed
+from seal_agent.self_edit import KnowledgeEdit, Rejection, validate_knowledge_edit
+from seal_agent.state import KnowledgeState, PassageCandidates, PassageInput
+from seal_agent.traces import TraceStore
+
+from graphs.shared import PolicySlot, candidates_from, rebuild_message, rest_em_update
+
+
+@dataclass
+class KnowledgeContext:
+    """What the nodes need besides the state: built once per process by `seal_agent.knowledge_runner`."""
+
+    config: KnowledgeRunConfig
+    passages: dict[str, Passage]
+    engine: Any  # BatchedEngine or LoraEngine: train_and_score / score_base
+    sequential: LoraEngine  # continual mode: its trained adapter is what gets merged
+    policy: LocalToolPolicy
+    traces: TraceStore
+    run_dir: Path
+    policy_slot: PolicySlot
+    tools: list  # the prompt variant's tool
+    judge: Any = None  # a LangChain chat model, for reward kind "judge"
+    merged_steps: int = 0  # continual: how many saved updates the in-memory base weights hold
+    initial_update_state: dict = field(default_factory=dict)
+
+    @property
+    def tokenizer(self):
+        return self.engine.tokenizer
+
+    def scorer(self, passage: Passage):
+        """`score(model)` for the engines: the passage's questions, asked without the passage."""
+        answer_tokens = self.config.eval.answer_max_new_tokens if self.config.eval.greedy_answers else None
+        return lambda model: score_passage(
+            model, self.tokenizer, passage, batch_size=self.config.eval.batch_size, answer_max_new_tokens=answer_tokens
+        )
+
+    def metrics(self, scored: dict[str, Any], passage: Passage) -> dict[str, Any]:
+        return passage_metrics(scored, passage, self.judge)
+
+    def step_file(self, step: int) -> Path:
+        return self.run_dir / "continual" / f"step_{step}.safetensors"
+
+    def ensure_merged(self, steps: int) -> None:
+        """Make the in-memory base weights hold the first `steps` continual updates (after a resume too)."""
+        if self.merged_steps > steps:
+            raise RuntimeError(f"the model holds {self.merged_steps} merged updates, more than the {steps} asked for")
+        while self.merged_steps < steps:
+            self.merged_steps += 1
+            load_adapter_state(self.engine.model, load_file(str(self.step_file(self.merged_steps))))
+            merge_adapter_into_base(self.engine.model, TTT_ADAPTER)
+            load_adapter_state(self.engine.model, self.initial_update_state)
+
+
+# -- shared steps ---------------------------------------------------------------------------
+
+
+def sample_self_edits(ctx: KnowledgeContext, passage: Passage, n: int, seed: int) -> tuple[str, list]:
+    """n self-edits for `passage` from the policy, under the grammar of the variant's tool."""
+    config = ctx.config.policy
+    messages = knowledge_messages(passage, config.prompt, ctx.tools)
+    specs = bounded_tool_specs(ctx.tools, config.max_text_chars, config.max_items)
+    result = ctx.policy.generate([messages], tools=specs, n=n, seed=seed)
+    return ctx.policy.render_prompt(messages), candidates_from([g.message for g in result.generations[0]])
+
+
+def candidate_row(round_: int, passage_id: str, candidate: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "round": round_, "task_id": passage_id, "candidate": candidate["candidate"], "completion": candidate["completion"],
+        "tool_calls": candidate["tool_calls"], "status": "ok", "reason": None, "reward": 0.0, "tool_names": [],
+        "timings": {}, "seconds": 0.0,
+    }
+
+
+def validated(ctx: KnowledgeContext, candidate: dict[str, Any], row: dict[str, Any]) -> KnowledgeEdit | None:
+    """The candidate's self-edit, or None with the row marked rejected and why."""
+    edit = validate_knowledge_edit(rebuild_message(candidate), ctx.tools)
+    if isinstance(edit, Rejection):
+        row.update(status="rejected", reason=edit.reason)
+        return None
+    row["tool_names"] = edit.tool_names
+    row["data_sample"] = "\n---\n".join(edit.sequences)[:2000]
+    return edit
+
+
+def within_budget(ctx: KnowledgeContext, examples: list, row: dict[str, Any]) -> bool:
+    update = ctx.config.update
+    steps = planned_steps(len(examples), update.epochs, update.batch_size)
+    row["data_counts"] = {"sequences": len(examples), "tokens": sum(len(e.input_ids) for e in examples), "steps": steps}
+    if steps > update.max_steps:
+        row.update(status="rejected", reason=f"needs {steps} update steps; the budget is {update.max_steps}")
+        return False
+    return True
+
+
+def update_seeds(config: KnowledgeRunConfig, round_: int, passage_id: str, candidate: int | str) -> list[int]:
+    return [derive_seed(config.seed, round_, passage_id, candidate, "update", s) for s in range(config.update.seeds)]
+
+
+def mean_metrics(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    return {key: sum(m[key] for m in per_seed) / len(per_seed) for key in per_seed[0]}
+
+
+KEEP = ("round", "task_id", "candidate", "status", "reason", "reward", "improvement", "tool_names", "completion", "seconds")
+
+
+def record(ctx: KnowledgeContext, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Write the rows to the trace; return what the state keeps of them."""
+    for row in rows:
+        ctx.traces.record_candidate({**row, "prompt": None})
+    return [{key: row.get(key) for key in KEEP} for row in rows]
+
+
+# -- nodes ----------------------------------------------------------------------------------
+
+
+def baseline(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    results = {}
+    for passage_id in state["passage_ids"]:
+        start = time.perf_counter()
+        passage = ctx.passages[passage_id]
+        scored = ctx.engine.score_base(ctx.scorer(passage))
+        metrics = ctx.metrics(scored, passage)
+        ctx.traces.record_baseline(passage_id, False, scored["answers"], scored["loglik"], time.perf_counter() - start, metrics)
+        results[passage_id] = metrics
+    return {"baseline": results}
+
+
+def start_round(state: KnowledgeState) -> dict[str, Any]:
+    return {"round": state.get("round", 0) + 1}
+
+
+def send_passages(state: KnowledgeState) -> list[Send]:
+    current = state["round"]
+    return [
+        Send("propose", PassageInput(
+            round=current, passage_id=p, policy_checkpoint=state.get("policy_checkpoint"), base=state["baseline"][p]))
+        for p in state["round_passages"][current - 1]
+    ]
+
+
+def propose(payload: PassageInput, runtime: Runtime[KnowledgeContext]) -> Command:
+    ctx = runtime.context
+    config = ctx.config
+    start = time.perf_counter()
+    ctx.policy_slot.use(payload["policy_checkpoint"])
+    seed = derive_seed(config.seed, payload["round"], payload["passage_id"], "propose")
+    prompt, candidates = sample_self_edits(ctx, ctx.passages[payload["passage_id"]], config.policy.candidates_per_passage, seed)
+    proposal = {
+        "round": payload["round"], "task_id": payload["passage_id"], "prompt": prompt, "seed": seed,
+        "candidates": candidates, "seconds": time.perf_counter() - start,
+    }
+    if config.mode == "cpt":  # the one update waits for every passage's self-edits
+        return Command(update={"proposals": [proposal]})
+    work = PassageCandidates(
+        round=payload["round"], passage_id=payload["passage_id"], base=payload["base"], prompt=prompt, candidates=candidates
+    )
+    return Command(update={"proposals": [proposal]}, goto=[Send("execute", work)])
+
+
+def execute(payload: PassageCandidates, runtime: Runtime[KnowledgeContext]) -> dict[str, Any]:
+    """One passage's k self-edits: each update trained with s seeds (k x s together), scored, rewarded."""
+    ctx = runtime.context
+    config = ctx.config
+    passage = ctx.passages[payload["passage_id"]]
+    rows, jobs, owners = [], [], []
+    for candidate in payload["candidates"]:
+        row = candidate_row(payload["round"], payload["passage_id"], candidate)
+        rows.append(row)
+        edit = validated(ctx, candidate, row)
+        if edit is None:
+            continue
+        examples = update_examples(
+            ctx.tokenizer, passage, edit.sequences, config.update.include_passage, config.update.max_sequence_tokens
+        )
+        if not within_budget(ctx, examples, row):
+            continue
+        seeds = update_seeds(config, payload["round"], payload["passage_id"], candidate["candidate"])
+        row["training"] = {"learning_rate": config.update.learning_rate, "epochs": config.update.epochs, "seeds": seeds}
+        for seed in seeds:
+            jobs.append(TrainJob(examples, config.update.learning_rate, config.update.epochs, seed))
+            owners.append(row)
+    scorer = ctx.scorer(passage)
+    outcomes = split_on_out_of_memory(ctx.engine, jobs, lambda some: ctx.engine.train_and_score(some, scorer))
+    per_row: dict[int, list] = {}
+    for row, outcome in zip(owners, outcomes):
+        per_row.setdefault(id(row), []).append(outcome)
+    for row in rows:
+        outcomes = per_row.get(id(row))
+        if not outcomes:
+            continue
+        failures = [o.failure for o in outcomes if o.failure is not None]
+        if failures:
+            row.update(status="failed", reason=failures[0])
+            continue
+        per_seed = [ctx.metrics(o.evaluation, passage) for o in outcomes]
+        rewards = [reward_of(config.reward.kind, m, payload["base"]) for m in per_seed]
+        row["reward"] = sum(r for r, _ in rewards) / len(rewards)
+        row["improvement"] = sum(i for _, i in rewards) / len(rewards)
+        first = outcomes[0]
+        row["loss_curve"] = first.train.losses
+        row["predictions"] = first.evaluation["answers"]
+        row["metrics"] = {
+            "kind": config.reward.kind, "base": payload["base"], "after": mean_metrics(per_seed), "per_seed": per_seed,
+            "rewards": [r for r, _ in rewards], "loglik_per_question": [o.evaluation["loglik"] for o in outcomes],
+        }
+        row["timings"] = {"train": sum(o.train.seconds for o in outcomes), "eval": sum(o.train.eval_seconds for o in outcomes)}
+        row["seconds"] = row["timings"]["train"] + row["timings"]["eval"]
+    return {"results": record(ctx, rows)}
+
+
+def reinforce(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dict[str, Any]:
+    """ReST-EM: per passage keep the best self-edit that beat the base model; fine-tune the policy on them."""
+    ctx = runtime.context
+    config = ctx.config
+    current = state["round"]
+    start = time.perf_counter()
+    results = [r for r in state["results"] if r["round"] == current]
+    proposals = {p["task_id"]: p for p in state["proposals"] if p["round"] == current}
+    kept = []
+    for passage_id in state["round_passages"][current - 1]:
+        scored = [r for r in results if r["task_id"] == passage_id and r["status"] == "ok"]
+        best = max(scored, key=lambda r: (r["reward"], -r["candidate"]), default=None)
+        if best is not None and best["improvement"] > 0:
+            kept.append(best)
+    pairs = [(proposals[r["task_id"]]["prompt"], r["completion"]) for r in kept]
+    policy = rest_em_update(ctx.policy_slot, ctx.tokenizer, config.policy, config.seed, current, state.get("policy_checkpoint"), pairs)
+    ok = [r for r in results if r["status"] == "ok"]
+    passages = state["round_passages"][current - 1]
+    summary = {
+        "round": current,
+        "reward_kind": config.reward.kind,
+        "mean_reward": sum(r["reward"] for r in ok) / len(ok) if ok else 0.0,
+        "best_reward": sum(max((r["reward"] for r in ok if r["task_id"] == p), default=0.0) for p in passages) / len(passages),
+        "base": mean_metrics([state["baseline"][p] for p in passages]),
+        "candidates": len(results),
+        "valid_fraction": sum(r["status"] != "rejected" for r in results) / len(results) if results else 0.0,
+        "failed": sum(r["status"] == "failed" for r in results),
+        "kept": len(kept),
+        **policy,
+        "passages": passages,
+        "seeds": {
+            p: {"propose": proposals[p]["seed"],
+                "update": [update_seeds(config, current, p, c["candidate"]) for c in proposals[p]["candidates"]]}
+            for p in passages
+        },
+        "seconds": sum(p["seconds"] for p in proposals.values()) + sum(r["seconds"] for r in results)
+        + (time.perf_counter() - start),
+    }
+    update: dict[str, Any] = {"rounds": [summary], "policy_checkpoint": policy["policy_checkpoint"]}
+    if current >= config.rounds:
+        update["stop_reason"] = "done"
+    return update
+
+
+def next_round_or_end(state: KnowledgeState) -> str:
+    return END if state.get("stop_reason") else "start_round"
+
+
+def cpt_update(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dict[str, Any]:
+    """Continued pretraining: every passage and every valid self-edit in one update, s seeds."""
+    ctx = runtime.context
+    config = ctx.config
+    start = time.perf_counter()
+    passages = state["round_passages"][0]
+    proposals = {p["task_id"]: p for p in state["proposals"] if p["round"] == 1}
+    rows, examples = [], []
+    for passage_id in passages:
+        passage = ctx.passages[passage_id]
+        sequences = []
+        for candidate in proposals[passage_id]["candidates"]:
+            row = candidate_row(1, passage_id, candidate)
+            rows.append(row)
+            edit = validated(ctx, candidate, row)
+            if edit is not None:
+                sequences += edit.sequences
+        examples += update_examples(ctx.tokenizer, passage, sequences, config.update.include_passage, config.update.max_sequence_tokens)
+    seeds = update_seeds(config, 1, "cpt", "all")
+    jobs = [TrainJob(examples, config.update.learning_rate, config.update.epochs, seed) for seed in seeds]
+
+    def score_all(model):
+        return {p: ctx.scorer(ctx.passages[p])(model) for p in passages}
+
+    outcomes = split_on_out_of_memory(ctx.engine, jobs, lambda some: ctx.engine.train_and_score(some, score_all))
+    failures = [o.failure for o in outcomes if o.failure is not None]
+    after: dict[str, Any] = {}
+    if not failures:
+        for p in passages:
+            after[p] = mean_metrics([ctx.metrics(o.evaluation[p], ctx.passages[p]) for o in outcomes])
+    kept = record(ctx, rows)
+    summary = {
+        "round": 1,
+        "mode": "cpt",
+        "reward_kind": config.reward.kind,
+        "passages": passages,
+        "seeds": {"propose": {p: proposals[p]["seed"] for p in passages}, "update": seeds},
+        "candidates": len(rows),
+        "valid_fraction": sum(r["status"] != "rejected" for r in rows) / len(rows) if rows else 0.0,
+        "sequences": len(examples),
+        "steps": planned_steps(len(examples), config.update.epochs, config.update.batch_size),
+        "update_failure": failures[0] if failures else None,
+        "loss_curve": outcomes[0].train.losses if not failures and outcomes else [],
+        "base": mean_metrics([state["baseline"][p] for p in passages]),
+        "after": mean_metrics(list(after.values())) if after else None,
+        "after_per_passage": after,
+        "seconds": sum(p["seconds"] for p in proposals.values()) + time.perf_counter() - start,
+    }
+    return {"results": kept, "rounds": [summary], "stop_reason": "done"}
+
+
+def continual_step(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dict[str, Any]:
+    """The next passage's self-edit, trained and merged; then every passage seen so far is scored."""
+    ctx = runtime.context
+    config = ctx.config
+    start = time.perf_counter()
+    sequence = state["round_passages"][0]
+    step = len(state.get("steps", [])) + 1
+    ctx.ensure_merged(step - 1)
+    passage_id = sequence[step - 1]
+    passage = ctx.passages[passage_id]
+    ctx.policy_slot.use(state.get("policy_checkpoint"))
+    seed = derive_seed(config.seed, "continual", step, passage_id, "propose")
+    _prompt, (candidate,) = sample_self_edits(ctx, passage, 1, seed)
+    row = candidate_row(step, passage_id, candidate)
+    edit = validated(ctx, candidate, row)
+    # A rejected self-edit still leaves the passage itself to learn from (when configured).
+    sequences = edit.sequences if edit is not None else []
+    examples = update_examples(ctx.tokenizer, passage, sequences, config.update.include_passage, config.update.max_sequence_tokens)
+    update_seed = update_seeds(config, step, passage_id, 0)[0]
+    weights = ctx.initial_update_state  # LoRA's B starts at zero: merging it changes nothing
+    if examples and within_budget(ctx, examples, row):
+        try:
+            trained = ctx.sequential.train(examples, config.update.learning_rate, config.update.epochs, update_seed)
+            row["loss_curve"] = trained.losses
+            weights = adapter_state(ctx.engine.model, TTT_ADAPTER)
+        except CandidateFailed as failure:  # no update this step; the sequence goes on
+            row.update(status="failed", reason=str(failure))
+    # Every step leaves its file (a zero update when there was none), so a resumed run
+    # re-merges exactly what this one merged.
+    path = ctx.step_file(step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().contiguous() for k, v in weights.items()}, str(tmp))
+    os.replace(tmp, path)
+    ctx.ensure_merged(step)
+    row_scores = []
+    for seen in sequence[:step]:
+        scored = ctx.engine.score_base(ctx.scorer(ctx.passages[seen]))
+        row_scores.append(ctx.metrics(scored, ctx.passages[seen]))
+    metric = "loglik" if config.reward.kind == "loglik" else config.reward.kind
+    row["metrics"] = {"seen": list(sequence[:step]), "after_step": row_scores}
+    row["seconds"] = time.perf_counter() - start
+    kept = record(ctx, [row])
+    record_ = {
+        "step": step, "passage": passage_id, "status": row["status"], "reason": row["reason"],
+        "metric": metric, "row": [m[metric] for m in row_scores], "metrics": row_scores,
+        "seeds": {"propose": seed, "update": update_seed}, "seconds": row["seconds"],
+    }
+    update: dict[str, Any] = {"results": kept, "steps": [record_]}
+    if step >= len(sequence):
+        update["stop_reason"] = "done"
+    return update
+
+
+def next_step_or_end(state: KnowledgeState) -> str:
+    return END if state.get("stop_reason") else "continual_step"
+
+
+def build_knowledge_graph(mode: str = "single") -> StateGraph:
+    builder = StateGraph(KnowledgeState, context_schema=KnowledgeContext)
+    builder.add_node("baseline", baseline)
+    builder.add_edge(START, "baseline")
+    if mode == "continual":
+        builder.add_node("continual_step", continual_step)
+        builder.add_edge("baseline", "continual_step")
+        builder.add_conditional_edges("continual_step", next_step_or_end, ["continual_step", END])
+        return builder
+    builder.add_node("start_round", start_round)
+    builder.add_edge("baseline", "start_round")
+    builder.add_conditional_edges("start_round", send_passages, ["propose"])
+    if mode == "cpt":
+        builder.add_node("propose", propose)
+        builder.add_node("cpt_update", cpt_update)
+        builder.add_edge("propose", "cpt_update")
+        builder.add_edge("cpt_update", END)
+        return builder
+    builder.add_node("propose", propose, destinations=("execute",))
+    builder.add_node("execute", execute)
+    builder.add_node("reinforce", reinforce)
+    builder.add_edge("execute", "reinforce")
+    builder.add_conditional_edges("reinforce", next_round_or_end, ["start_round", END])
+    return builder

@@ -1,0 +1,221 @@
+"""Run the knowledge-incorporation graphs in a run directory (`seal run knowledge`).
+
+A run directory holds what an ARC run's does (config.yaml, run.sqlite with checkpoints
+and traces, base_model/ for `tiny`, policy/round_N/, summary.json), and for
+`--mode continual` also:
+    continual/step_N.safetensors   the update merged at step N (a resumed run re-merges them)
+    forgetting.json                the (K+1) x K forgetting matrix, rewritten after every step
+
+Which passages each round uses is fixed at the start from the seed (a seeded shuffle,
+then consecutive blocks of `passages_per_round`: fresh passages every round) and recorded
+in the state and in summary.json, with every sampling and update seed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seal_agent.batched_engine import BatchedEngine
+from seal_agent.config import ConfigError, dump_config, load_run_config
+from seal_agent.knowledge_config import KnowledgeRunConfig
+from seal_agent.knowledge_data import Passage, load_passages, sample_passages_path
+from seal_agent.knowledge_prompts import variant_tools
+from seal_agent.knowledge_reward import load_chat_model
+from seal_agent.lora_engine import LoraEngine
+from seal_agent.models import TTT_ADAPTER, adapter_state, attach_adapters, load_model_and_tokenizer, model_source
+from seal_agent.policy import LocalToolPolicy
+from seal_agent.rest_em import load_policy, policy_state
+from seal_agent.runner import (
+    CONFIG_FILE, DB_FILE, ModelLoadError, RunDirError, check_model_source, drive_graph, write_atomic,
+)
+from seal_agent.traces import TraceStore
+from tools import knowledge_tools
+
+THREAD_ID = "seal-knowledge"
+FORGETTING_FILE = "forgetting.json"
+
+
+def load_configured_passages(config: KnowledgeRunConfig) -> list[Passage]:
+    passages = load_passages(config.data.path or sample_passages_path())
+    return passages[: config.data.limit] if config.data.limit else passages
+
+
+def plan_passages(passage_ids: list[str], config: KnowledgeRunConfig) -> list[list[str]]:
+    """The passages of each round (single), or the one set (cpt) or sequence (continual).
+
+    A seeded shuffle cut into consecutive blocks, so every round gets fresh passages; when
+    the file runs out, the shuffle starts over (the summary lists exactly what was used).
+    """
+    order = list(passage_ids)
+    random.Random(config.seed).shuffle(order)
+    n = min(config.passages_per_round, len(order))
+    rounds = config.rounds if config.mode == "single" else 1
+    return [[order[(r * n + i) % len(order)] for i in range(n)] for r in range(rounds)]
+
+
+def with_absolute_paths(config: KnowledgeRunConfig) -> KnowledgeRunConfig:
+    config = config.model_copy(deep=True)
+    if config.data.path:
+        config.data.path = str(Path(config.data.path).resolve())
+    if config.policy_checkpoint:
+        config.policy_checkpoint = str(Path(config.policy_checkpoint).resolve())
+    if config.model.name_or_path != "tiny" and Path(config.model.name_or_path).exists():
+        config.model.name_or_path = str(Path(config.model.name_or_path).resolve())
+    return config
+
+
+@dataclass
+class PreparedKnowledgeRun:
+    config: KnowledgeRunConfig
+    run_dir: Path
+    passages: list[Passage]
+    resume: bool
+
+
+def prepare_knowledge_run(config: KnowledgeRunConfig | None, run_dir: str | Path, resume: bool) -> PreparedKnowledgeRun:
+    """Check everything, then (for a new run) create the directory and write config.yaml."""
+    run_dir = Path(run_dir)
+    if resume:
+        if not (run_dir / CONFIG_FILE).exists():
+            raise RunDirError(f"{run_dir}: nothing to resume (no {CONFIG_FILE}); start a run there without --resume")
+        config = load_run_config(run_dir / CONFIG_FILE, KnowledgeRunConfig)
+        return PreparedKnowledgeRun(config, run_dir, load_configured_passages(config), resume=True)
+    if config is None:
+        raise ConfigError("a new run needs a config")
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise RunDirError(f"{run_dir}: already holds something; pass --resume to continue a run, or choose another --run-dir")
+    config = with_absolute_paths(config)
+    passages = load_configured_passages(config)  # may raise PassageError: nothing created yet
+    variant_tools(config.policy.prompt, knowledge_tools())
+    check_model_source(config)
+    if config.policy_checkpoint and not (Path(config.policy_checkpoint) / "policy").is_dir():
+        raise ModelLoadError(f"policy checkpoint {config.policy_checkpoint}: no policy/ adapter inside (expected a run's policy/round_N)")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(run_dir / CONFIG_FILE, dump_config(config))
+    return PreparedKnowledgeRun(config, run_dir, passages, resume=False)
+
+
+def build_knowledge_context(prepared: PreparedKnowledgeRun):
+    from graphs.knowledge import KnowledgeContext
+    from graphs.shared import PolicySlot
+
+    config = prepared.config
+    torch.manual_seed(config.seed)
+    source = model_source(config.model, prepared.run_dir)
+    try:
+        model, tokenizer = load_model_and_tokenizer(source, config.model.dtype, config.model.device)
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"model {source!r} could not be loaded: {err}") from None
+    peft_model = attach_adapters(model, config.update.lora, config.policy.lora, seed=config.seed)
+    initial_policy = policy_state(peft_model)
+    if config.policy_checkpoint:  # start from a trained policy (e.g. a single-mode run's last round)
+        load_policy(peft_model, Path(config.policy_checkpoint), initial_policy)
+        initial_policy = policy_state(peft_model)
+    sequential = LoraEngine(peft_model, tokenizer, batch_size=config.update.batch_size, max_grad_norm=config.update.max_grad_norm)
+    if config.update.engine == "batched":
+        engine = BatchedEngine(
+            peft_model, tokenizer, batch_size=config.update.batch_size, max_grad_norm=config.update.max_grad_norm,
+            max_tokens_per_pass=config.update.max_tokens_per_pass, max_padding_fraction=config.update.max_padding_fraction,
+        )
+    else:
+        engine = sequential
+    policy = LocalToolPolicy(
+        model=peft_model, tokenizer=tokenizer, temperature=config.policy.temperature, top_p=config.policy.top_p,
+        max_new_tokens=config.policy.max_new_tokens, constrained=config.policy.constrained,
+    )
+    return KnowledgeContext(
+        config=config,
+        passages={p.passage_id: p for p in prepared.passages},
+        engine=engine,
+        sequential=sequential,
+        policy=policy,
+        traces=TraceStore(prepared.run_dir / DB_FILE),
+        run_dir=prepared.run_dir,
+        policy_slot=PolicySlot(peft_model, prepared.run_dir, initial_policy),
+        tools=variant_tools(config.policy.prompt, knowledge_tools()),
+        judge=load_chat_model(config.reward.judge) if config.reward.kind == "judge" else None,
+        initial_update_state=adapter_state(peft_model, TTT_ADAPTER),
+    )
+
+
+def mean_of(metrics: list[dict[str, Any]]) -> dict[str, Any]:
+    if not metrics:
+        return {}
+    return {key: sum(m[key] for m in metrics) / len(metrics) for key in metrics[0]}
+
+
+def forgetting_matrix(state: dict[str, Any], config: KnowledgeRunConfig) -> dict[str, Any]:
+    """Row 0: the base model on every passage of the sequence; row i: after the i-th merged
+    update, on passages 1..i (null above the diagonal: not seen yet)."""
+    sequence = (state.get("round_passages") or [[]])[0]
+    metric = config.reward.kind
+    baseline = state.get("baseline") or {}
+    matrix = [[baseline[p][metric] if p in baseline else None for p in sequence]]
+    for step in sorted(state.get("steps", []), key=lambda s: s["step"]):
+        matrix.append(step["row"] + [None] * (len(sequence) - len(step["row"])))
+    return {
+        "metric": metric,
+        "passages": sequence,
+        "rows": ["base"] + [f"after update {i}" for i in range(1, len(matrix))],
+        "matrix": matrix,
+    }
+
+
+def knowledge_summary(config: KnowledgeRunConfig, state: dict[str, Any], seconds: float | None = None) -> dict[str, Any]:
+    baseline = state.get("baseline") or {}
+    summary = {
+        "domain": "knowledge",
+        "mode": config.mode,
+        "seed": config.seed,
+        "model": config.model.name_or_path,
+        "prompt": config.policy.prompt,
+        "reward_kind": config.reward.kind,
+        "round_passages": state.get("round_passages", []),
+        "baseline": {"mean": mean_of(list(baseline.values())), "per_passage": baseline},
+        "rounds": sorted(state.get("rounds", []), key=lambda r: r["round"]),
+        "stop_reason": state.get("stop_reason"),
+        "seconds": seconds,
+    }
+    if config.mode == "continual":
+        summary["steps"] = sorted(state.get("steps", []), key=lambda s: s["step"])
+        summary["forgetting"] = forgetting_matrix(state, config)
+    return summary
+
+
+def run_knowledge(
+    prepared: PreparedKnowledgeRun,
+    on_update: Callable[[str, dict[str, Any]], None] | None = None,
+    interrupt_after: list[str] | None = None,
+    context=None,
+) -> dict[str, Any]:
+    """Run (or resume) the configured mode's graph to the end; returns the summary (summary.json)."""
+    from graphs.knowledge import build_knowledge_graph
+
+    config = prepared.config
+    ctx = context or build_knowledge_context(prepared)
+    ids = [p.passage_id for p in prepared.passages]
+    plan = plan_passages(ids, config)
+    used = list(dict.fromkeys(p for block in plan for p in block))
+    initial = {"round": 0, "passage_ids": used, "round_passages": plan}
+
+    def summarise(state: dict[str, Any], seconds: float | None) -> dict[str, Any]:
+        summary = knowledge_summary(config, state, seconds)
+        if config.mode == "continual":
+            write_atomic(prepared.run_dir / FORGETTING_FILE, json.dumps(summary["forgetting"], indent=2))
+        return summary
+
+    try:
+        return drive_graph(
+            build_knowledge_graph(config.mode), prepared.run_dir, THREAD_ID, ctx, initial, prepared.resume,
+            summarise, ("reinforce", "cpt_update", "continual_step"), on_update, interrupt_after,
+        )
+    finally:
+        if context is None:
+            ctx.traces.close()
