@@ -5,6 +5,8 @@
     seal run arc --resume --run-dir DIR             continue a killed run
     seal tools list                                 the self-edit tools and their schemas
     seal trace show RUN_DIR [--round N --task ID]   what each candidate did and earned
+    seal run knowledge --preset smoke [--data F]    knowledge incorporation (single|cpt|continual)
+    seal eval knowledge --preset smoke [--data F]   base / passage only / + self-edits, one table
 
 Bad input (a config, a task file) stops the command before any work with one message and
 exit code 2; nothing is left in the run directory.
@@ -13,18 +15,17 @@ exit code 2; nothing is left in the run directory.
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from seal_agent import cli_knowledge
 from seal_agent.arc_data import TaskError
+from seal_agent.cli_common import console, fail, progress_bar
 from seal_agent.config import ConfigError, resolve_config
 
 app = typer.Typer(help="SEAL: a language model that writes its own fine-tuning (self-edits) and learns to write better ones.", no_args_is_help=True)
@@ -35,13 +36,8 @@ app.add_typer(run_app, name="run")
 app.add_typer(tools_app, name="tools")
 app.add_typer(trace_app, name="trace")
 
-console = Console()
-USAGE_ERROR = 2
-
-
-def fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(USAGE_ERROR)
+eval_app = typer.Typer(help="Evaluate against baselines.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 
 
 def cli_overrides(
@@ -139,10 +135,7 @@ def run_arc_command(
         f"  model {escape(cfg.model.name_or_path)} · {len(prepared.tasks)} tasks · "
         f"{cfg.policy.candidates_per_task} self-edits per task · {cfg.rounds} rounds · seed {cfg.seed}"
     )
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-        disable=not console.is_terminal and os.environ.get("SEAL_PROGRESS") != "1",
-    )
+    progress = progress_bar()
     bar = progress.add_task("candidates", total=total)
 
     def on_update(node: str, update: dict[str, Any]) -> None:
@@ -250,6 +243,10 @@ def trace_show(
         )
     # Model-written text goes through escape(): rich must never interpret it as markup.
     console.print(table)
+
+
+run_app.command("knowledge")(cli_knowledge.run_knowledge_command)
+eval_app.command("knowledge")(cli_knowledge.eval_knowledge_command)
 
 
 def main() -> None:

@@ -1,0 +1,109 @@
+"""`seal eval knowledge`: the paper's comparison rows on the same passages, in one command.
+
+    base model                  no update
+    passage only                the update trains on the passage alone
+    passage + policy self-edits the passage and the self-edits the current policy writes
+    passage + <teacher>         the passage and a second chat model's self-edits (the
+                                paper's GPT-4.1 row), when `eval.teacher` is configured
+
+Every update is a single-passage update (the config's `update` section) run with s seeds;
+every row is scored on the passage's questions without the passage. A self-edit that is
+rejected (unparsable, wrong arguments) still trains on the passage, and is counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from seal_agent.knowledge_data import Passage
+from seal_agent.knowledge_prompts import knowledge_messages
+from seal_agent.knowledge_update import update_examples
+from seal_agent.lora_engine import TrainJob, split_on_out_of_memory
+from seal_agent.policy import parse_tool_calls
+from seal_agent.prompts import openai_tools
+from seal_agent.seeding import derive_seed
+from seal_agent.self_edit import Rejection, validate_knowledge_edit
+
+from graphs.knowledge import sample_self_edits
+from graphs.shared import rebuild_message
+
+BASE, PASSAGE, POLICY = "base model", "passage only", "passage + policy self-edits"
+
+
+def teacher_message(chat_model, messages, tools):
+    """A self-edit from any LangChain chat model: native tool calls when it has them,
+    else the JSON array its text holds (the prompt asks for one)."""
+    try:
+        bound = chat_model.bind_tools(openai_tools(tools))
+    except NotImplementedError:
+        bound = chat_model
+    message = bound.invoke(messages)
+    if not message.tool_calls and not message.invalid_tool_calls:
+        calls, invalid = parse_tool_calls(message.text.strip())
+        message = message.model_copy(update={"tool_calls": calls, "invalid_tool_calls": invalid})
+    return message
+
+
+def mean_metrics(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {key: sum(m[key] for m in items) / len(items) for key in items[0]} if items else {}
+
+
+def evaluate_baselines(
+    ctx, passages: list[Passage], *, self_edits: int = 1, teacher=None, teacher_name: str = "teacher",
+    on_passage: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Score every condition on every passage; `ctx` is a `graphs.knowledge.KnowledgeContext`."""
+    config = ctx.config
+    conditions = [BASE, PASSAGE, POLICY] + ([f"passage + {teacher_name} self-edits"] if teacher is not None else [])
+    per_passage: dict[str, dict[str, Any]] = {name: {} for name in conditions}
+    rejected = {name: 0 for name in conditions}
+    written = {name: 0 for name in conditions}
+    for passage in passages:
+        scorer = ctx.scorer(passage)
+        per_passage[BASE][passage.passage_id] = ctx.metrics(ctx.engine.score_base(scorer), passage)
+        messages = knowledge_messages(passage, config.policy.prompt, ctx.tools)
+        edits: dict[str, list[list[str]]] = {PASSAGE: [[]]}
+        seed = derive_seed(config.seed, "eval", passage.passage_id, "propose")
+        ctx.policy_slot.use(None)  # the policy the run started from (config.policy_checkpoint)
+        _prompt, sampled = sample_self_edits(ctx, passage, self_edits, seed)
+        edits[POLICY] = [sequences_or_none(rebuild_message(c), ctx.tools) for c in sampled]
+        if teacher is not None:
+            edits[conditions[3]] = [sequences_or_none(teacher_message(teacher, messages, ctx.tools), ctx.tools)]
+        jobs, owners = [], []
+        for name, texts in edits.items():
+            for index, sequences in enumerate(texts):
+                written[name] += 1
+                if sequences is None:
+                    rejected[name] += 1
+                examples = update_examples(
+                    ctx.tokenizer, passage, sequences or [], config.update.include_passage, config.update.max_sequence_tokens
+                )
+                for s in range(config.update.seeds):
+                    jobs.append(TrainJob(examples, config.update.learning_rate, config.update.epochs,
+                                         derive_seed(config.seed, "eval", passage.passage_id, name, index, s)))
+                    owners.append(name)
+        outcomes = split_on_out_of_memory(ctx.engine, jobs, lambda some: ctx.engine.train_and_score(some, scorer))
+        for name in edits:
+            scored = [ctx.metrics(o.evaluation, passage) for o, owner in zip(outcomes, owners) if owner == name and o.failure is None]
+            if scored:
+                per_passage[name][passage.passage_id] = mean_metrics(scored)
+        if on_passage is not None:
+            on_passage(passage.passage_id)
+    rows = []
+    for name in conditions:
+        metrics = mean_metrics(list(per_passage[name].values()))
+        rows.append({
+            "name": name, "metrics": metrics, "passages": len(per_passage[name]),
+            "self_edits": written[name] if name not in (BASE, PASSAGE) else None,
+            "rejected": rejected[name] if name not in (BASE, PASSAGE) else None,
+        })
+    return {
+        "passages": [p.passage_id for p in passages], "reward_kind": config.reward.kind, "seeds": config.update.seeds,
+        "rows": rows, "per_passage": per_passage,
+    }
+
+
+def sequences_or_none(message, tools) -> list[str] | None:
+    edit = validate_knowledge_edit(message, tools)
+    return None if isinstance(edit, Rejection) else edit.sequences
