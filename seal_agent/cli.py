@@ -176,15 +176,19 @@ def run_arc_command(
 
 @tools_app.command("list")
 def tools_list(
-    vocabulary: str = typer.Option("open", help="seal (the paper's self-edit) or open (individual tools)."),
+    domain: str = typer.Option("arc", help="arc (augmentation tools) or knowledge (implications, rewrite, QA pairs)."),
+    vocabulary: str = typer.Option("open", help="ARC: seal (the paper's self-edit) or open (individual tools)."),
     tools_module: list[str] = typer.Option([], "--tools-module", help="Also load tools from this module (dotted name or .py path)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array of {name, description, schema}."),
 ) -> None:
     """The registered self-edit tools and their argument schemas."""
-    from tools import ToolLoadError, arc_tools, tool_summaries
+    from tools import ToolLoadError, arc_tools, knowledge_tools, tool_summaries
 
+    if domain not in ("arc", "knowledge"):
+        fail(f"unknown domain {domain!r}; choose arc or knowledge")
     try:
-        summaries = tool_summaries(arc_tools(vocabulary, tools_module))
+        found = arc_tools(vocabulary, tools_module) if domain == "arc" else knowledge_tools(tools_module)
+        summaries = tool_summaries(found)
     except ToolLoadError as err:
         fail(str(err))
     if as_json:
@@ -192,7 +196,7 @@ def tools_list(
         return
     from seal_agent.prompts import describe_argument
 
-    table = Table(title=f"ARC self-edit tools ({vocabulary} vocabulary)")
+    table = Table(title=f"ARC self-edit tools ({vocabulary} vocabulary)" if domain == "arc" else "knowledge self-edit tools")
     table.add_column("tool")
     table.add_column("arguments")
     table.add_column("description")

@@ -77,6 +77,9 @@ def describe_argument(prop: dict[str, Any]) -> str:
         return f"list of {describe_argument(items)}"
     if "minimum" in prop and "maximum" in prop:
         return f"{kind} in [{prop['minimum']}, {prop['maximum']}]"
+    if kind == "object" or "$ref" in prop:
+        fields = prop.get("properties") or {}
+        return "object" + (f" {{{', '.join(fields)}}}" if fields else "")
     return kind
 
 

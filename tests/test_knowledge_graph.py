@@ -209,3 +209,10 @@ def test_cli_knowledge_bad_input_exits_2_and_leaves_nothing(tmp_path):
     assert not (tmp_path / "r").exists()
     result = CliRunner().invoke(app, ["run", "knowledge", "--reward", "judge", "--run-dir", str(tmp_path / "r")])
     assert result.exit_code == 2 and "reward.judge" in result.output
+
+
+def test_tools_list_shows_the_knowledge_tools():
+    result = CliRunner().invoke(app, ["tools", "list", "--domain", "knowledge", "--json"])
+    assert result.exit_code == 0, result.output
+    names = [t["name"] for t in json.loads(result.output)]
+    assert names == ["rewrite_passage", "write_implications", "write_qa_pairs"]
