@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from seal_agent import cli_knowledge
+from seal_agent.cli_trace import trace_app
 from seal_agent.arc_data import TaskError
 from seal_agent.cli_common import console, fail, progress_bar
 from seal_agent.config import ConfigError, resolve_config
@@ -31,7 +32,6 @@ from seal_agent.config import ConfigError, resolve_config
 app = typer.Typer(help="SEAL: a language model that writes its own fine-tuning (self-edits) and learns to write better ones.", no_args_is_help=True)
 run_app = typer.Typer(help="Run a SEAL loop.", no_args_is_help=True)
 tools_app = typer.Typer(help="The self-edit tools.", no_args_is_help=True)
-trace_app = typer.Typer(help="Inspect the decisions recorded in a run directory.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
 app.add_typer(tools_app, name="tools")
 app.add_typer(trace_app, name="trace")
@@ -205,47 +205,6 @@ def tools_list(
         args = "\n".join(f"{name}: {describe_argument(p)}" for name, p in props.items()) or "(none)"
         name = summary["name"] + (" (required)" if summary["required"] else "")
         table.add_row(escape(name), escape(args), escape(summary["description"]))
-    console.print(table)
-
-
-@trace_app.command("show")
-def trace_show(
-    run_dir: Path = typer.Argument(..., help="A run directory."),
-    round: Optional[int] = typer.Option(None, "--round", help="Only this round."),
-    task: Optional[str] = typer.Option(None, "--task", help="Only this task id."),
-    full: bool = typer.Option(False, "--full", help="Print every field of each candidate, not the table."),
-) -> None:
-    """Each candidate's tool calls, validation, data, loss, prediction and reward."""
-    from seal_agent.runner import DB_FILE
-    from seal_agent.traces import TraceStore
-
-    db = run_dir / DB_FILE
-    if not db.exists():
-        fail(f"{run_dir}: no {DB_FILE}; is this a run directory?")
-    rows = TraceStore(db).candidates(round=round, task_id=task)
-    if full:
-        for row in rows:
-            console.print_json(json.dumps(row, default=str))
-        return
-    table = Table(title=f"candidates in {escape(str(run_dir))}")
-    for column in ("round", "task", "cand", "status", "tool calls", "training", "examples", "loss first→last", "attempts (test 1)", "reward", "s"):
-        table.add_column(column)
-    for row in rows:
-        training = row.get("training") or {}
-        losses = row.get("loss_curve") or []
-        attempts = (row.get("predictions") or [[]])[0]
-        prediction = "\n\n".join("\n".join("".join(map(str, line)) for line in grid) for grid in attempts) if attempts else (
-            "-" if row["status"] != "ok" else "(none parsable)")
-        table.add_row(
-            str(row["round"]), escape(row["task_id"]), str(row["candidate"]),
-            row["status"] + (f"\n{escape(row['reason'])}" if row["reason"] else ""),
-            ", ".join(row.get("tool_names") or []) or "-",
-            f"lr {training['learning_rate']:g}, {training['num_train_epochs']} ep, {training['strategy']}" if training else "-",
-            str((row.get("data_counts") or {}).get("examples", "-")),
-            f"{losses[0]:.3f}→{losses[-1]:.3f}" if losses else "-",
-            prediction, f"{row['reward']:g}", f"{row['seconds']:.1f}",
-        )
-    # Model-written text goes through escape(): rich must never interpret it as markup.
     console.print(table)
 
 
