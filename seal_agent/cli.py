@@ -27,6 +27,7 @@ from seal_agent import cli_knowledge
 from seal_agent.cli_trace import trace_app
 from seal_agent.arc_data import TaskError
 from seal_agent.cli_common import console, fail, progress_bar
+from seal_agent.streaming import describe_update
 from seal_agent.config import ConfigError, resolve_config
 
 app = typer.Typer(help="SEAL: a language model that writes its own fine-tuning (self-edits) and learns to write better ones.", no_args_is_help=True)
@@ -94,6 +95,7 @@ def run_arc_command(
     tools_module: list[str] = typer.Option([], "--tools-module", help="Load extra tools from a module (dotted name or .py path); repeatable."),
     engine: Optional[str] = typer.Option(None, help="batched (default: a task's candidates together) or sequential (the reference)."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: all cores)."),
+    stream: bool = typer.Option(False, "--stream", help="Print every node's update as it happens, one line each."),
 ) -> None:
     """Run the SEAL ARC loop: propose self-edits, test-time-train on them, reward, ReST-EM."""
     from transformers.utils import logging as hf_logging
@@ -139,6 +141,10 @@ def run_arc_command(
     bar = progress.add_task("candidates", total=total)
 
     def on_update(node: str, update: dict[str, Any]) -> None:
+        if stream:
+            line = describe_update(node, update)
+            if line:
+                progress.console.print(escape(line))
         if node == "baseline" and update.get("baseline", {}).get("evaluated"):
             rate = update["baseline"]["success_rate"]
             progress.console.print(f"  no-update baseline (in-context only): success {rate:.1%}")
@@ -206,6 +212,22 @@ def tools_list(
         name = summary["name"] + (" (required)" if summary["required"] else "")
         table.add_row(escape(name), escape(args), escape(summary["description"]))
     console.print(table)
+
+
+@app.command("report")
+def report_command(
+    run_dir: Path = typer.Argument(..., help="A run directory (ARC or knowledge; finished or not)."),
+    output: Path = typer.Option(Path("report.html"), "-o", "--output", help="The HTML file to write."),
+) -> None:
+    """A self-contained HTML report of a run: figures, plots, every candidate, the graph."""
+    from seal_agent.report import write_report
+    from seal_agent.run_view import NotARunError
+
+    try:
+        path = write_report(run_dir, output)
+    except NotARunError as err:
+        fail(str(err))
+    console.print(f"report: {escape(str(path))} ({path.stat().st_size / 1024:.0f} KiB; opens offline)")
 
 
 run_app.command("knowledge")(cli_knowledge.run_knowledge_command)

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from seal_agent.cli_common import console, fail, progress_bar
+from seal_agent.streaming import describe_update
 from seal_agent.config import ConfigError, load_run_config, resolve_config
 from seal_agent.knowledge_config import KnowledgeRunConfig
 from seal_agent.knowledge_data import PassageError
@@ -106,6 +107,7 @@ def run_knowledge_command(
     policy: Optional[str] = typer.Option(None, help="Start from a trained policy: a run's policy/round_N directory."),
     engine: Optional[str] = typer.Option(None, help="batched (a passage's updates together) or sequential."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: all cores)."),
+    stream: bool = typer.Option(False, "--stream", help="Print every node's update as it happens, one line each."),
 ) -> None:
     """Knowledge incorporation: the model writes its own training data about a passage, is
     updated on it, and is rewarded by how well it answers questions without the passage."""
@@ -151,6 +153,10 @@ def run_knowledge_command(
     bar = progress.add_task("self-edits" if cfg.mode != "continual" else "steps", total=total)
 
     def on_update(node: str, update: dict[str, Any]) -> None:
+        if stream:
+            line = describe_update(node, update)
+            if line:
+                progress.console.print(escape(line))
         if node == "baseline":
             scores = list(update["baseline"].values())
             mean = sum(s["loglik"] for s in scores) / len(scores)

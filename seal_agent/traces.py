@@ -110,10 +110,13 @@ class TraceStore:
         return rows
 
     def baseline(self) -> list[dict[str, Any]]:
-        cursor = self.conn.execute("SELECT task_id, solved, predictions, seconds, metrics FROM baseline ORDER BY task_id")
+        cursor = self.conn.execute(
+            "SELECT task_id, solved, predictions, raw_outputs, seconds, metrics FROM baseline ORDER BY task_id"
+        )
         return [
-            {"task_id": t, "solved": bool(s), "predictions": json.loads(p), "seconds": sec, "metrics": json.loads(m or "null")}
-            for t, s, p, sec, m in cursor.fetchall()
+            {"task_id": t, "solved": bool(s), "predictions": json.loads(p), "raw_outputs": json.loads(r or "null"),
+             "seconds": sec, "metrics": json.loads(m or "null")}
+            for t, s, p, r, sec, m in cursor.fetchall()
         ]
 
     def close(self) -> None:
