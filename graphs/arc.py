@@ -273,3 +273,8 @@ def build_arc_graph() -> StateGraph:
     builder.add_edge("execute", "reinforce")
     builder.add_conditional_edges("reinforce", next_round_or_end, ["start_round", END])
     return builder
+
+
+# The compiled graph (no checkpointer), for LangGraph's own tools (langgraph.json). Running
+# it needs an `ArcContext` as the runtime context: `seal run arc` builds one.
+graph = build_arc_graph().compile()

@@ -446,3 +446,8 @@ def build_knowledge_graph(mode: str = "single") -> StateGraph:
     builder.add_edge("execute", "reinforce")
     builder.add_conditional_edges("reinforce", next_round_or_end, ["start_round", END])
     return builder
+
+
+# The compiled single-mode graph (no checkpointer), for LangGraph's own tools (langgraph.json).
+# Running it needs a `KnowledgeContext` as the runtime context: `seal run knowledge` builds one.
+graph = build_knowledge_graph("single").compile()

@@ -96,6 +96,7 @@ def run_arc_command(
     engine: Optional[str] = typer.Option(None, help="batched (default: a task's candidates together) or sequential (the reference)."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: all cores)."),
     stream: bool = typer.Option(False, "--stream", help="Print every node's update as it happens, one line each."),
+    log_to: list[str] = typer.Option([], "--log-to", help="Also send figures to tensorboard or mlflow; repeatable."),
 ) -> None:
     """Run the SEAL ARC loop: propose self-edits, test-time-train on them, reward, ReST-EM."""
     from transformers.utils import logging as hf_logging
@@ -130,6 +131,14 @@ def run_arc_command(
         import torch
 
         torch.set_num_threads(threads)
+    from seal_agent.trackers import TrackerError, TrackerFeed, open_trackers
+
+    try:
+        feed = TrackerFeed(open_trackers(log_to, prepared.run_dir, prepared.config.model_dump(mode="json")), prepared.run_dir)
+    except TrackerError as err:
+        if not resume:
+            runner.remove_new_run_dir(prepared)
+        fail(str(err))
     cfg = prepared.config
     total = cfg.rounds * len(prepared.tasks) * cfg.policy.candidates_per_task
     console.print(
@@ -141,6 +150,7 @@ def run_arc_command(
     bar = progress.add_task("candidates", total=total)
 
     def on_update(node: str, update: dict[str, Any]) -> None:
+        feed(node, update)
         if stream:
             line = describe_update(node, update)
             if line:
@@ -166,6 +176,7 @@ def run_arc_command(
     try:
         with progress:
             summary = runner.run_arc(prepared, on_update=on_update)
+        feed.close()
     except BaseException as err:
         # A new run that completed no step is not worth keeping; one with progress can be resumed.
         if not resume and not runner.has_progress(prepared.run_dir):

@@ -108,6 +108,7 @@ def run_knowledge_command(
     engine: Optional[str] = typer.Option(None, help="batched (a passage's updates together) or sequential."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: all cores)."),
     stream: bool = typer.Option(False, "--stream", help="Print every node's update as it happens, one line each."),
+    log_to: list[str] = typer.Option([], "--log-to", help="Also send figures to tensorboard or mlflow; repeatable."),
 ) -> None:
     """Knowledge incorporation: the model writes its own training data about a passage, is
     updated on it, and is rewarded by how well it answers questions without the passage."""
@@ -140,6 +141,14 @@ def run_knowledge_command(
         import torch
 
         torch.set_num_threads(threads)
+    from seal_agent.trackers import TrackerError, TrackerFeed, open_trackers
+
+    try:
+        feed = TrackerFeed(open_trackers(log_to, prepared.run_dir, prepared.config.model_dump(mode="json")), prepared.run_dir)
+    except TrackerError as err:
+        if not resume:
+            remove_new_run_dir(prepared)
+        fail(str(err))
     cfg = prepared.config
     per_round = min(cfg.passages_per_round, len(prepared.passages))
     total = {"single": cfg.rounds * per_round * cfg.policy.candidates_per_passage,
@@ -153,6 +162,7 @@ def run_knowledge_command(
     bar = progress.add_task("self-edits" if cfg.mode != "continual" else "steps", total=total)
 
     def on_update(node: str, update: dict[str, Any]) -> None:
+        feed(node, update)
         if stream:
             line = describe_update(node, update)
             if line:
@@ -176,6 +186,7 @@ def run_knowledge_command(
     try:
         with progress:
             summary = kr.run_knowledge(prepared, on_update=on_update)
+        feed.close()
     except BaseException as err:
         if not resume and not has_progress(prepared.run_dir):
             remove_new_run_dir(prepared)
