@@ -215,7 +215,7 @@ def tasks_section(view: RunView) -> str:
         tests = "".join(
             f"<div class='pairs'>{svg_charts.arc_grid(t.input, label=f'test {i + 1} input')}"
             f"{svg_charts.arc_grid(t.output, label=f'test {i + 1} target')}</div>" for i, t in enumerate(task.test))
-        parts.append(f"<details><summary>task {esc(task_id)}</summary>{pairs}{tests}</details>")
+        parts.append(f"<details id='task-{esc(task_id)}'><summary>task {esc(task_id)}</summary>{pairs}{tests}</details>")
     return "<h2>Tasks</h2>" + "".join(parts)
 
 
@@ -234,6 +234,8 @@ def drill_down(view: RunView, row: dict[str, Any], baseline: dict[str, dict[str,
         parts.append(svg_charts.loss_curves("loss", [("this candidate", row["loss_curve"], row["reward"] > 0)]))
     if view.domain == "arc":
         task = view.tasks.get(row["task_id"])
+        if task is not None:  # drawn once per task, above; a link, not a copy per candidate
+            parts.append(f"<p><a href='#task-{esc(row['task_id'])}'>the task's demonstrations</a></p>")
         predictions = row.get("predictions") or []
         for index, attempts in enumerate(predictions):
             target = task.test[index].output if task is not None and index < len(task.test) else None
