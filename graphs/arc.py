@@ -172,8 +172,7 @@ def execute(payload: ExecuteInput, runtime: Runtime[ArcContext]) -> dict[str, An
         row["seconds"] += outcome.train.seconds + outcome.train.eval_seconds
         row["predictions"], row["raw_outputs"], row["votes"] = evaluation.attempts, evaluation.raw_outputs, evaluation.votes
         row["reward"] = 1.0 if evaluation.solved else 0.0
-    for row in rows:
-        ctx.traces.record_candidate({**row, "prompt": None})
+    ctx.traces.record_candidates([{**row, "prompt": None} for row in rows])
     # The state keeps what later nodes and the summary need; the full record is in the trace.
     keep = ("round", "task_id", "candidate", "status", "reason", "reward", "tool_names", "completion", "seconds")
     return {"results": [{key: row.get(key) for key in keep} for row in rows]}

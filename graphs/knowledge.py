@@ -161,8 +161,7 @@ KEEP = ("round", "task_id", "candidate", "status", "reason", "reward", "improvem
 
 def record(ctx: KnowledgeContext, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Write the rows to the trace; return what the state keeps of them."""
-    for row in rows:
-        ctx.traces.record_candidate({**row, "prompt": None})
+    ctx.traces.record_candidates([{**row, "prompt": None} for row in rows])
     return [{key: row.get(key) for key in KEEP} for row in rows]
 
 

@@ -8,6 +8,7 @@ re-run after a crash samples from exactly the policy it sampled from the first t
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,15 +78,27 @@ def rest_em_update(
 
 
 def rebuild_message(payload: Candidate) -> AIMessage:
-    """The policy's message back from a candidate stored in the state (plain JSON)."""
-    return AIMessage(
-        content=payload["completion"],
-        tool_calls=[{"name": c["name"], "args": c["args"], "id": f"call_{i}"} for i, c in enumerate(payload["tool_calls"])],
-        invalid_tool_calls=[
-            {"name": None, "args": c.get("args"), "id": f"bad_{i}", "error": c.get("error")}
-            for i, c in enumerate(payload["invalid_tool_calls"])
-        ],
-    )
+    """The policy's message back from a candidate stored in the state (plain JSON).
+
+    A call whose name is not a string or whose arguments are not an object becomes an
+    invalid tool call (the self-edit is then rejected with the reason), never an error.
+    """
+    calls, invalid = [], []
+    for i, call in enumerate(payload["tool_calls"]):
+        if isinstance(call, dict) and isinstance(call.get("name"), str) and isinstance(call.get("args"), dict):
+            calls.append({"name": call["name"], "args": call["args"], "id": f"call_{i}"})
+        else:
+            invalid.append({"name": None, "args": _text(call), "id": f"call_{i}",
+                            "error": "a tool call needs a string name and an object of arguments"})
+    for i, call in enumerate(payload["invalid_tool_calls"]):
+        invalid.append({"name": None, "args": _text(call.get("args")), "id": f"bad_{i}", "error": _text(call.get("error"))})
+    return AIMessage(content=payload["completion"], tool_calls=calls, invalid_tool_calls=invalid)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, default=str)[:500]
 
 
 def candidates_from(messages: list[AIMessage]) -> list[Candidate]:

@@ -38,6 +38,7 @@ from peft.tuners.lora import LoraLayer
 
 from seal_agent.lora_engine import (
     CandidateFailed, CandidateOutcome, TrainJob, TrainResult, collate, greedy_generate, in_batches, micro_batches,
+    time_limit_reason,
 )
 from seal_agent.models import TTT_ADAPTER, adapter_state, load_adapter_state
 from seal_agent.ttt_data import IGNORE_INDEX, TrainingExample
@@ -127,9 +128,10 @@ class BatchedEngine:
 
     def __init__(
         self, peft_model, tokenizer, *, batch_size: int, max_grad_norm: float = 1.0, max_tokens_per_pass: int = 8192,
-        max_padding_fraction: float = 0.15,
+        max_padding_fraction: float = 0.15, time_limit: float | None = None,
     ):
         self.model = peft_model
+        self.time_limit = time_limit  # seconds of training a candidate may take; None: no limit
         self.max_padding_fraction = max_padding_fraction
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -211,6 +213,11 @@ class BatchedEngine:
                     per_slot.where(finite, torch.zeros_like(per_slot)).sum().backward()
                     loss_per_slot += per_slot.detach().where(finite, torch.full_like(per_slot, float("nan")))
                 self._update(jobs, params, exp_avg, exp_avg_sq, steps, schedules, active, loss_per_slot, results)
+                if self.time_limit is not None and time.perf_counter() - start > self.time_limit:
+                    for k in range(len(jobs)):  # still training when the time ran out
+                        if active[k]:
+                            results[k] = CandidateFailed(time_limit_reason(self.time_limit, steps[k], len(schedules[k])))
+                            active[k] = False
         for p in params:  # the adapters stay for evaluation; their gradients and Adam state do not
             p.grad = None
             p.requires_grad_(False)

@@ -27,6 +27,7 @@ from seal_agent import cli_knowledge
 from seal_agent.cli_trace import trace_app
 from seal_agent.arc_data import TaskError
 from seal_agent.cli_common import console, fail, progress_bar
+from seal_agent.run_lock import RunLockedError
 from seal_agent.streaming import describe_update
 from seal_agent.config import ConfigError, resolve_config
 
@@ -178,6 +179,8 @@ def run_arc_command(
             summary = runner.run_arc(prepared, on_update=on_update)
         feed.close()
     except BaseException as err:
+        if isinstance(err, RunLockedError):  # another process owns the directory: touch nothing
+            fail(str(err))
         # A new run that completed no step is not worth keeping; one with progress can be resumed.
         if not resume and not runner.has_progress(prepared.run_dir):
             runner.remove_new_run_dir(prepared)

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from seal_agent.cli_common import console, fail, progress_bar
+from seal_agent.run_lock import RunLockedError
 from seal_agent.streaming import describe_update
 from seal_agent.config import ConfigError, load_run_config, resolve_config
 from seal_agent.knowledge_config import KnowledgeRunConfig
@@ -188,6 +189,8 @@ def run_knowledge_command(
             summary = kr.run_knowledge(prepared, on_update=on_update)
         feed.close()
     except BaseException as err:
+        if isinstance(err, RunLockedError):  # another process owns the directory: touch nothing
+            fail(str(err))
         if not resume and not has_progress(prepared.run_dir):
             remove_new_run_dir(prepared)
         if isinstance(err, ModelLoadError):

@@ -104,6 +104,9 @@ class TTTConfig(_Section):
         True, description="When a self-edit chooses any augmentation, add a colour-permuted twin of each copy (SEAL)."
     )
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping.")
+    max_seconds_per_candidate: float | None = Field(
+        None, gt=0, description="A candidate still training after this many seconds fails with the reason; none: no limit."
+    )
     engine: Literal["batched", "sequential"] = Field(
         "batched",
         description="batched: a task's candidates train and evaluate together, each row routed to its own "

@@ -78,6 +78,9 @@ class UpdateConfig(_Section):
     max_steps: int = Field(2000, ge=1, description="A self-edit whose update needs more steps is rejected.")
     max_sequence_tokens: int = Field(2048, ge=16, description="Longer sequences are cut to this many tokens.")
     max_grad_norm: float = Field(1.0, gt=0)
+    max_seconds_per_candidate: float | None = Field(
+        None, gt=0, description="An update still training after this many seconds fails with the reason; none: no limit."
+    )
     engine: Literal["batched", "sequential"] = Field(
         "batched", description="batched: a passage's k x s updates train together; sequential: one at a time."
     )

@@ -33,7 +33,7 @@ from seal_agent.models import TTT_ADAPTER, adapter_state, attach_adapters, load_
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.rest_em import load_policy, policy_state
 from seal_agent.runner import (
-    CONFIG_FILE, DB_FILE, ModelLoadError, RunDirError, check_model_source, drive_graph, write_atomic,
+    CONFIG_FILE, DB_FILE, ModelLoadError, RunDirError, check_model_source, drive_graph, exclusive_run, write_atomic,
 )
 from seal_agent.traces import TraceStore
 from tools import knowledge_tools
@@ -118,11 +118,15 @@ def build_knowledge_context(prepared: PreparedKnowledgeRun):
     if config.policy_checkpoint:  # start from a trained policy (e.g. a single-mode run's last round)
         load_policy(peft_model, Path(config.policy_checkpoint), initial_policy)
         initial_policy = policy_state(peft_model)
-    sequential = LoraEngine(peft_model, tokenizer, batch_size=config.update.batch_size, max_grad_norm=config.update.max_grad_norm)
+    limit = config.update.max_seconds_per_candidate
+    sequential = LoraEngine(
+        peft_model, tokenizer, batch_size=config.update.batch_size, max_grad_norm=config.update.max_grad_norm, time_limit=limit
+    )
     if config.update.engine == "batched":
         engine = BatchedEngine(
             peft_model, tokenizer, batch_size=config.update.batch_size, max_grad_norm=config.update.max_grad_norm,
             max_tokens_per_pass=config.update.max_tokens_per_pass, max_padding_fraction=config.update.max_padding_fraction,
+            time_limit=limit,
         )
     else:
         engine = sequential
@@ -199,7 +203,6 @@ def run_knowledge(
     from graphs.knowledge import build_knowledge_graph
 
     config = prepared.config
-    ctx = context or build_knowledge_context(prepared)
     ids = [p.passage_id for p in prepared.passages]
     plan = plan_passages(ids, config)
     used = list(dict.fromkeys(p for block in plan for p in block))
@@ -211,11 +214,13 @@ def run_knowledge(
             write_atomic(prepared.run_dir / FORGETTING_FILE, json.dumps(summary["forgetting"], indent=2))
         return summary
 
-    try:
-        return drive_graph(
-            build_knowledge_graph(config.mode), prepared.run_dir, THREAD_ID, ctx, initial, prepared.resume,
-            summarise, ("reinforce", "cpt_update", "continual_step"), on_update, interrupt_after,
-        )
-    finally:
-        if context is None:
-            ctx.traces.close()
+    with exclusive_run(prepared.run_dir):
+        ctx = context or build_knowledge_context(prepared)
+        try:
+            return drive_graph(
+                build_knowledge_graph(config.mode), prepared.run_dir, THREAD_ID, ctx, initial, prepared.resume,
+                summarise, ("reinforce", "cpt_update", "continual_step"), on_update, interrupt_after,
+            )
+        finally:
+            if context is None:
+                ctx.traces.close()

@@ -57,6 +57,10 @@ class CandidateOutcome:
     evaluation: Any = None  # what `train_and_score`'s scoring function returned
 
 
+def time_limit_reason(limit: float, steps_done: int, steps_planned: int) -> str:
+    return f"exceeded the per-candidate time limit of {limit:g}s after {steps_done} of {steps_planned} training steps"
+
+
 def planned_steps(num_examples: int, epochs: int, batch_size: int) -> int:
     return math.ceil(num_examples / batch_size) * epochs
 
@@ -155,6 +159,7 @@ def train_adapter(
     batch_size: int,
     seed: int,
     max_grad_norm: float = 1.0,
+    time_limit: float | None = None,
 ) -> TrainResult:
     """Fine-tune one LoRA adapter of `peft_model` in place: AdamW, cosine schedule, clipping.
 
@@ -184,6 +189,8 @@ def train_adapter(
             optimizer.zero_grad(set_to_none=True)
             result.losses.append(round(loss.item(), 6))
             result.steps += 1
+            if time_limit is not None and time.perf_counter() - start > time_limit and result.steps < total_steps:
+                raise CandidateFailed(time_limit_reason(time_limit, result.steps, total_steps))
     finally:
         peft_model.eval()
         for param in params:
@@ -203,8 +210,9 @@ class LoraEngine:
     adapter (or none) applied, and may call the model, `generate` it, or both.
     """
 
-    def __init__(self, peft_model, tokenizer, *, batch_size: int, max_grad_norm: float = 1.0):
+    def __init__(self, peft_model, tokenizer, *, batch_size: int, max_grad_norm: float = 1.0, time_limit: float | None = None):
         self.model = peft_model
+        self.time_limit = time_limit  # seconds of training a candidate may take; None: no limit
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.max_grad_norm = max_grad_norm
@@ -227,6 +235,7 @@ class LoraEngine:
             batch_size=self.batch_size,
             seed=seed,
             max_grad_norm=self.max_grad_norm,
+            time_limit=self.time_limit,
         )
 
     def generate(self, prompts: list[str], max_new_tokens: int, use_adapter: bool = True) -> list[str]:

@@ -19,6 +19,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from seal_agent.lora_engine import LoraEngine
 from seal_agent.models import attach_adapters, load_model_and_tokenizer, model_source
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.rest_em import policy_state
+from seal_agent.run_lock import RunLock, RunLockedError
 from seal_agent.traces import TraceStore
 from tools import ToolLoadError, arc_tools
 
@@ -154,9 +156,13 @@ def build_context(prepared: PreparedRun):
         engine = BatchedEngine(
             peft_model, tokenizer, batch_size=config.ttt.batch_size, max_grad_norm=config.ttt.max_grad_norm,
             max_tokens_per_pass=config.ttt.max_tokens_per_pass, max_padding_fraction=config.ttt.max_padding_fraction,
+            time_limit=config.ttt.max_seconds_per_candidate,
         )
     else:
-        engine = LoraEngine(peft_model, tokenizer, batch_size=config.ttt.batch_size, max_grad_norm=config.ttt.max_grad_norm)
+        engine = LoraEngine(
+            peft_model, tokenizer, batch_size=config.ttt.batch_size, max_grad_norm=config.ttt.max_grad_norm,
+            time_limit=config.ttt.max_seconds_per_candidate,
+        )
     policy = LocalToolPolicy(
         model=peft_model,
         tokenizer=tokenizer,
@@ -234,6 +240,23 @@ def drive_graph(
     return summary
 
 
+@contextmanager
+def exclusive_run(run_dir: Path):
+    """Hold the run directory's lock for the whole run; then clear what a killed process left.
+
+    Every file a run writes is written under a `.tmp` name and renamed into place, so a
+    kill leaves at worst a `.tmp` file or directory, never a half-written real one. With
+    the lock held nobody else is writing: those leftovers can go.
+    """
+    with RunLock(run_dir):
+        for leftover in run_dir.rglob("*.tmp"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+        yield
+
+
 def run_arc(
     prepared: PreparedRun,
     on_update: Callable[[str, dict[str, Any]], None] | None = None,
@@ -243,17 +266,18 @@ def run_arc(
     """Run (or resume) the ARC graph to the end; returns the summary, also written to summary.json."""
     from graphs.arc import build_arc_graph
 
-    ctx = context or build_context(prepared)
-    try:
-        return drive_graph(
-            build_arc_graph(), prepared.run_dir, THREAD_ID, ctx,
-            {"round": 0, "task_ids": [t.task_id for t in prepared.tasks]}, prepared.resume,
-            lambda state, seconds: summary_from_state(prepared.config, state, seconds), ("reinforce",),
-            on_update, interrupt_after,
-        )
-    finally:
-        if context is None:
-            ctx.traces.close()
+    with exclusive_run(prepared.run_dir):
+        ctx = context or build_context(prepared)
+        try:
+            return drive_graph(
+                build_arc_graph(), prepared.run_dir, THREAD_ID, ctx,
+                {"round": 0, "task_ids": [t.task_id for t in prepared.tasks]}, prepared.resume,
+                lambda state, seconds: summary_from_state(prepared.config, state, seconds), ("reinforce",),
+                on_update, interrupt_after,
+            )
+        finally:
+            if context is None:
+                ctx.traces.close()
 
 
 def has_progress(run_dir: Path) -> bool:
@@ -277,4 +301,7 @@ def remove_new_run_dir(prepared: PreparedRun | None) -> None:
         shutil.rmtree(prepared.run_dir, ignore_errors=True)
 
 
-__all__ = ["ConfigError", "TaskError", "ToolLoadError", "RunDirError", "ModelLoadError", "prepare_run", "run_arc", "load_tasks"]
+__all__ = [
+    "ConfigError", "TaskError", "ToolLoadError", "RunDirError", "ModelLoadError", "RunLockedError", "prepare_run", "run_arc",
+    "load_tasks", "exclusive_run",
+]

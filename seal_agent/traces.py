@@ -11,7 +11,10 @@ crash rewrites its own row instead of adding a second one.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,13 @@ CREATE TABLE IF NOT EXISTS candidates (
     timings TEXT,                  -- JSON {data, train, eval}
     metrics TEXT,                  -- JSON, knowledge runs: scores per seed, base, improvement
     PRIMARY KEY (round, task_id, candidate)
+);
+CREATE TABLE IF NOT EXISTS computations (  -- append-only: one row each time a task's candidates were computed
+    round INTEGER NOT NULL,
+    task_id TEXT NOT NULL,
+    candidates INTEGER NOT NULL,
+    pid INTEGER NOT NULL,
+    at REAL NOT NULL               -- unix time the candidates were recorded
 );
 CREATE TABLE IF NOT EXISTS baseline (
     task_id TEXT PRIMARY KEY,
@@ -74,12 +84,29 @@ class TraceStore:
         self.conn.commit()
 
     def record_candidate(self, row: dict[str, Any]) -> None:
-        values = [json.dumps(row.get(c)) if c in JSON_COLUMNS else row.get(c) for c in CANDIDATE_COLUMNS]
+        self.record_candidates([row])
+
+    def record_candidates(self, rows: list[dict[str, Any]]) -> None:
+        """Upsert the rows and log one computation per (round, task), in one transaction.
+
+        The `computations` log is never rewritten, so it shows how often a task was
+        computed: more than once only when a run was killed before its result was
+        checkpointed.
+        """
         placeholders = ", ".join("?" for _ in CANDIDATE_COLUMNS)
+        now = time.time()
         with self.conn:
-            self.conn.execute(
-                f"INSERT OR REPLACE INTO candidates ({', '.join(CANDIDATE_COLUMNS)}) VALUES ({placeholders})", values
-            )
+            for row in rows:
+                values = [json.dumps(row.get(c)) if c in JSON_COLUMNS else row.get(c) for c in CANDIDATE_COLUMNS]
+                self.conn.execute(
+                    f"INSERT OR REPLACE INTO candidates ({', '.join(CANDIDATE_COLUMNS)}) VALUES ({placeholders})", values
+                )
+            for (round_, task_id), count in Counter((r["round"], r["task_id"]) for r in rows).items():
+                self.conn.execute("INSERT INTO computations VALUES (?, ?, ?, ?, ?)", (round_, task_id, count, os.getpid(), now))
+
+    def computations(self) -> list[dict[str, Any]]:
+        cursor = self.conn.execute("SELECT round, task_id, candidates, pid, at FROM computations ORDER BY rowid")
+        return [dict(zip(("round", "task_id", "candidates", "pid", "at"), values)) for values in cursor.fetchall()]
 
     def record_baseline(
         self, task_id: str, solved: bool, predictions, raw_outputs, seconds: float, metrics: dict | None = None

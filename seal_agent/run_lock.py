@@ -1,0 +1,57 @@
+"""One process per run directory: an exclusive lock on RUN_DIR/run.lock.
+
+`fcntl.flock` locks belong to the open file: the kernel releases them when the process
+exits, however it exits (SIGKILL included), so a killed run never leaves a stale lock
+and `--resume` can always take it. A second `seal run` on the same directory refuses
+with the holder's pid; runs on different directories never touch each other.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+LOCK_FILE = "run.lock"
+
+
+class RunLockedError(Exception):
+    """Another process holds the run directory."""
+
+
+class RunLock:
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK_FILE
+        self.handle = None
+
+    def acquire(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise RunLockedError(
+                f"{self.path.parent}: another seal process (pid {holder}) is using this run directory; "
+                "wait for it to finish, or choose another --run-dir"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self.handle = handle
+        return self
+
+    def release(self) -> None:
+        if self.handle is not None:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -1,0 +1,264 @@
+"""Reliability: killed runs resume without loss, hostile inputs never crash, faults are
+recorded, run directories are exclusive, and the same seed gives the same run."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from benchmarks.crash_harness import comparable, crash_and_resume
+from seal_agent.arc_data import TaskError, load_tasks_from_path
+from seal_agent.cli import app
+from seal_agent.config import ConfigError, resolve_config
+from seal_agent.lora_engine import CandidateOutcome, TrainResult
+from seal_agent.policy import parse_tool_calls
+from seal_agent.run_lock import RunLock, RunLockedError
+from seal_agent.runner import build_context, prepare_run, run_arc
+from seal_agent.self_edit import Rejection, SelfEdit, validate_knowledge_edit, validate_self_edit
+from seal_agent.traces import TraceStore
+from tests.conftest import SMALL_TINY, TASK, fast_config
+from tools import TrainingSettings, arc_tools, knowledge_tools
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST_OVERLAY = {
+    "rounds": 2, "model": {"tiny": SMALL_TINY}, "data": {"tasks": ["6e02f1e3", "6150a2bd"]},
+    "policy": {"candidates_per_task": 3, "sft_epochs": 2}, "ttt": {"max_steps": 24, "max_examples": 8},
+    "eval": {"max_new_tokens": 16},
+}
+
+
+# -- crash safety ---------------------------------------------------------------------------
+
+
+def harness(tmp_path: Path, kills: int, seed: int) -> dict:
+    overlay = tmp_path / "fast.yaml"
+    overlay.write_text(yaml.safe_dump(FAST_OVERLAY))
+    return crash_and_resume(tmp_path, kills=kills, seed=seed, preset="smoke", config=overlay)
+
+
+def test_sigkill_and_resume_lose_nothing(tmp_path):
+    result = harness(tmp_path, kills=2, seed=1)
+    assert result["problems"] == [], json.dumps(result, indent=2)
+    assert result["kills"] >= 1 and result["summary_equal"] and result["results_lost"] == 0
+    assert all(r["files_whole"] for r in result["records"])
+
+
+@pytest.mark.slow
+def test_many_sigkills_lose_nothing(tmp_path):
+    result = harness(tmp_path, kills=15, seed=7)
+    (tmp_path / "result.json").write_text(json.dumps(result, indent=2))
+    assert result["problems"] == [], json.dumps(result, indent=2)
+    assert result["kills"] >= 5
+
+
+# -- hostile inputs, fuzzed -----------------------------------------------------------------
+
+json_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=40),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=8), st.dictionaries(st.text(max_size=12), inner, max_size=6)),
+    max_leaves=30,
+)
+ARC_TOOLS = arc_tools("open")
+ARC_NAMES = [t.name for t in ARC_TOOLS]
+tool_args = st.one_of(
+    json_values,
+    st.fixed_dictionaries({}, optional={
+        "quarter_turns": json_scalars, "axis": json_scalars, "factor": json_scalars, "learning_rate": json_scalars,
+        "num_train_epochs": json_scalars, "strategy": st.sampled_from(["all_tokens", "output_tokens", "x"]),
+        "steps": st.lists(json_values, max_size=40), "permutation": json_values,
+    }),
+)
+tool_calls = st.lists(
+    st.fixed_dictionaries({"name": st.one_of(st.sampled_from(ARC_NAMES), st.text(max_size=20)), "args": tool_args}),
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(st.text(max_size=300), json_values.map(json.dumps)))
+def test_any_policy_text_parses_to_calls_or_invalid_calls(text):
+    calls, invalid = parse_tool_calls(text)
+    assert isinstance(calls, list) and isinstance(invalid, list)
+    assert all(isinstance(c["name"], str) and isinstance(c["args"], dict) for c in calls)
+
+
+@pytest.fixture(scope="module")
+def fuzz_context(tmp_path_factory):
+    """A built ARC context whose engine answers instantly: fuzzing reaches every step but training."""
+    prepared = prepare_run(fast_config(rounds=1, tools={"vocabulary": "open"}), tmp_path_factory.mktemp("fuzz") / "run", resume=False)
+    ctx = build_context(prepared)
+
+    class InstantEngine:
+        tokenizer = ctx.engine.tokenizer
+
+        def train_and_generate(self, jobs, prompts, max_new_tokens, batch_size):
+            return [CandidateOutcome(train=TrainResult(losses=[1.0]), outputs=["[[1]]"] * len(prompts)) for _ in jobs]
+
+    ctx.engine = InstantEngine()
+    yield ctx
+    ctx.traces.close()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=tool_calls, text=st.text(max_size=50))
+def test_hostile_self_edits_are_accepted_or_rejected_never_a_crash(fuzz_context, calls, text):
+    from graphs.arc import execute
+
+    from graphs.shared import rebuild_message
+
+    defaults = TrainingSettings(learning_rate=1e-4, num_train_epochs=2, strategy="output_tokens")
+    candidate = {"candidate": 0, "completion": text, "tool_calls": calls, "invalid_tool_calls": []}
+    edit = validate_self_edit(rebuild_message(candidate), ARC_TOOLS, defaults)
+    assert isinstance(edit, (SelfEdit, Rejection))
+    if isinstance(edit, SelfEdit):  # whatever was accepted respects the schema's bounds
+        assert 1e-6 <= edit.training.learning_rate <= 1e-2 and math.isfinite(edit.training.learning_rate)
+        assert 1 <= edit.training.num_train_epochs <= 20
+    update = execute({"round": 1, "task_id": "6e02f1e3", "candidates": [candidate]}, SimpleNamespace(context=fuzz_context))
+    (row,) = update["results"]
+    assert row["status"] in ("ok", "rejected")
+    if isinstance(edit, Rejection):
+        assert row["status"] == "rejected" and row["reason"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(calls=st.lists(st.fixed_dictionaries({
+    "name": st.one_of(st.sampled_from(["write_implications", "rewrite_passage", "write_qa_pairs"]), st.text(max_size=10)),
+    "args": st.one_of(json_values, st.fixed_dictionaries({"statements": json_values}), st.fixed_dictionaries({"pairs": json_values}))}),
+    max_size=4))
+def test_hostile_knowledge_self_edits_never_crash(calls):
+    from graphs.shared import rebuild_message
+
+    message = rebuild_message({"candidate": 0, "completion": "", "tool_calls": calls, "invalid_tool_calls": []})
+    edit = validate_knowledge_edit(message, knowledge_tools())
+    assert isinstance(edit, Rejection) or all(isinstance(s, str) for s in edit.sequences)
+
+
+grids = st.one_of(
+    st.lists(st.lists(st.integers(-3, 12), min_size=0, max_size=4), min_size=0, max_size=4),  # ragged, bad colours, empty
+    st.just([[1] * 31] * 2), st.just([[0] * 3] * 31),  # over 30 wide or tall
+    json_values,
+)
+pairs = st.lists(st.one_of(st.fixed_dictionaries({"input": grids, "output": grids}), json_values), max_size=3)
+task_files = st.one_of(
+    st.fixed_dictionaries({"train": pairs, "test": pairs}),
+    st.dictionaries(st.text(min_size=1, max_size=8), st.fixed_dictionaries({"train": pairs, "test": pairs}), max_size=2),
+    json_values,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=task_files)
+def test_hostile_task_files_give_the_clear_error(tmp_path, raw):
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps(raw))
+    try:
+        tasks = load_tasks_from_path(path)
+    except TaskError as err:
+        assert str(err).startswith(str(path))
+        return
+    for task in tasks.values():  # accepted: then really valid
+        for pair in task.train + task.test:
+            for grid in (pair.input, pair.output):
+                if grid is not None:
+                    assert 1 <= len(grid) <= 30 and all(1 <= len(r) <= 30 and all(0 <= v <= 9 for v in r) for r in grid)
+
+
+SECTIONS = ["model", "data", "policy", "tools", "ttt", "eval"]
+WRONG = {"ttt": ("batch_size", "many"), "policy": ("temperature", "hot"), "eval": ("attempts", [1]),
+         "model": ("dtype", 3), "data": ("tasks", "abc"), "tools": ("vocabulary", "klingon")}
+
+
+@settings(max_examples=60, deadline=None)
+@given(unknown=st.lists(st.tuples(st.sampled_from(SECTIONS), st.from_regex(r"[a-z]{3,10}_x", fullmatch=True)),
+                        min_size=0, max_size=4, unique=True),
+       wrong=st.lists(st.sampled_from(sorted(WRONG)), min_size=0, max_size=3, unique=True))
+def test_bad_configs_list_every_problem_in_one_error(unknown, wrong):
+    overrides: dict = {}
+    for section, key in unknown:
+        overrides.setdefault(section, {})[key] = 1
+    for section in wrong:
+        key, value = WRONG[section]
+        overrides.setdefault(section, {})[key] = value
+    if not overrides:
+        assert resolve_config("smoke", overrides=overrides).rounds >= 1
+        return
+    with pytest.raises(ConfigError) as err:
+        resolve_config("smoke", overrides=overrides)
+    message = str(err.value)
+    for section, key in unknown:
+        assert f"{section}.{key}: unknown key" in message
+    for section in wrong:
+        assert f"{section}.{WRONG[section][0]}" in message
+    reported = int(message.split(": ")[1].split()[0])  # "<source>: N problem(s) in the config:"
+    assert reported >= len(unknown) + len(wrong)
+
+
+# -- faults ---------------------------------------------------------------------------------
+
+
+def test_a_candidate_over_its_time_limit_fails_and_the_run_completes(tmp_path):
+    prepared = prepare_run(fast_config(rounds=1, ttt={"max_seconds_per_candidate": 1e-4}), tmp_path / "run", resume=False)
+    summary = run_arc(prepared)
+    rows = TraceStore(prepared.run_dir / "run.sqlite").candidates()
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert summary["stop_reason"] == "done"
+    assert failed and all("per-candidate time limit" in r["reason"] for r in failed)
+    assert summary["rounds"][0]["failed"] == len(failed)
+
+
+# -- exclusive run directories --------------------------------------------------------------
+
+
+def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path):
+    prepared = prepare_run(fast_config(rounds=1), tmp_path / "run", resume=False)
+    with RunLock(prepared.run_dir):  # as if another seal process were running there
+        with pytest.raises(RunLockedError, match="another seal process"):
+            run_arc(prepared)
+        result = CliRunner().invoke(app, ["run", "arc", "--resume", "--run-dir", str(prepared.run_dir)])
+        assert result.exit_code == 2 and "another seal process" in result.output
+        assert (prepared.run_dir / "config.yaml").exists()  # the refused process removed nothing
+    assert run_arc(prepared)["stop_reason"] == "done"  # the lock goes with its holder
+
+
+def test_runs_on_different_directories_go_side_by_side(tmp_path):
+    overlay = tmp_path / "k.yaml"
+    overlay.write_text(yaml.safe_dump({
+        "model": {"tiny": SMALL_TINY}, "rounds": 1, "passages_per_round": 2,
+        "policy": {"candidates_per_passage": 2, "max_new_tokens": 200, "max_text_chars": 16, "max_items": 2},
+        "update": {"epochs": 2, "seeds": 1}, "eval": {"answer_max_new_tokens": 4}}))
+    command = [sys.executable, "-m", "seal_agent.cli", "run", "knowledge", "--preset", "smoke", "--config", str(overlay)]
+    processes = [subprocess.Popen(command + ["--run-dir", str(tmp_path / name), "--threads", "1"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for name in ("a", "b")]
+    outputs = [p.communicate(timeout=600)[0].decode() for p in processes]
+    assert all(p.returncode == 0 for p in processes), outputs
+    a, b = (json.loads((tmp_path / name / "summary.json").read_text()) for name in ("a", "b"))
+    assert comparable(a) == comparable(b)
+
+
+# -- determinism ----------------------------------------------------------------------------
+
+
+def test_same_config_and_seed_give_identical_traces_and_summary(tmp_path):
+    def once(name):
+        prepared = prepare_run(fast_config(rounds=1), tmp_path / name, resume=False)
+        summary = run_arc(prepared)
+        rows = TraceStore(prepared.run_dir / "run.sqlite").candidates()
+        for row in rows:
+            row.pop("seconds"), row.pop("timings")
+        return comparable(summary), rows
+
+    assert once("first") == once("second")
