@@ -4,9 +4,9 @@
     python benchmarks/crash_harness.py --kills 3 --config tests/fast.yaml   # what the test suite does
 
 1. A reference run, uninterrupted, in its own directory: its `summary.json` and duration T.
-2. The same command in a second directory, killed (SIGKILL) at a random moment in
-   (0, 0.75 T], then continued with `--resume`, killed again, ... `--kills` times, then resumed
-   to the end. Each kill is tagged with the node the run was in (from `--stream`).
+2. The same command in a second directory, killed (SIGKILL) at a random moment within
+   the time it still needs (estimated from T and the candidates already traced), then
+   continued with `--resume`, killed again, ... `--kills` times, then resumed to the end. Each kill is tagged with the node the run was in (from `--stream`).
 3. After every kill: every file in the run directory is whole (config.yaml and
    summary.json parse, run.sqlite passes `PRAGMA integrity_check`, every policy
    checkpoint's weights load), and the tasks whose results were already in the
@@ -139,6 +139,26 @@ def computations(run_dir: Path) -> list[dict[str, Any]]:
     return [{"round": r, "task_id": t, "pid": p, "at": a} for r, t, p, a in rows]
 
 
+def remaining_seconds(run_dir: Path, reference: dict[str, Any], reference_seconds: float) -> float:
+    """How long the run still needs, by the share of candidates already in its trace.
+
+    Killing within this keeps every attempt's kill likely to land before the run ends; a
+    share of the reference time (about its start-up) is always added.
+    """
+    expected = sum(r["candidates"] for r in reference["rounds"])
+    done = 0
+    if (run_dir / "run.sqlite").exists():
+        conn = sqlite3.connect(str(run_dir / "run.sqlite"))
+        try:
+            done = conn.execute("SELECT count(*) FROM candidates").fetchone()[0]
+        except sqlite3.Error:
+            done = 0
+        finally:
+            conn.close()
+    startup = 0.15 * reference_seconds
+    return startup + (reference_seconds - startup) * max(0.0, 1 - done / expected)
+
+
 def crash_and_resume(work: Path, kills: int, seed: int, preset: str = "smoke", config: Path | None = None) -> dict[str, Any]:
     rng = random.Random(seed)
     reference_dir, crashed_dir = work / "reference", work / "crashed"
@@ -154,7 +174,7 @@ def crash_and_resume(work: Path, kills: int, seed: int, preset: str = "smoke", c
         with open(log, "a") as out:
             process = subprocess.Popen(seal_command(crashed_dir, preset, config, resume), stdout=out,
                                        stderr=subprocess.STDOUT, env=child_env())
-        delay = rng.uniform(0.05, 0.75) * reference_seconds  # the first attempt is always killed
+        delay = rng.uniform(0.1, 0.9) * remaining_seconds(crashed_dir, reference, reference_seconds)
         try:
             process.wait(timeout=delay)
             outcome = "finished before the kill"

@@ -17,6 +17,7 @@ the same way it would for an instruct model.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -113,6 +114,8 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0, **architecture: float) 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    # Written last: its presence means the directory is complete.
-    recipe_path.write_text(json.dumps(recipe, indent=2))
+    # Written last, and atomically: its presence means the directory is complete.
+    tmp = recipe_path.with_name(recipe_path.name + ".tmp")
+    tmp.write_text(json.dumps(recipe, indent=2))
+    os.replace(tmp, recipe_path)
     return out_dir
