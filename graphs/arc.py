@@ -25,8 +25,9 @@ in through the runtime context, `ArcContext`; the state holds only JSON.
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,8 @@ class ArcContext:
     run_dir: Path
     policy_slot: PolicySlot  # which policy checkpoint the in-memory adapter holds
     tools: list  # the self-edit tools of the configured vocabulary, in prompt/grammar order
+    # Branches may run in threads (several Ray actors): the one local model samples for one at a time.
+    model_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def use_policy(self, checkpoint: str | None) -> None:
         self.policy_slot.use(checkpoint)
@@ -102,11 +105,12 @@ def propose(payload: ProposeInput, runtime: Runtime[ArcContext]) -> Command:
     ctx = runtime.context
     config = ctx.config
     start = time.perf_counter()
-    ctx.use_policy(payload["policy_checkpoint"])
     task = ctx.tasks[payload["task_id"]]
     messages = self_edit_messages(task, ctx.tools, config.policy.include_demonstrations)
     seed = derive_seed(config.seed, payload["round"], payload["task_id"], "propose")
-    result = ctx.policy.generate([messages], tools=openai_tools(ctx.tools), n=config.policy.candidates_per_task, seed=seed)
+    with ctx.model_lock:
+        ctx.use_policy(payload["policy_checkpoint"])
+        result = ctx.policy.generate([messages], tools=openai_tools(ctx.tools), n=config.policy.candidates_per_task, seed=seed)
     prompt = ctx.policy.render_prompt(messages)
     generated = [g.message for g in result.generations[0]]
     proposal = {
@@ -232,7 +236,8 @@ def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
     start = time.perf_counter()
     results = [r for r in state["results"] if r["round"] == current]
     prompts = {p["task_id"]: p["prompt"] for p in state["proposals"] if p["round"] == current}
-    rewarded = [r for r in results if r["reward"] >= 1.0]
+    # In a fixed order, whatever order the branches finished in: the fine-tune is seeded by position.
+    rewarded = sorted((r for r in results if r["reward"] >= 1.0), key=lambda r: (r["task_id"], r["candidate"]))
     pairs = [(prompts[r["task_id"]], r["completion"]) for r in rewarded]
     policy = rest_em_update(
         ctx.policy_slot, ctx.engine.tokenizer, config.policy, config.seed, current, state.get("policy_checkpoint"), pairs

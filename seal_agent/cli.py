@@ -95,6 +95,10 @@ def run_arc_command(
     vocabulary: Optional[str] = typer.Option(None, help="Self-edit vocabulary: seal (the paper's) or open (individual tools)."),
     tools_module: list[str] = typer.Option([], "--tools-module", help="Load extra tools from a module (dotted name or .py path); repeatable."),
     engine: Optional[str] = typer.Option(None, help="batched (default: a task's candidates together) or sequential (the reference)."),
+    executor: Optional[str] = typer.Option(None, help="local (default) or ray: the inner loop in Ray actors."),
+    actors: Optional[int] = typer.Option(None, help="Ray actors (tasks trained at once)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to join ('auto', 'ray://head:10001')."),
+    backend: Optional[str] = typer.Option(None, help="transformers (default) or vllm: sampling and evaluation with vLLM (GPU)."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: all cores)."),
     stream: bool = typer.Option(False, "--stream", help="Print every node's update as it happens, one line each."),
     log_to: list[str] = typer.Option([], "--log-to", help="Also send figures to tensorboard or mlflow; repeatable."),
@@ -112,6 +116,11 @@ def run_arc_command(
         overrides.setdefault("tools", {})["modules"] = list(tools_module)
     if engine is not None:
         overrides.setdefault("ttt", {})["engine"] = engine
+    for key, value in (("kind", executor), ("actors", actors), ("address", ray_address)):
+        if value is not None:
+            overrides.setdefault("executor", {})[key] = value
+    if backend is not None:
+        overrides["backend"] = backend
     prepared = None
     try:
         if resume:

@@ -188,6 +188,38 @@ class EvalConfig(_Section):
     batch_size: int = Field(16, ge=1, description="Queries decoded together.")
 
 
+class ExecutorConfig(_Section):
+    """Where the inner loop (each task's TTT training and evaluation) runs."""
+
+    kind: Literal["local", "ray"] = Field(
+        "local", description="local: in this process. ray: Ray actors, each holding the base model once."
+    )
+    address: str | None = Field(
+        None, description="Ray cluster to join ('auto', 'ray://head:10001'); none: start a local Ray instance."
+    )
+    actors: int = Field(1, ge=1, description="Ray actors; that many tasks train at once.")
+    num_cpus_per_actor: float = Field(1.0, ge=0, description="Ray resource request per actor.")
+    num_gpus_per_actor: float = Field(0.0, ge=0, description="Ray resource request per actor (1 on a GPU node).")
+    max_restarts: int = Field(
+        3, ge=0, description="A dead actor is restarted this many times; the task it held is retried on it."
+    )
+
+
+class VllmConfig(_Section):
+    """The vLLM backend: sampling self-edits and evaluating adapted models (GPU)."""
+
+    gpu_memory_utilization: float = Field(0.8, gt=0, le=1, description="Share of GPU memory vLLM may take.")
+    tensor_parallel_size: int = Field(1, ge=1)
+    max_loras: int = Field(16, ge=1, description="LoRA adapters vLLM holds at once (candidates of a task).")
+    max_model_len: int | None = Field(None, ge=64, description="Context length vLLM reserves; none: the model's.")
+    sync_check_tokens: int = Field(
+        8, ge=1, description="After each policy update, this many tokens' log-probabilities are compared with transformers."
+    )
+    sync_tolerance: float = Field(
+        0.05, gt=0, description="Largest allowed |logprob difference| (nats) between vLLM and transformers."
+    )
+
+
 class RunConfig(_Section):
     """Everything a `seal run arc` needs. Each section maps to one component."""
 
@@ -203,6 +235,17 @@ class RunConfig(_Section):
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     ttt: TTTConfig = Field(default_factory=TTTConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    backend: Literal["transformers", "vllm"] = Field(
+        "transformers", description="transformers: sample and evaluate in torch. vllm: vLLM (extra 'vllm', GPU)."
+    )
+    vllm: VllmConfig = Field(default_factory=VllmConfig)
+
+    @model_validator(mode="after")
+    def _ray_needs_the_batched_engine(self) -> "RunConfig":
+        if self.executor.kind == "ray" and self.ttt.engine != "batched":
+            raise ValueError("executor 'ray' runs the batched engine in its actors; set ttt.engine: batched")
+        return self
 
 
 def preset_dict(name: str, prefix: str = "") -> dict[str, Any]:

@@ -163,6 +163,10 @@ def build_context(prepared: PreparedRun):
             peft_model, tokenizer, batch_size=config.ttt.batch_size, max_grad_norm=config.ttt.max_grad_norm,
             time_limit=config.ttt.max_seconds_per_candidate,
         )
+    if config.executor.kind == "ray":
+        from seal_agent.ray_executor import RayEngine
+
+        engine = RayEngine(engine, config, source)
     policy = LocalToolPolicy(
         model=peft_model,
         tokenizer=tokenizer,
@@ -200,6 +204,7 @@ def drive_graph(
     summary_nodes: tuple[str, ...],
     on_update: Callable[[str, dict[str, Any]], None] | None = None,
     interrupt_after: list[str] | None = None,
+    max_concurrency: int = 1,
 ) -> dict[str, Any]:
     """Run (or resume) a graph to the end under the run directory's SQLite checkpointer.
 
@@ -210,7 +215,8 @@ def drive_graph(
     """
     checkpointer = open_checkpointer(run_dir)
     graph = builder.compile(checkpointer=checkpointer)
-    run_config = {"configurable": {"thread_id": thread_id}, "max_concurrency": 1, "recursion_limit": 10_000}
+    # max_concurrency: how many Send branches run at once (more than 1 with several Ray actors).
+    run_config = {"configurable": {"thread_id": thread_id}, "max_concurrency": max_concurrency, "recursion_limit": 10_000}
     existing = graph.get_state(run_config)
     if resume and existing.values and not existing.next:
         stream = []  # finished already: nothing to run, just summarise
@@ -274,10 +280,13 @@ def run_arc(
                 {"round": 0, "task_ids": [t.task_id for t in prepared.tasks]}, prepared.resume,
                 lambda state, seconds: summary_from_state(prepared.config, state, seconds), ("reinforce",),
                 on_update, interrupt_after,
+                max_concurrency=prepared.config.executor.actors if prepared.config.executor.kind == "ray" else 1,
             )
         finally:
             if context is None:
                 ctx.traces.close()
+                if hasattr(ctx.engine, "shutdown"):
+                    ctx.engine.shutdown()
 
 
 def has_progress(run_dir: Path) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -80,6 +81,7 @@ class TraceStore:
     def __init__(self, db_path: str | Path):
         self.db_path = Path(db_path)
         self.conn = connect(self.db_path)
+        self.lock = threading.Lock()  # one connection, shared by the graph's branch threads
         self.conn.executescript(SCHEMA)
         self.conn.commit()
 
@@ -95,7 +97,7 @@ class TraceStore:
         """
         placeholders = ", ".join("?" for _ in CANDIDATE_COLUMNS)
         now = time.time()
-        with self.conn:
+        with self.lock, self.conn:
             for row in rows:
                 values = [json.dumps(row.get(c)) if c in JSON_COLUMNS else row.get(c) for c in CANDIDATE_COLUMNS]
                 self.conn.execute(
@@ -111,7 +113,7 @@ class TraceStore:
     def record_baseline(
         self, task_id: str, solved: bool, predictions, raw_outputs, seconds: float, metrics: dict | None = None
     ) -> None:
-        with self.conn:
+        with self.lock, self.conn:
             self.conn.execute(
                 "INSERT OR REPLACE INTO baseline VALUES (?, ?, ?, ?, ?, ?)",
                 (task_id, int(solved), json.dumps(predictions), json.dumps(raw_outputs), seconds, json.dumps(metrics)),
