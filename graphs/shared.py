@@ -9,6 +9,7 @@ re-run after a crash samples from exactly the policy it sampled from the first t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,20 @@ class PolicySlot:
     run_dir: Path
     initial_state: dict
     loaded: str | None = None
+    # Told each time the in-memory policy becomes another checkpoint (the vLLM backend
+    # points vLLM at it and checks that vLLM really samples from it).
+    on_change: Callable[[str | None], None] | None = None
 
     def use(self, checkpoint: str | None) -> None:
         """Make the in-memory policy adapter equal to `checkpoint` (None: the initial one)."""
         if checkpoint != self.loaded:
             load_policy(self.model, self.run_dir / checkpoint if checkpoint else None, self.initial_state)
-            self.loaded = checkpoint
+            self.now_holds(checkpoint)
+
+    def now_holds(self, checkpoint: str | None) -> None:
+        self.loaded = checkpoint
+        if self.on_change is not None:
+            self.on_change(checkpoint)
 
 
 def rest_em_update(
@@ -68,7 +77,7 @@ def rest_em_update(
             slot.use(previous)
     checkpoint = f"policy/round_{current}"
     save_policy(slot.model, slot.run_dir / checkpoint)
-    slot.loaded = checkpoint
+    slot.now_holds(checkpoint)
     return {
         "policy_checkpoint": checkpoint,
         "policy_updated": bool(pairs) and failure is None,

@@ -69,6 +69,8 @@ class StackedLora:
 
     def __init__(self, peft_model, adapter: str, slots: int):
         self.layers: list[tuple[torch.nn.Module, float]] = []
+        self.lora_modules: list[LoraLayer] = []  # the peft layers the stacks stand in for, same order
+        self.adapter = adapter
         self.A: list[torch.nn.Parameter] = []
         self.B: list[torch.nn.Parameter] = []
         # While the hooks act: contiguous row ranges of the batch and the slot each one uses,
@@ -87,6 +89,7 @@ class StackedLora:
                 self.A.append(torch.nn.Parameter(a0.unsqueeze(0).repeat(slots, 1, 1)))
                 self.B.append(torch.nn.Parameter(b0.unsqueeze(0).repeat(slots, 1, 1)))
                 self.layers.append((base, module.scaling[adapter]))
+                self.lora_modules.append(module)
         if not self.layers:
             raise ValueError(f"no LoRA layers for adapter {adapter!r}")
         covered = 2 * len(self.layers)
@@ -116,6 +119,14 @@ class StackedLora:
 
     def parameters(self) -> list[torch.nn.Parameter]:
         return self.A + self.B
+
+    @torch.no_grad()
+    def copy_slot_to_adapter(self, slot: int) -> None:
+        """Write slot `slot`'s weights into the peft adapter itself (e.g. to save it in peft's format)."""
+        for module, A, B in zip(self.lora_modules, self.A, self.B):
+            weight_a, weight_b = module.lora_A[self.adapter].weight, module.lora_B[self.adapter].weight
+            weight_a.copy_(A[slot].to(weight_a.dtype))
+            weight_b.copy_(B[slot].to(weight_b.dtype))
 
     def remove(self) -> None:
         for handle in self.handles:
@@ -283,6 +294,27 @@ class BatchedEngine:
             results[k].steps += 1
             steps[k] += 1
             active[k] = steps[k] < len(schedules[k])
+
+    def export_adapters(self, directory, slots: list[int]) -> list:
+        """Save each trained slot as a peft adapter, `directory/slot_<k>/ttt`, for another engine to load.
+
+        The vLLM backend evaluates candidates this way (one `LoRARequest` per directory).
+        The peft adapter is put back to its initial weights afterwards.
+        """
+        from pathlib import Path
+
+        if self.stack is None:
+            raise RuntimeError("no trained adapters to export: call train_many first")
+        paths = []
+        try:
+            for slot in slots:
+                self.stack.copy_slot_to_adapter(slot)
+                out = Path(directory) / f"slot_{slot}"
+                self.model.save_pretrained(str(out), selected_adapters=[TTT_ADAPTER])
+                paths.append(out / TTT_ADAPTER)
+        finally:
+            load_adapter_state(self.model, self.initial_state)
+        return paths
 
     # -- generation -------------------------------------------------------------------------
     def generate(self, prompts: list[str], max_new_tokens: int, slots: list[int] | None = None) -> list[str]:

@@ -245,6 +245,8 @@ class RunConfig(_Section):
     def _ray_needs_the_batched_engine(self) -> "RunConfig":
         if self.executor.kind == "ray" and self.ttt.engine != "batched":
             raise ValueError("executor 'ray' runs the batched engine in its actors; set ttt.engine: batched")
+        if self.backend == "vllm" and (self.executor.kind != "local" or self.ttt.engine != "batched"):
+            raise ValueError("backend 'vllm' runs with executor 'local' and ttt.engine 'batched'")
         return self
 
 

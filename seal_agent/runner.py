@@ -167,7 +167,7 @@ def build_context(prepared: PreparedRun):
         from seal_agent.ray_executor import RayEngine
 
         engine = RayEngine(engine, config, source)
-    policy = LocalToolPolicy(
+    policy_options = dict(
         model=peft_model,
         tokenizer=tokenizer,
         temperature=config.policy.temperature,
@@ -176,6 +176,11 @@ def build_context(prepared: PreparedRun):
         max_optional_calls=config.policy.max_optional_calls,
         constrained=config.policy.constrained,
     )
+    slot = PolicySlot(peft_model, prepared.run_dir, policy_state(peft_model))
+    if config.backend == "vllm":
+        engine, policy = vllm_backend(config, source, engine, policy_options, slot, prepared.run_dir)
+    else:
+        policy = LocalToolPolicy(**policy_options)
     return ArcContext(
         config=config,
         tasks={t.task_id: t for t in prepared.tasks},
@@ -183,9 +188,30 @@ def build_context(prepared: PreparedRun):
         policy=policy,
         traces=TraceStore(prepared.run_dir / DB_FILE),
         run_dir=prepared.run_dir,
-        policy_slot=PolicySlot(peft_model, prepared.run_dir, policy_state(peft_model)),
+        policy_slot=slot,
         tools=arc_tools(config.tools.vocabulary, config.tools.modules),
     )
+
+
+def vllm_backend(config: RunConfig, source: str, batched, policy_options: dict, slot, run_dir: Path):
+    """vLLM for sampling and evaluation; the initial policy adapter saved so vLLM can load it."""
+    from seal_agent.rest_em import save_policy
+    from seal_agent.vllm_backend import VllmClient, VllmEngine, VllmPolicy, engine_args
+
+    client = VllmClient(args=engine_args(config, source))
+    policy = VllmPolicy(client=client, **policy_options)
+    initial = run_dir / "policy" / "initial"
+    if not initial.exists():
+        save_policy(batched.model, initial)
+    probe = "The self-edit policy writes tool calls as JSON."
+
+    def point_vllm_at(checkpoint: str | None) -> None:
+        name = checkpoint or "policy/initial"
+        policy.attach(run_dir / name / "policy", name, config.vllm.sync_check_tokens, config.vllm.sync_tolerance, probe)
+
+    slot.on_change = point_vllm_at
+    point_vllm_at(None)
+    return VllmEngine(batched, client, run_dir / "vllm_adapters"), policy
 
 
 def open_checkpointer(run_dir: Path) -> SqliteSaver:

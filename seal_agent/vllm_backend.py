@@ -1,0 +1,218 @@
+"""vLLM for sampling self-edits and evaluating adapted models (`--backend vllm`, extra `vllm`, GPU).
+
+    seal run arc --preset paper --model meta-llama/Llama-3.2-1B-Instruct --backend vllm
+
+What vLLM does here, and how it is asked (its documented offline API):
+    sampling   `LLM.generate(prompt, SamplingParams(n=K, temperature, top_p, max_tokens, seed,
+               structured_outputs=StructuredOutputsParams(json=<self-edit schema>)),
+               lora_request=<the policy's adapter>)`: K self-edits under the same tool-call
+               schema the local policy uses.
+    evaluation each candidate's trained TTT adapter is saved in peft format and attached per
+               request (`LoRARequest(name, id, path)`, LoRA enabled with `max_lora_rank` from the
+               config); decoding is greedy.
+    policy     after each ReST-EM update the new policy adapter is a new `LoRARequest`, and
+               `check_policy_sync` compares vLLM's log-probabilities of a few tokens with the
+               transformers model's: if vLLM were still sampling from an old adapter the
+               difference shows and the run stops with `PolicyNotSyncedError`.
+
+Training stays in torch (the batched engine). Everything vLLM is asked is first built as
+plain data (`engine_args`, `self_edit_sampling`, `greedy_sampling`, `lora_request_args`),
+so the requests can be checked without vLLM installed; `VllmClient` turns them into vLLM
+objects.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from seal_agent.lora_engine import CandidateOutcome, TrainJob
+from seal_agent.policy import LocalToolPolicy
+from seal_agent.prompts import self_edit_json_schema
+
+
+class VllmUnavailableError(Exception):
+    """`--backend vllm` without vLLM installed (its wheel is GPU-only)."""
+
+
+class PolicyNotSyncedError(Exception):
+    """vLLM's samples do not come from the policy adapter transformers holds."""
+
+
+# -- the requests, as plain data ------------------------------------------------------------
+
+
+def engine_args(config, model_source: str) -> dict[str, Any]:
+    """Keyword arguments of `vllm.LLM`: LoRA on, rank limit from the config's adapters."""
+    args = {
+        "model": model_source,
+        "dtype": config.model.dtype,
+        "seed": config.seed,
+        "enable_lora": True,
+        "max_lora_rank": max(config.ttt.lora.rank, config.policy.lora.rank),
+        "max_loras": config.vllm.max_loras,
+        "gpu_memory_utilization": config.vllm.gpu_memory_utilization,
+        "tensor_parallel_size": config.vllm.tensor_parallel_size,
+    }
+    if config.vllm.max_model_len:
+        args["max_model_len"] = config.vllm.max_model_len
+    return args
+
+
+def self_edit_sampling(policy_config, n: int, seed: int, tools) -> dict[str, Any]:
+    """`SamplingParams` for K self-edits, decoded under the tool-call JSON schema."""
+    return {
+        "n": n,
+        "temperature": policy_config.temperature,
+        "top_p": policy_config.top_p,
+        "max_tokens": policy_config.max_new_tokens,
+        "seed": seed,
+        "structured_outputs": {"json": self_edit_json_schema(tools)},
+    }
+
+
+def greedy_sampling(max_tokens: int) -> dict[str, Any]:
+    return {"n": 1, "temperature": 0.0, "max_tokens": max_tokens}
+
+
+def prompt_logprob_sampling() -> dict[str, Any]:
+    """Score the prompt itself: the log-probability of each of its tokens (one token generated)."""
+    return {"n": 1, "temperature": 0.0, "max_tokens": 1, "prompt_logprobs": 0}
+
+
+_ids = itertools.count(1)
+
+
+def lora_request_args(name: str, path: str | Path) -> tuple[str, int, str]:
+    """(lora_name, lora_int_id, lora_path) of a `LoRARequest`; ids are unique per process, from 1."""
+    return name, next(_ids), str(path)
+
+
+# -- the client -----------------------------------------------------------------------------
+
+
+class VllmClient:
+    """Turns the plain-data requests into vLLM calls on one `vllm.LLM`."""
+
+    def __init__(self, llm=None, args: dict[str, Any] | None = None):
+        try:
+            import vllm
+            from vllm.lora.request import LoRARequest
+        except ImportError:
+            raise VllmUnavailableError(
+                "--backend vllm needs vLLM (pip install 'seal-agent[vllm]' on a machine with a GPU)") from None
+        self.vllm, self.LoRARequest = vllm, LoRARequest
+        self.llm = llm if llm is not None else vllm.LLM(**(args or {}))
+
+    def sampling_params(self, spec: dict[str, Any]):
+        spec = dict(spec)
+        structured = spec.pop("structured_outputs", None)
+        if structured is not None:
+            from vllm.sampling_params import StructuredOutputsParams
+
+            spec["structured_outputs"] = StructuredOutputsParams(**structured)
+        return self.vllm.SamplingParams(**spec)
+
+    def lora(self, args: tuple[str, int, str] | None):
+        return self.LoRARequest(*args) if args else None
+
+    def generate(self, prompts: list[str], spec: dict[str, Any], loras: list | None = None):
+        requests = [self.lora(a) for a in loras] if loras is not None else None
+        return self.llm.generate(prompts, self.sampling_params(spec), lora_request=requests, use_tqdm=False)
+
+    def prompt_logprobs(self, token_ids: list[int], lora: tuple[str, int, str] | None) -> list[float]:
+        """log p(token_i | tokens before it) for i >= 1, under the adapter `lora`."""
+        from vllm.inputs import TokensPrompt
+
+        (output,) = self.llm.generate([TokensPrompt(prompt_token_ids=token_ids)], self.sampling_params(prompt_logprob_sampling()),
+                                      lora_request=self.lora(lora), use_tqdm=False)
+        return [entry[token].logprob for entry, token in zip(output.prompt_logprobs[1:], token_ids[1:])]
+
+
+# -- the policy reaching vLLM ---------------------------------------------------------------
+
+
+@torch.no_grad()
+def transformers_logprobs(model, token_ids: list[int]) -> list[float]:
+    """The same figures as `VllmClient.prompt_logprobs`, from the transformers model as it is now."""
+    device = next(model.parameters()).device
+    ids = torch.tensor([token_ids], device=device)
+    log_probs = F.log_softmax(model(input_ids=ids).logits.float()[0, :-1], dim=-1)
+    return log_probs.gather(1, ids[0, 1:, None])[:, 0].tolist()
+
+
+def check_policy_sync(vllm_logprobs: list[float], torch_logprobs: list[float], tolerance: float, checkpoint: str) -> float:
+    """The largest difference; raises `PolicyNotSyncedError` above `tolerance`."""
+    worst = max((abs(a - b) for a, b in zip(vllm_logprobs, torch_logprobs)), default=0.0)
+    if len(vllm_logprobs) != len(torch_logprobs) or worst > tolerance:
+        raise PolicyNotSyncedError(
+            f"vLLM does not sample from policy {checkpoint}: its log-probabilities differ from transformers' by up to "
+            f"{worst:.3f} nats (tolerance {tolerance}); the adapter was saved but vLLM is not using it"
+        )
+    return worst
+
+
+class VllmPolicy(LocalToolPolicy):
+    """The local policy's interface, sampled by vLLM with the policy's current adapter attached."""
+
+    client: Any = None
+    policy_lora: Any = None  # lora_request_args of the adapter vLLM should sample from
+    seed_offset: int = 0
+
+    def attach(self, adapter_dir: Path, checkpoint: str, sync_tokens: int, tolerance: float, probe: str) -> float:
+        """Point vLLM at a saved policy adapter and check it really samples from it."""
+        self.policy_lora = lora_request_args(f"policy-{checkpoint}", adapter_dir)
+        token_ids = self.tokenizer(probe, add_special_tokens=True)["input_ids"][: sync_tokens + 1]
+        self.model.set_adapter(self.adapter_name, inference_mode=True)
+        return check_policy_sync(self.client.prompt_logprobs(token_ids, self.policy_lora),
+                                 transformers_logprobs(self.model, token_ids), tolerance, checkpoint)
+
+    def sample(self, prompt: str, n: int, tools, seed: int) -> list[tuple[str, bool]]:
+        spec = self_edit_sampling(self, n, seed, tools) if tools else {**greedy_sampling(self.max_new_tokens), "n": n, "seed": seed}
+        (output,) = self.client.generate([prompt], spec, [self.policy_lora])
+        return [(choice.text, choice.finish_reason == "stop") for choice in output.outputs]
+
+
+class VllmEngine:
+    """Trains in torch (the batched engine), evaluates each candidate's adapter through vLLM."""
+
+    def __init__(self, batched_engine, client: VllmClient, work_dir: Path | None = None):
+        self.local = batched_engine
+        self.client = client
+        self.tokenizer = batched_engine.tokenizer
+        self.model = batched_engine.model
+        self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="seal-vllm-adapters-"))
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+
+    def train_and_generate(self, jobs: list[TrainJob], prompts: list[str], max_new_tokens: int, batch_size: int
+                           ) -> list[CandidateOutcome]:
+        if not jobs:
+            return []
+        trained = self.local.train_many(jobs)
+        outcomes = [CandidateOutcome(failure=str(r)) if isinstance(r, Exception) else CandidateOutcome(train=r) for r in trained]
+        ok = [k for k, o in enumerate(outcomes) if o.failure is None]
+        start = time.perf_counter()
+        batch_dir = Path(tempfile.mkdtemp(dir=self.work_dir))
+        paths = self.local.export_adapters(batch_dir, ok)
+        self.local.release()
+        loras = {k: lora_request_args(f"candidate-{k}-{batch_dir.name}", path) for k, path in zip(ok, paths)}
+        rows = [(k, p) for k in ok for p in range(len(prompts))]
+        outputs = self.client.generate([prompts[p] for _, p in rows], greedy_sampling(max_new_tokens), [loras[k] for k, _ in rows])
+        for (k, _p), output in zip(rows, outputs):
+            outcomes[k].outputs.append(output.outputs[0].text)
+        seconds = (time.perf_counter() - start) / max(1, len(ok))
+        for k in ok:
+            outcomes[k].train.eval_seconds = seconds
+        return outcomes
+
+    def generate_base(self, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
+        return [o.outputs[0].text for o in self.client.generate(prompts, greedy_sampling(max_new_tokens), None)]
+
+    def release(self) -> None:
+        self.local.release()
