@@ -193,7 +193,10 @@ def run_arc_command(
         # A new run that completed no step is not worth keeping; one with progress can be resumed.
         if not resume and not runner.has_progress(prepared.run_dir):
             runner.remove_new_run_dir(prepared)
-        if isinstance(err, runner.ModelLoadError):
+        from seal_agent.ray_executor import RayUnavailableError
+        from seal_agent.vllm_backend import VllmUnavailableError
+
+        if isinstance(err, (runner.ModelLoadError, RayUnavailableError, VllmUnavailableError)):
             fail(str(err))
         if isinstance(err, KeyboardInterrupt) and runner.has_progress(prepared.run_dir):
             console.print(f"interrupted; continue with: seal run arc --resume --run-dir {escape(str(prepared.run_dir))}")
