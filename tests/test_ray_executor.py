@@ -25,8 +25,8 @@ def traced(run_dir):
 
 
 def test_ray_actors_give_the_same_run_as_in_process(tmp_path):
-    local = run_arc(prepare_run(fast_config(rounds=2), tmp_path / "local", resume=False))
-    on_ray = run_arc(prepare_run(fast_config(rounds=2, executor={"kind": "ray", "actors": 2}), tmp_path / "ray", resume=False))
+    local = run_arc(prepare_run(fast_config(rounds=1), tmp_path / "local", resume=False))
+    on_ray = run_arc(prepare_run(fast_config(rounds=1, executor={"kind": "ray", "actors": 2}), tmp_path / "ray", resume=False))
     assert comparable(on_ray) == comparable(local)
     assert traced(tmp_path / "ray") == traced(tmp_path / "local")
     assert not ray.is_initialized()  # the Ray instance the run started is shut down with it
