@@ -256,6 +256,37 @@ def report_command(
     console.print(f"report: {escape(str(path))} ({path.stat().st_size / 1024:.0f} KiB; opens offline)")
 
 
+pretrain_app = typer.Typer(help="Pretrain a base model of the project's own.", no_args_is_help=True)
+app.add_typer(pretrain_app, name="pretrain")
+
+
+@pretrain_app.command("nano")
+def pretrain_nano_command(
+    out: Path = typer.Option(..., "--out", help="Directory for the model (loadable with from_pretrained)."),
+    size: str = typer.Option("small", help="small (minutes on a CPU) or medium (a GPU)."),
+    steps: int = typer.Option(600, min=1, help="Optimiser steps."),
+    batch_size: int = typer.Option(16, min=1, help="Sequences per step."),
+    learning_rate: float = typer.Option(3e-3, help="Peak learning rate (cosine schedule)."),
+    seed: int = typer.Option(0, help="Seed of the initialisation and batch order."),
+    data_seed: int = typer.Option(1, help="Seed of the generated pretraining tasks."),
+) -> None:
+    """Pretrain a small Llama on the nano ARC world (held-out families excluded)."""
+    from seal_agent.nano_pretrain import SIZES, pretrain_nano
+
+    if size not in SIZES:
+        fail(f"unknown size {size!r}; choose {', '.join(SIZES)}")
+    if out.exists() and any(out.iterdir()):
+        fail(f"{out}: exists and is not empty")
+    progress = progress_bar()
+    bar = progress.add_task("pretraining", total=steps)
+    with progress:
+        recipe = pretrain_nano(out, size, steps, batch_size, learning_rate, seed, data_seed,
+                               on_step=lambda step, loss: progress.update(bar, completed=step, description=f"loss {loss:.3f}"))
+    losses = recipe["loss_curve"]
+    console.print(f"{recipe['parameters']:,} parameters · {steps} steps in {recipe['seconds']:.0f}s · "
+                  f"loss {losses[0]:.3f} → {sum(losses[-20:]) / len(losses[-20:]):.3f} · recipe: {escape(str(out / 'nano_recipe.json'))}")
+
+
 run_app.command("knowledge")(cli_knowledge.run_knowledge_command)
 eval_app.command("knowledge")(cli_knowledge.eval_knowledge_command)
 

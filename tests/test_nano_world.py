@@ -1,0 +1,66 @@
+"""The nano ARC world: deterministic, valid tasks; a split that keeps held-out families out of
+pretraining; and a pretraining recipe that is recorded and reproducible."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from seal_agent.arc_data import validate_task
+from seal_agent.cli import app
+from seal_agent.nano_world import (
+    FamilySpec, family_transform, held_out_specs, held_out_tasks, make_task, pretraining_specs, pretraining_tasks,
+)
+
+
+def test_generation_is_deterministic_in_the_seed():
+    assert pretraining_tasks(20, seed=3) == pretraining_tasks(20, seed=3)
+    assert pretraining_tasks(20, seed=3) != pretraining_tasks(20, seed=4)
+    assert held_out_tasks(2, seed=5) == held_out_tasks(2, seed=5)
+
+
+def test_every_generated_task_is_a_valid_arc_task_that_follows_its_rule():
+    for spec in pretraining_specs() + held_out_specs():
+        for seed in range(5):
+            task = make_task(spec, seed)
+            validate_task(task.task_id, task.to_json(), "generated")  # raises on anything malformed
+            transform = family_transform(spec.family, spec.params)
+            for pair in task.train + task.test:
+                assert np.array_equal(transform(np.array(pair.input)), np.array(pair.output))
+                assert pair.input != pair.output  # every pair shows the rule
+
+
+def test_the_split_keeps_held_out_families_out_of_pretraining():
+    held = set(held_out_specs())
+    assert held and not held & set(pretraining_specs())
+    held_names = {s.name for s in held}
+    seen = {t.task_id.rsplit("-", 1)[0] for t in pretraining_tasks(2000, seed=0)}
+    assert not seen & held_names
+    assert {s.name for s in pretraining_specs()} == seen  # and pretraining covers all of its own
+
+
+def test_pretraining_writes_a_loadable_model_and_its_recipe(tmp_path):
+    result = CliRunner().invoke(app, ["pretrain", "nano", "--out", str(tmp_path / "nano"), "--steps", "6", "--batch-size", "4"])
+    assert result.exit_code == 0, result.output
+    recipe = json.loads((tmp_path / "nano" / "nano_recipe.json").read_text())
+    assert len(recipe["loss_curve"]) == 6 and recipe["data_seed"] == 1 and recipe["parameters"] > 100_000
+    from seal_agent.models import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(str(tmp_path / "nano"), device="cpu")
+    assert model.config.num_hidden_layers == recipe["architecture"]["num_hidden_layers"]
+    again = CliRunner().invoke(app, ["pretrain", "nano", "--out", str(tmp_path / "nano2"), "--steps", "6", "--batch-size", "4"])
+    assert again.exit_code == 0
+    assert json.loads((tmp_path / "nano2" / "nano_recipe.json").read_text())["loss_curve"] == recipe["loss_curve"]
+    assert CliRunner().invoke(app, ["pretrain", "nano", "--out", str(tmp_path / "nano")]).exit_code == 2  # not empty
+
+
+def test_arc_table_statistics():
+    from benchmarks.arc_table import row, wilson
+
+    low, high = wilson(50, 100)
+    assert low == pytest.approx(0.4038, abs=1e-3) and high == pytest.approx(0.5962, abs=1e-3)
+    assert wilson(0, 10)[0] == 0.0 and row("x", 3, 4)["success"] == 0.75
+    assert FamilySpec("colour_map", ((1, 5),)).name == "colour_map-1-5"
