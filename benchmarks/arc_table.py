@@ -103,6 +103,7 @@ def evaluate_fixed(ctx, task_ids: list[str], edit: dict[str, Any], repeats: int,
 
 
 def run_seed(model: str, seed: int, work: Path, per_spec: int, candidates: int, oracle_repeats: int, arc_subset: bool) -> dict:
+    test = []
     if arc_subset:
         test_dir, dev_dir, test_ids, dev_ids = None, None, SEAL_EVAL_SUBSET, SEAL_TRAIN_SUBSET
     else:
@@ -123,11 +124,11 @@ def run_seed(model: str, seed: int, work: Path, per_spec: int, candidates: int, 
         solved, total = evaluate_fixed(ctx, dev_ids, fixed_self_edit(lr, epochs, augment), 1, 100 + index)
         search.append({"learning_rate": lr, "epochs": epochs, "augment": augment, "dev_success": solved / total})
     best = max(search, key=lambda s: s["dev_success"])
-    ctx.tasks.update({t.task_id: t for t in (held_out_tasks(per_spec, seed=100 + seed) if not arc_subset else [])})
     if arc_subset:
         from seal_agent.runner import load_tasks
 
-        ctx.tasks.update({t.task_id: t for t in load_tasks(config)})
+        test = load_tasks(config)
+    ctx.tasks.update({t.task_id: t for t in test})  # the oracle context was built on the dev tasks
     oracle_solved, oracle_total = evaluate_fixed(
         ctx, test_ids, fixed_self_edit(best["learning_rate"], best["epochs"], best["augment"]), oracle_repeats, 999)
     ctx.traces.close()

@@ -207,7 +207,7 @@ def crash_and_resume(work: Path, kills: int, seed: int, preset: str = "smoke", c
         problems.append(f"trace holds {len(keys)} candidates ({len(set(keys))} distinct); expected {expected}")
     # Nothing checkpointed was computed again.
     log_rows = computations(crashed_dir)
-    recomputed_after_checkpoint, recomputed = [], 0
+    recomputed_after_checkpoint = []
     for record in records:
         done = {tuple(t) for t in record["checkpointed_tasks"]}
         later = [c for c in log_rows if c["pid"] not in {r["pid"] for r in records[: record["kill"]]}]

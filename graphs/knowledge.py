@@ -49,7 +49,7 @@ from safetensors.torch import load_file, save_file
 from seal_agent.knowledge_config import KnowledgeRunConfig
 from seal_agent.knowledge_data import Passage
 from seal_agent.knowledge_prompts import bounded_tool_specs, knowledge_messages
-from seal_agent.knowledge_reward import passage_metrics, reward_of, score_passage
+from seal_agent.knowledge_reward import mean_metrics, passage_metrics, reward_of, score_passage
 from seal_agent.knowledge_update import update_examples
 from seal_agent.lora_engine import CandidateFailed, LoraEngine, TrainJob, planned_steps, split_on_out_of_memory
 from seal_agent.models import TTT_ADAPTER, adapter_state, load_adapter_state, merge_adapter_into_base
@@ -150,10 +150,6 @@ def within_budget(ctx: KnowledgeContext, examples: list, row: dict[str, Any]) ->
 
 def update_seeds(config: KnowledgeRunConfig, round_: int, passage_id: str, candidate: int | str) -> list[int]:
     return [derive_seed(config.seed, round_, passage_id, candidate, "update", s) for s in range(config.update.seeds)]
-
-
-def mean_metrics(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
-    return {key: sum(m[key] for m in per_seed) / len(per_seed) for key in per_seed[0]}
 
 
 KEEP = ("round", "task_id", "candidate", "status", "reason", "reward", "improvement", "tool_names", "completion", "seconds")
@@ -402,7 +398,7 @@ def continual_step(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) ->
     for seen in sequence[:step]:
         scored = ctx.engine.score_base(ctx.scorer(ctx.passages[seen]))
         row_scores.append(ctx.metrics(scored, ctx.passages[seen]))
-    metric = "loglik" if config.reward.kind == "loglik" else config.reward.kind
+    metric = config.reward.kind
     row["metrics"] = {"seen": list(sequence[:step]), "after_step": row_scores}
     row["seconds"] = time.perf_counter() - start
     kept = record(ctx, [row])

@@ -15,7 +15,6 @@ exit code 2; nothing is left in the run directory.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
@@ -26,10 +25,8 @@ from rich.table import Table
 from seal_agent import cli_knowledge
 from seal_agent.cli_trace import trace_app
 from seal_agent.arc_data import TaskError
-from seal_agent.cli_common import console, fail, progress_bar
-from seal_agent.run_lock import RunLockedError
-from seal_agent.streaming import describe_update
-from seal_agent.config import ConfigError, resolve_config
+from seal_agent.cli_common import console, echo_updates, fail, open_feed, progress_bar, run_to_end, start_run
+from seal_agent.config import ConfigError, RunConfig
 
 app = typer.Typer(help="SEAL: a language model that writes its own fine-tuning (self-edits) and learns to write better ones.", no_args_is_help=True)
 run_app = typer.Typer(help="Run a SEAL loop.", no_args_is_help=True)
@@ -121,34 +118,12 @@ def run_arc_command(
             overrides.setdefault("executor", {})[key] = value
     if backend is not None:
         overrides["backend"] = backend
-    prepared = None
-    try:
-        if resume:
-            if run_dir is None:
-                fail("--resume needs --run-dir")
-            if preset or config or overrides:
-                fail("--resume continues the run with the config saved in its run directory; drop the other options")
-            prepared = runner.prepare_run(None, run_dir, resume=True)
-        else:
-            resolved = resolve_config(preset if preset or config else "smoke", config, overrides)
-            if run_dir is None:
-                run_dir = Path("runs") / f"arc-{resolved.preset or 'custom'}-{datetime.now():%Y%m%d-%H%M%S}"
-            prepared = runner.prepare_run(resolved, run_dir, resume=False)
-    except (ConfigError, TaskError, runner.RunDirError, runner.ToolLoadError, runner.ModelLoadError) as err:
-        fail(str(err))
-
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    from seal_agent.trackers import TrackerError, TrackerFeed, open_trackers
-
-    try:
-        feed = TrackerFeed(open_trackers(log_to, prepared.run_dir, prepared.config.model_dump(mode="json")), prepared.run_dir)
-    except TrackerError as err:
-        if not resume:
-            runner.remove_new_run_dir(prepared)
-        fail(str(err))
+    prepared = start_run(
+        runner.prepare_run, RunConfig, resume=resume, run_dir=run_dir, preset=preset, config=config, overrides=overrides,
+        name=lambda c: f"arc-{c.preset or 'custom'}",
+        errors=(ConfigError, TaskError, runner.RunDirError, runner.ToolLoadError, runner.ModelLoadError),
+    )
+    feed = open_feed(prepared, log_to, threads)
     cfg = prepared.config
     total = cfg.rounds * len(prepared.tasks) * cfg.policy.candidates_per_task
     console.print(
@@ -158,13 +133,10 @@ def run_arc_command(
     )
     progress = progress_bar()
     bar = progress.add_task("candidates", total=total)
+    echo = echo_updates(progress, feed, stream)
 
     def on_update(node: str, update: dict[str, Any]) -> None:
-        feed(node, update)
-        if stream:
-            line = describe_update(node, update)
-            if line:
-                progress.console.print(escape(line))
+        echo(node, update)
         if node == "baseline" and update.get("baseline", {}).get("evaluated"):
             rate = update["baseline"]["success_rate"]
             progress.console.print(f"  no-update baseline (in-context only): success {rate:.1%}")
@@ -183,25 +155,7 @@ def run_arc_command(
     if resume:
         done = len(runner.TraceStore(prepared.run_dir / runner.DB_FILE).candidates())
         progress.update(bar, completed=min(done, total))
-    try:
-        with progress:
-            summary = runner.run_arc(prepared, on_update=on_update)
-        feed.close()
-    except BaseException as err:
-        if isinstance(err, RunLockedError):  # another process owns the directory: touch nothing
-            fail(str(err))
-        # A new run that completed no step is not worth keeping; one with progress can be resumed.
-        if not resume and not runner.has_progress(prepared.run_dir):
-            runner.remove_new_run_dir(prepared)
-        from seal_agent.ray_executor import RayUnavailableError
-        from seal_agent.vllm_backend import VllmUnavailableError
-
-        if isinstance(err, (runner.ModelLoadError, RayUnavailableError, VllmUnavailableError)):
-            fail(str(err))
-        if isinstance(err, KeyboardInterrupt) and runner.has_progress(prepared.run_dir):
-            console.print(f"interrupted; continue with: seal run arc --resume --run-dir {escape(str(prepared.run_dir))}")
-            raise typer.Exit(130)
-        raise
+    summary = run_to_end(lambda: runner.run_arc(prepared, on_update=on_update), prepared, progress, feed, "arc")
     console.print(round_table(summary))
     console.print(f"summary: {escape(str(prepared.run_dir / runner.SUMMARY_FILE))}  ·  traces: seal trace show {escape(str(prepared.run_dir))}")
 

@@ -25,3 +25,92 @@ def progress_bar() -> Progress:
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
         disable=not console.is_terminal and os.environ.get("SEAL_PROGRESS") != "1",
     )
+
+
+# -- what `seal run arc` and `seal run knowledge` share ---------------------------------------
+
+
+def start_run(prepare, schema, *, resume: bool, run_dir, preset, config, overrides: dict, name, errors: tuple):
+    """A prepared run: resumed from its directory, or new from preset, then --config, then options.
+
+    `prepare(config, run_dir, resume)` is the domain's preparation; `name(config)` starts the
+    default directory name; `errors` are the usage errors that exit with code 2.
+    """
+    from datetime import datetime
+    from pathlib import Path
+
+    from seal_agent.config import resolve_config
+
+    try:
+        if resume:
+            if run_dir is None:
+                fail("--resume needs --run-dir")
+            if preset or config or overrides:
+                fail("--resume continues the run with the config saved in its run directory; drop the other options")
+            return prepare(None, run_dir, resume=True)
+        resolved = resolve_config(preset if preset or config else "smoke", config, overrides, schema=schema)
+        if run_dir is None:
+            run_dir = Path("runs") / f"{name(resolved)}-{datetime.now():%Y%m%d-%H%M%S}"
+        return prepare(resolved, run_dir, resume=False)
+    except errors as err:
+        fail(str(err))
+
+
+def open_feed(prepared, log_to: list[str], threads: int | None):
+    """Set torch's threads and open the trackers asked for; a tracker that cannot open exits 2."""
+    from seal_agent.runner import remove_new_run_dir
+    from seal_agent.trackers import TrackerError, TrackerFeed, open_trackers
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        return TrackerFeed(open_trackers(log_to, prepared.run_dir, prepared.config.model_dump(mode="json")), prepared.run_dir)
+    except TrackerError as err:
+        remove_new_run_dir(prepared)
+        fail(str(err))
+
+
+def echo_updates(progress, feed, stream: bool):
+    """The part of `on_update` every run shares: trackers, and the --stream line."""
+    from seal_agent.streaming import describe_update
+
+    def echo(node: str, update: dict) -> None:
+        feed(node, update)
+        if stream:
+            line = describe_update(node, update)
+            if line:
+                progress.console.print(escape(line))
+
+    return echo
+
+
+def run_to_end(run, prepared, progress, feed, command: str):
+    """`run()` under the progress display; failures leave the directory resumable or remove it.
+
+    Another process holding the directory, a model or an optional backend that cannot load
+    exit 2; Ctrl-C after some progress says how to resume and exits 130.
+    """
+    from seal_agent.ray_executor import RayUnavailableError
+    from seal_agent.run_lock import RunLockedError
+    from seal_agent.runner import ModelLoadError, has_progress, remove_new_run_dir
+    from seal_agent.vllm_backend import VllmUnavailableError
+
+    try:
+        with progress:
+            summary = run()
+        feed.close()
+        return summary
+    except BaseException as err:
+        if isinstance(err, RunLockedError):  # another process owns the directory: touch nothing
+            fail(str(err))
+        # A new run that completed no step is not worth keeping; one with progress can be resumed.
+        if not has_progress(prepared.run_dir):
+            remove_new_run_dir(prepared)
+        if isinstance(err, (ModelLoadError, RayUnavailableError, VllmUnavailableError)):
+            fail(str(err))
+        if isinstance(err, KeyboardInterrupt) and has_progress(prepared.run_dir):
+            console.print(f"interrupted; continue with: seal run {command} --resume --run-dir {escape(str(prepared.run_dir))}")
+            raise typer.Exit(130)
+        raise

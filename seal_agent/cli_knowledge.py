@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
@@ -19,9 +18,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from seal_agent.cli_common import console, fail, progress_bar
-from seal_agent.run_lock import RunLockedError
-from seal_agent.streaming import describe_update
+from seal_agent.cli_common import console, echo_updates, fail, open_feed, progress_bar, run_to_end, start_run
 from seal_agent.config import ConfigError, load_run_config, resolve_config
 from seal_agent.knowledge_config import KnowledgeRunConfig
 from seal_agent.knowledge_data import PassageError
@@ -116,40 +113,19 @@ def run_knowledge_command(
     from transformers.utils import logging as hf_logging
 
     from seal_agent import knowledge_runner as kr
-    from seal_agent.runner import ModelLoadError, RunDirError, has_progress, remove_new_run_dir
+    from seal_agent.runner import ModelLoadError, RunDirError
 
     hf_logging.disable_progress_bar()
     overrides = knowledge_overrides(
         data=data, mode=mode, rounds=rounds, passages=passages, candidates=candidates, seeds=seeds, prompt=prompt,
         reward=reward, model=model, seed=seed, policy=policy, engine=engine,
     )
-    prepared = None
-    try:
-        if resume:
-            if run_dir is None:
-                fail("--resume needs --run-dir")
-            if preset or config or overrides:
-                fail("--resume continues the run with the config saved in its run directory; drop the other options")
-            prepared = kr.prepare_knowledge_run(None, run_dir, resume=True)
-        else:
-            resolved = resolve_config(preset if preset or config else "smoke", config, overrides, schema=KnowledgeRunConfig)
-            if run_dir is None:
-                run_dir = Path("runs") / f"knowledge-{resolved.mode}-{resolved.preset or 'custom'}-{datetime.now():%Y%m%d-%H%M%S}"
-            prepared = kr.prepare_knowledge_run(resolved, run_dir, resume=False)
-    except (ConfigError, PassageError, RunDirError, ModelLoadError) as err:
-        fail(str(err))
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    from seal_agent.trackers import TrackerError, TrackerFeed, open_trackers
-
-    try:
-        feed = TrackerFeed(open_trackers(log_to, prepared.run_dir, prepared.config.model_dump(mode="json")), prepared.run_dir)
-    except TrackerError as err:
-        if not resume:
-            remove_new_run_dir(prepared)
-        fail(str(err))
+    prepared = start_run(
+        kr.prepare_knowledge_run, KnowledgeRunConfig, resume=resume, run_dir=run_dir, preset=preset, config=config,
+        overrides=overrides, name=lambda c: f"knowledge-{c.mode}-{c.preset or 'custom'}",
+        errors=(ConfigError, PassageError, RunDirError, ModelLoadError),
+    )
+    feed = open_feed(prepared, log_to, threads)
     cfg = prepared.config
     per_round = min(cfg.passages_per_round, len(prepared.passages))
     total = {"single": cfg.rounds * per_round * cfg.policy.candidates_per_passage,
@@ -162,12 +138,10 @@ def run_knowledge_command(
     progress = progress_bar()
     bar = progress.add_task("self-edits" if cfg.mode != "continual" else "steps", total=total)
 
+    echo = echo_updates(progress, feed, stream)
+
     def on_update(node: str, update: dict[str, Any]) -> None:
-        feed(node, update)
-        if stream:
-            line = describe_update(node, update)
-            if line:
-                progress.console.print(escape(line))
+        echo(node, update)
         if node == "baseline":
             scores = list(update["baseline"].values())
             mean = sum(s["loglik"] for s in scores) / len(scores)
@@ -184,21 +158,7 @@ def run_knowledge_command(
                 f"policy {'updated' if r['policy_updated'] else 'unchanged'} · {r['seconds']:.1f}s"
             )
 
-    try:
-        with progress:
-            summary = kr.run_knowledge(prepared, on_update=on_update)
-        feed.close()
-    except BaseException as err:
-        if isinstance(err, RunLockedError):  # another process owns the directory: touch nothing
-            fail(str(err))
-        if not resume and not has_progress(prepared.run_dir):
-            remove_new_run_dir(prepared)
-        if isinstance(err, ModelLoadError):
-            fail(str(err))
-        if isinstance(err, KeyboardInterrupt) and has_progress(prepared.run_dir):
-            console.print(f"interrupted; continue with: seal run knowledge --resume --run-dir {escape(str(prepared.run_dir))}")
-            raise typer.Exit(130)
-        raise
+    summary = run_to_end(lambda: kr.run_knowledge(prepared, on_update=on_update), prepared, progress, feed, "knowledge")
     if cfg.mode == "single":
         console.print(rounds_table(summary))
     elif cfg.mode == "cpt":

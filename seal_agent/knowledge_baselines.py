@@ -18,6 +18,7 @@ from typing import Any
 
 from seal_agent.knowledge_data import Passage
 from seal_agent.knowledge_prompts import knowledge_messages
+from seal_agent.knowledge_reward import mean_metrics
 from seal_agent.knowledge_update import update_examples
 from seal_agent.lora_engine import TrainJob, split_on_out_of_memory
 from seal_agent.policy import parse_tool_calls
@@ -43,10 +44,6 @@ def teacher_message(chat_model, messages, tools):
         calls, invalid = parse_tool_calls(message.text.strip())
         message = message.model_copy(update={"tool_calls": calls, "invalid_tool_calls": invalid})
     return message
-
-
-def mean_metrics(items: list[dict[str, Any]]) -> dict[str, Any]:
-    return {key: sum(m[key] for m in items) / len(items) for key in items[0]} if items else {}
 
 
 def evaluate_baselines(

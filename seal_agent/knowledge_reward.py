@@ -158,6 +158,11 @@ def passage_metrics(scored: dict[str, Any], passage: Passage, judge=None) -> dic
     return metrics
 
 
+def mean_metrics(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Key-wise means of metric dicts (over seeds, passages or self-edits); {} for none."""
+    return {key: sum(m[key] for m in items) / len(items) for key in items[0]} if items else {}
+
+
 def reward_of(kind: str, after: dict[str, Any], base: dict[str, Any]) -> tuple[float, float]:
     """(reward, improvement over the base model) for the reward kind.
 

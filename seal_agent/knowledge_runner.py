@@ -20,20 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from seal_agent.batched_engine import BatchedEngine
-from seal_agent.config import ConfigError, dump_config, load_run_config
 from seal_agent.knowledge_config import KnowledgeRunConfig
 from seal_agent.knowledge_data import Passage, load_passages, sample_passages_path
 from seal_agent.knowledge_prompts import variant_tools
-from seal_agent.knowledge_reward import load_chat_model
-from seal_agent.lora_engine import LoraEngine
-from seal_agent.models import TTT_ADAPTER, adapter_state, attach_adapters, load_model_and_tokenizer, model_source
+from seal_agent.knowledge_reward import load_chat_model, mean_metrics
+from seal_agent.models import TTT_ADAPTER, adapter_state
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.rest_em import load_policy, policy_state
 from seal_agent.runner import (
-    CONFIG_FILE, DB_FILE, ModelLoadError, RunDirError, check_model_source, drive_graph, exclusive_run, write_atomic,
+    DB_FILE, ModelLoadError, check_model_source, check_new_run_dir, create_run_dir, drive_graph, exclusive_run,
+    load_run_model, local_engine, saved_config, write_atomic,
 )
 from seal_agent.traces import TraceStore
 from tools import knowledge_tools
@@ -83,22 +79,16 @@ def prepare_knowledge_run(config: KnowledgeRunConfig | None, run_dir: str | Path
     """Check everything, then (for a new run) create the directory and write config.yaml."""
     run_dir = Path(run_dir)
     if resume:
-        if not (run_dir / CONFIG_FILE).exists():
-            raise RunDirError(f"{run_dir}: nothing to resume (no {CONFIG_FILE}); start a run there without --resume")
-        config = load_run_config(run_dir / CONFIG_FILE, KnowledgeRunConfig)
+        config = saved_config(run_dir, KnowledgeRunConfig)
         return PreparedKnowledgeRun(config, run_dir, load_configured_passages(config), resume=True)
-    if config is None:
-        raise ConfigError("a new run needs a config")
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise RunDirError(f"{run_dir}: already holds something; pass --resume to continue a run, or choose another --run-dir")
+    check_new_run_dir(run_dir, config)
     config = with_absolute_paths(config)
     passages = load_configured_passages(config)  # may raise PassageError: nothing created yet
     variant_tools(config.policy.prompt, knowledge_tools())
     check_model_source(config)
     if config.policy_checkpoint and not (Path(config.policy_checkpoint) / "policy").is_dir():
         raise ModelLoadError(f"policy checkpoint {config.policy_checkpoint}: no policy/ adapter inside (expected a run's policy/round_N)")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(run_dir / CONFIG_FILE, dump_config(config))
+    create_run_dir(run_dir, config)
     return PreparedKnowledgeRun(config, run_dir, passages, resume=False)
 
 
@@ -107,29 +97,14 @@ def build_knowledge_context(prepared: PreparedKnowledgeRun):
     from graphs.shared import PolicySlot
 
     config = prepared.config
-    torch.manual_seed(config.seed)
-    source = model_source(config.model, prepared.run_dir)
-    try:
-        model, tokenizer = load_model_and_tokenizer(source, config.model.dtype, config.model.device)
-    except (OSError, ValueError) as err:
-        raise ModelLoadError(f"model {source!r} could not be loaded: {err}") from None
-    peft_model = attach_adapters(model, config.update.lora, config.policy.lora, seed=config.seed)
+    peft_model, tokenizer, _source = load_run_model(config, config.update.lora, prepared.run_dir)
     initial_policy = policy_state(peft_model)
     if config.policy_checkpoint:  # start from a trained policy (e.g. a single-mode run's last round)
         load_policy(peft_model, Path(config.policy_checkpoint), initial_policy)
         initial_policy = policy_state(peft_model)
-    limit = config.update.max_seconds_per_candidate
-    sequential = LoraEngine(
-        peft_model, tokenizer, batch_size=config.update.batch_size, max_grad_norm=config.update.max_grad_norm, time_limit=limit
-    )
-    if config.update.engine == "batched":
-        engine = BatchedEngine(
-            peft_model, tokenizer, batch_size=config.update.batch_size, max_grad_norm=config.update.max_grad_norm,
-            max_tokens_per_pass=config.update.max_tokens_per_pass, max_padding_fraction=config.update.max_padding_fraction,
-            time_limit=limit,
-        )
-    else:
-        engine = sequential
+    # Continual mode merges what the sequential engine trained; the other modes use the configured one.
+    sequential = local_engine(config.update, peft_model, tokenizer, engine="sequential")
+    engine = sequential if config.update.engine == "sequential" else local_engine(config.update, peft_model, tokenizer)
     policy = LocalToolPolicy(
         model=peft_model, tokenizer=tokenizer, temperature=config.policy.temperature, top_p=config.policy.top_p,
         max_new_tokens=config.policy.max_new_tokens, constrained=config.policy.constrained,
@@ -147,12 +122,6 @@ def build_knowledge_context(prepared: PreparedKnowledgeRun):
         judge=load_chat_model(config.reward.judge) if config.reward.kind == "judge" else None,
         initial_update_state=adapter_state(peft_model, TTT_ADAPTER),
     )
-
-
-def mean_of(metrics: list[dict[str, Any]]) -> dict[str, Any]:
-    if not metrics:
-        return {}
-    return {key: sum(m[key] for m in metrics) / len(metrics) for key in metrics[0]}
 
 
 def forgetting_matrix(state: dict[str, Any], config: KnowledgeRunConfig) -> dict[str, Any]:
@@ -182,7 +151,7 @@ def knowledge_summary(config: KnowledgeRunConfig, state: dict[str, Any], seconds
         "prompt": config.policy.prompt,
         "reward_kind": config.reward.kind,
         "round_passages": state.get("round_passages", []),
-        "baseline": {"mean": mean_of(list(baseline.values())), "per_passage": baseline},
+        "baseline": {"mean": mean_metrics(list(baseline.values())), "per_passage": baseline},
         "rounds": sorted(state.get("rounds", []), key=lambda r: r["round"]),
         "stop_reason": state.get("stop_reason"),
         "seconds": seconds,

@@ -249,21 +249,13 @@ class LoraEngine:
     def train_and_generate(
         self, jobs: list[TrainJob], prompts: list[str], max_new_tokens: int, batch_size: int
     ) -> list[CandidateOutcome]:
-        outcomes = []
-        for job in jobs:
-            try:
-                result = self.train(job.examples, job.learning_rate, job.epochs, job.seed)
-            except CandidateFailed as failure:
-                outcomes.append(CandidateOutcome(failure=str(failure)))
-                continue
-            except torch.OutOfMemoryError as failure:  # this candidate alone did not fit
-                torch.cuda.empty_cache()
-                outcomes.append(CandidateOutcome(failure=f"out of memory: {str(failure)[:300]}"))
-                continue
-            start = time.perf_counter()
-            outputs = in_batches(lambda chunk: self.generate(chunk, max_new_tokens), prompts, batch_size)
-            result.eval_seconds = time.perf_counter() - start
-            outcomes.append(CandidateOutcome(train=result, outputs=outputs))
+        def decode(model) -> list[str]:
+            return in_batches(lambda chunk: greedy_generate(model, self.tokenizer, chunk, max_new_tokens), prompts, batch_size)
+
+        outcomes = self.train_and_score(jobs, decode)
+        for outcome in outcomes:
+            if outcome.failure is None:
+                outcome.outputs, outcome.evaluation = outcome.evaluation, None
         return outcomes
 
     def generate_base(self, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
@@ -277,6 +269,10 @@ class LoraEngine:
                 result = self.train(job.examples, job.learning_rate, job.epochs, job.seed)
             except CandidateFailed as failure:
                 outcomes.append(CandidateOutcome(failure=str(failure)))
+                continue
+            except torch.OutOfMemoryError as failure:  # this candidate alone did not fit
+                torch.cuda.empty_cache()
+                outcomes.append(CandidateOutcome(failure=f"out of memory: {str(failure)[:300]}"))
                 continue
             start = time.perf_counter()
             self.model.set_adapter(TTT_ADAPTER, inference_mode=True)

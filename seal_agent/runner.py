@@ -121,23 +121,58 @@ def prepare_run(config: RunConfig | None, run_dir: str | Path, resume: bool) -> 
     """Check everything, then (for a new run) create the directory and write config.yaml."""
     run_dir = Path(run_dir)
     if resume:
-        if not (run_dir / CONFIG_FILE).exists():
-            raise RunDirError(f"{run_dir}: nothing to resume (no {CONFIG_FILE}); start a run there without --resume")
-        config = load_run_config(run_dir / CONFIG_FILE)
+        config = saved_config(run_dir, RunConfig)
         return PreparedRun(config, run_dir, load_tasks(config), resume=True)
+    check_new_run_dir(run_dir, config)
+    config = with_absolute_paths(config)  # config.yaml must mean the same from any directory
+    tasks = load_tasks(config)  # may raise TaskError: nothing has been created yet
+    arc_tools(config.tools.vocabulary, config.tools.modules)  # may raise ToolLoadError, likewise
+    check_model_source(config)  # may raise ModelLoadError, likewise
+    create_run_dir(run_dir, config)
+    return PreparedRun(config, run_dir, tasks, resume=False)
+
+
+def saved_config(run_dir: Path, schema):
+    """The config a run directory was started with (what --resume continues)."""
+    if not (run_dir / CONFIG_FILE).exists():
+        raise RunDirError(f"{run_dir}: nothing to resume (no {CONFIG_FILE}); start a run there without --resume")
+    return load_run_config(run_dir / CONFIG_FILE, schema)
+
+
+def check_new_run_dir(run_dir: Path, config) -> None:
+    """A new run needs a config and a directory that is absent or empty."""
     if config is None:
         raise ConfigError("a new run needs a config")
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: exists and is not a directory")
     if run_dir.exists() and any(run_dir.iterdir()):
         raise RunDirError(f"{run_dir}: already holds a run; pass --resume to continue it, or choose another --run-dir")
-    config = with_absolute_paths(config)  # config.yaml must mean the same from any directory
-    tasks = load_tasks(config)  # may raise TaskError: nothing has been created yet
-    arc_tools(config.tools.vocabulary, config.tools.modules)  # may raise ToolLoadError, likewise
-    check_model_source(config)  # may raise ModelLoadError, likewise
+
+
+def create_run_dir(run_dir: Path, config) -> None:
+    """Create the directory and write the resolved config.yaml: the last step of preparing a run."""
     run_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(run_dir / CONFIG_FILE, dump_config(config))
-    return PreparedRun(config, run_dir, tasks, resume=False)
+
+
+def load_run_model(config, update_lora, run_dir: Path):
+    """The run's base model with its update ("ttt") and policy adapters, its tokenizer and source."""
+    torch.manual_seed(config.seed)
+    source = model_source(config.model, run_dir)
+    try:
+        model, tokenizer = load_model_and_tokenizer(source, config.model.dtype, config.model.device)
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"model {source!r} could not be loaded: {err}") from None
+    return attach_adapters(model, update_lora, config.policy.lora, seed=config.seed), tokenizer, source
+
+
+def local_engine(section, peft_model, tokenizer, engine: str | None = None):
+    """The in-process engine a config section asks for (`ttt` for ARC, `update` for knowledge)."""
+    common = dict(batch_size=section.batch_size, max_grad_norm=section.max_grad_norm, time_limit=section.max_seconds_per_candidate)
+    if (engine or section.engine) == "batched":
+        return BatchedEngine(peft_model, tokenizer, max_tokens_per_pass=section.max_tokens_per_pass,
+                             max_padding_fraction=section.max_padding_fraction, **common)
+    return LoraEngine(peft_model, tokenizer, **common)
 
 
 def build_context(prepared: PreparedRun):
@@ -145,24 +180,8 @@ def build_context(prepared: PreparedRun):
     from graphs.shared import PolicySlot
 
     config = prepared.config
-    torch.manual_seed(config.seed)
-    source = model_source(config.model, prepared.run_dir)
-    try:
-        model, tokenizer = load_model_and_tokenizer(source, config.model.dtype, config.model.device)
-    except (OSError, ValueError) as err:
-        raise ModelLoadError(f"model {source!r} could not be loaded: {err}") from None
-    peft_model = attach_adapters(model, config.ttt.lora, config.policy.lora, seed=config.seed)
-    if config.ttt.engine == "batched":
-        engine = BatchedEngine(
-            peft_model, tokenizer, batch_size=config.ttt.batch_size, max_grad_norm=config.ttt.max_grad_norm,
-            max_tokens_per_pass=config.ttt.max_tokens_per_pass, max_padding_fraction=config.ttt.max_padding_fraction,
-            time_limit=config.ttt.max_seconds_per_candidate,
-        )
-    else:
-        engine = LoraEngine(
-            peft_model, tokenizer, batch_size=config.ttt.batch_size, max_grad_norm=config.ttt.max_grad_norm,
-            time_limit=config.ttt.max_seconds_per_candidate,
-        )
+    peft_model, tokenizer, source = load_run_model(config, config.ttt.lora, prepared.run_dir)
+    engine = local_engine(config.ttt, peft_model, tokenizer)
     if config.executor.kind == "ray":
         from seal_agent.ray_executor import RayEngine
 

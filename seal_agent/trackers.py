@@ -110,10 +110,12 @@ class TrackerFeed:
         self.step = len(self.store.candidates())  # a resumed run continues the step count
 
     def __call__(self, node: str, update: dict[str, Any]) -> None:
+        traced: dict[tuple[int, str], dict[int, dict[str, Any]]] = {}  # one trace read per task, not per candidate
         for result in update.get("results", []):
-            rows = [r for r in self.store.candidates(round=result["round"], task_id=result["task_id"])
-                    if r["candidate"] == result["candidate"]]
-            row = rows[0] if rows else result
+            key = (result["round"], result["task_id"])
+            if key not in traced:
+                traced[key] = {r["candidate"]: r for r in self.store.candidates(round=key[0], task_id=key[1])}
+            row = traced[key].get(result["candidate"], result)
             scalars = {"reward": float(result["reward"]), "seconds": float(result.get("seconds") or 0.0)}
             if final_loss(row) is not None:
                 scalars["final_loss"] = float(final_loss(row))

@@ -111,7 +111,6 @@ def test_cpt_mode_trains_one_update_on_every_passage(tmp_path):
 
 
 def test_batched_and_sequential_engines_score_alike(tmp_path):
-    from graphs.knowledge import KnowledgeContext  # noqa: F401  (the context type under test)
     from seal_agent.knowledge_update import update_examples
     from seal_agent.lora_engine import TrainJob
 

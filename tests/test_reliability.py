@@ -26,7 +26,7 @@ from seal_agent.run_lock import RunLock, RunLockedError
 from seal_agent.runner import build_context, prepare_run, run_arc
 from seal_agent.self_edit import Rejection, SelfEdit, validate_knowledge_edit, validate_self_edit
 from seal_agent.traces import TraceStore
-from tests.conftest import SMALL_TINY, TASK, fast_config
+from tests.conftest import SMALL_TINY, fast_config
 from tools import TrainingSettings, arc_tools, knowledge_tools
 
 ROOT = Path(__file__).resolve().parents[1]
