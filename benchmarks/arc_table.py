@@ -102,13 +102,14 @@ def evaluate_fixed(ctx, task_ids: list[str], edit: dict[str, Any], repeats: int,
     return solved, total
 
 
-def run_seed(model: str, seed: int, work: Path, per_spec: int, candidates: int, oracle_repeats: int, arc_subset: bool) -> dict:
+def run_seed(model: str, seed: int, work: Path, per_spec: int, candidates: int, oracle_repeats: int, arc_subset: bool,
+             families: list[str] | None = None) -> dict:
     test = []
     if arc_subset:
         test_dir, dev_dir, test_ids, dev_ids = None, None, SEAL_EVAL_SUBSET, SEAL_TRAIN_SUBSET
     else:
-        test = held_out_tasks(per_spec, seed=100 + seed)
-        dev = held_out_tasks(1, seed=900 + seed)
+        test = held_out_tasks(per_spec, seed=100 + seed, families=families)
+        dev = held_out_tasks(1, seed=900 + seed, families=families)
         test_dir, dev_dir = write_tasks(test, work / f"test-{seed}"), write_tasks(dev, work / f"dev-{seed}")
         test_ids, dev_ids = [t.task_id for t in test], [t.task_id for t in dev]
     start = time.perf_counter()
@@ -148,6 +149,8 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="A model directory (e.g. from `seal pretrain nano`) or hub id.")
     parser.add_argument("--seeds", default="0", help="Comma-separated seeds; rows pool over them.")
     parser.add_argument("--tasks-per-family", type=int, default=1, help="Nano world: test tasks per held-out family.")
+    parser.add_argument("--families", help="Nano world: comma-separated held-out families to test on "
+                        "(e.g. colour_map,compose:flip+colour_map); default all.")
     parser.add_argument("--candidates", type=int, default=8, help="Self-edits per task per round.")
     parser.add_argument("--oracle-repeats", type=int, default=4, help="Times the oracle config is applied per task.")
     parser.add_argument("--arc-subset", action="store_true", help="SEAL's real ARC subsets instead of the nano world.")
@@ -156,8 +159,9 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="seal-arc-table-"))
     seeds = [int(s) for s in args.seeds.split(",")]
-    per_seed = [run_seed(args.model, s, work, args.tasks_per_family, args.candidates, args.oracle_repeats, args.arc_subset)
-                for s in seeds]
+    families = args.families.split(",") if args.families else None
+    per_seed = [run_seed(args.model, s, work, args.tasks_per_family, args.candidates, args.oracle_repeats, args.arc_subset,
+                         families) for s in seeds]
 
     def pooled(get) -> tuple[int, int]:
         pairs = [get(r) for r in per_seed]

@@ -21,12 +21,13 @@ from pathlib import Path
 import torch
 from transformers import get_cosine_schedule_with_warmup
 
-from seal_agent.grid_text import answer_text, task_prompt
+from seal_agent.arc_data import ArcTask
+from seal_agent.grid_text import answer_text, query_text
 from seal_agent.lora_engine import collate
 from seal_agent.models import load_model_and_tokenizer
 from seal_agent.nano_world import pretraining_tasks
 from seal_agent.tiny_model import build_tiny_model
-from seal_agent.ttt_data import TrainingExample, tokenize_example
+from seal_agent.ttt_data import IGNORE_INDEX, TrainingExample
 
 SIZES = {
     "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
@@ -45,12 +46,27 @@ def self_edit_text(rng: random.Random) -> str:
                       separators=(", ", ": "))
 
 
+def task_example(tokenizer, task: ArcTask) -> TrainingExample:
+    """A task in the in-context format, with every output grid in the loss (inputs are random, so never).
+
+    The demonstrations' outputs follow the same rule as the answer, so putting them in the
+    loss gives each sequence several lessons instead of one.
+    """
+    ids = tokenizer("", add_special_tokens=True)["input_ids"]  # the beginning-of-sequence token
+    labels = [IGNORE_INDEX] * len(ids)
+    for pair in (*task.train, *task.test):
+        shown = tokenizer(query_text(pair.input), add_special_tokens=False)["input_ids"]
+        written = tokenizer(answer_text(pair.output), add_special_tokens=False)["input_ids"]
+        ids += shown + written
+        labels += [IGNORE_INDEX] * len(shown) + written
+    ids.append(tokenizer.eos_token_id)
+    labels.append(tokenizer.eos_token_id)
+    return TrainingExample(input_ids=ids, labels=labels)
+
+
 def pretraining_examples(tokenizer, count: int, seed: int, self_edit_share: float = 0.1) -> list[TrainingExample]:
     rng = random.Random(seed)
-    examples = []
-    for task in pretraining_tasks(count, seed):
-        prompt = task_prompt([(p.input, p.output) for p in task.train], task.test[0].input)
-        examples.append(tokenize_example(tokenizer, prompt, answer_text(task.test[0].output), "output_tokens"))
+    examples = [task_example(tokenizer, task) for task in pretraining_tasks(count, seed)]
     for _ in range(int(count * self_edit_share)):
         ids = tokenizer(self_edit_text(rng), add_special_tokens=True)["input_ids"] + [tokenizer.eos_token_id]
         examples.append(TrainingExample(input_ids=ids, labels=list(ids)))

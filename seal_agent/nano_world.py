@@ -3,7 +3,7 @@
 A world where a small model can be pretrained on a CPU in minutes, and where test-time
 training with a well-chosen self-edit solves held-out tasks that the model cannot solve
 in context. Every task is `ArcTask`-shaped (demonstrations plus one test pair) on small
-grids (3x3 to 5x5), and deterministic in its seed.
+grids (3x3 to 4x4), and deterministic in its seed.
 
 Families (each a function of its parameters):
     rotate(k)            quarter turns, k in 1..3
@@ -26,7 +26,7 @@ which, and the tests check that nothing held out reaches the pretraining data.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,8 +134,11 @@ def held_out_family(spec: FamilySpec) -> bool:
 # -- tasks ----------------------------------------------------------------------------------
 
 
+GRID_SIDES = (3, 3)  # small enough that a sub-million-parameter model can write whole grids exactly
+
+
 def random_grid(rng: random.Random, colours: list[int], size: tuple[int, int] | None = None) -> np.ndarray:
-    rows, cols = size or (rng.randint(3, 5), rng.randint(3, 5))
+    rows, cols = size or (rng.randint(*GRID_SIDES), rng.randint(*GRID_SIDES))
     return np.array([[rng.choice(colours) if rng.random() < 0.55 else 0 for _ in range(cols)] for _ in range(rows)])
 
 
@@ -163,5 +166,10 @@ def pretraining_tasks(count: int, seed: int) -> list[ArcTask]:
     return [make_task(rng.choice(specs), rng.randrange(1 << 30), demonstrations=rng.randint(2, 4)) for _ in range(count)]
 
 
-def held_out_tasks(per_spec: int, seed: int) -> list[ArcTask]:
-    return [make_task(spec, seed * 1000 + i) for spec in held_out_specs() for i in range(per_spec)]
+def held_out_tasks(per_spec: int, seed: int, families: Sequence[str] | None = None) -> list[ArcTask]:
+    """`per_spec` tasks of every held-out spec (only those whose family is in `families`, if given)."""
+    specs = [s for s in held_out_specs() if families is None or s.family in families]
+    if not specs:
+        raise ValueError(f"no held-out family among {list(families or [])}; held out are "
+                         f"{sorted({s.family for s in held_out_specs()})}")
+    return [make_task(spec, seed * 1000 + i) for spec in specs for i in range(per_spec)]

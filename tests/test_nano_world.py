@@ -64,3 +64,20 @@ def test_arc_table_statistics():
     assert low == pytest.approx(0.4038, abs=1e-3) and high == pytest.approx(0.5962, abs=1e-3)
     assert wilson(0, 10)[0] == 0.0 and row("x", 3, 4)["success"] == 0.75
     assert FamilySpec("colour_map", ((1, 5),)).name == "colour_map-1-5"
+
+
+def test_pretraining_sequences_put_every_output_grid_and_only_those_in_the_loss():
+    from seal_agent.grid_text import answer_text, task_prompt
+    from seal_agent.nano_pretrain import task_example
+    from seal_agent.tiny_model import build_byte_tokenizer
+
+    tokenizer = build_byte_tokenizer()
+    task = pretraining_tasks(1, seed=0)[0]
+    example = task_example(tokenizer, task)
+    pairs = (*task.train, *task.test)
+    # The sequence is exactly what the ARC loop queries with, followed by the answer.
+    whole = task_prompt([(p.input, p.output) for p in task.train], task.test[0].input) + answer_text(task.test[0].output)
+    assert tokenizer.decode(example.input_ids, skip_special_tokens=True) == whole
+    in_loss = [token for token, label in zip(example.input_ids, example.labels) if label != -100]
+    assert in_loss[-1] == tokenizer.eos_token_id
+    assert tokenizer.decode(in_loss[:-1]) == "".join(answer_text(p.output) for p in pairs)
