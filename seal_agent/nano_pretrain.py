@@ -5,7 +5,7 @@
 
 The data: pretraining tasks (`seal_agent.nano_world.pretraining_tasks`, held-out families
 excluded) in the exact in-context format the ARC loop queries with (demonstrations, then
-the test input; loss on the answer), plus well-formed self-edits of SEAL's vocabulary
+the test input and its answer; every output grid in the loss), plus well-formed self-edits of SEAL's vocabulary
 (all tokens in the loss), so the policy side already speaks the tool-call format. The
 whole model is trained (AdamW, cosine schedule). The directory gets the model and
 tokenizer, and `nano_recipe.json`: size, steps, seeds, and the loss of every step.
