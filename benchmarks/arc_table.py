@@ -182,8 +182,12 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="seal-arc-table-"))
     seeds = [int(s) for s in args.seeds.split(",")]
     families = args.families.split(",") if args.families else None
-    per_seed = [run_seed(args.model, s, work, args.tasks_per_family, args.candidates, args.oracle_repeats, args.arc_subset,
-                         families, args.no_update_tasks_per_family) for s in seeds]
+    per_seed = []
+    for seed in seeds:
+        per_seed.append(run_seed(args.model, seed, work, args.tasks_per_family, args.candidates, args.oracle_repeats,
+                                 args.arc_subset, families, args.no_update_tasks_per_family))
+        # Each seed is tens of minutes on a CPU: keep what is done if a later seed is cut short.
+        (work / f"seed-{seed}.json").write_text(json.dumps(per_seed[-1], indent=2, default=str))
 
     def pooled(get) -> tuple[int, int]:
         pairs = [get(r) for r in per_seed]

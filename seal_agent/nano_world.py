@@ -3,7 +3,7 @@
 A world where a small model can be pretrained on a CPU in minutes, and where test-time
 training with a well-chosen self-edit solves held-out tasks that the model cannot solve
 in context. Every task is `ArcTask`-shaped (demonstrations plus one test pair) on small
-grids (3x3 to 4x4), and deterministic in its seed.
+grids (3x3 inputs; `GRID_SIDES`), and deterministic in its seed.
 
 Families (each a function of its parameters):
     rotate(k)            quarter turns, k in 1..3
