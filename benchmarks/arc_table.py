@@ -106,13 +106,10 @@ def evaluate_fixed(ctx, task_ids: list[str], edit: dict[str, Any], repeats: int,
 
 def in_context_success(ctx, tasks, seed: int) -> tuple[int, int]:
     """Solved and total with no update: the base model in context, queried as the baseline node does."""
-    from seal_agent.evaluate import plan_queries, score
+    from seal_agent.evaluate import evaluate_base
 
-    solved = 0
-    for task in tasks:
-        plan = plan_queries(task, ctx.config.eval, derive_seed(seed, "baseline", task.task_id))
-        outputs = ctx.engine.generate_base(plan.prompts, ctx.config.eval.max_new_tokens, ctx.config.eval.batch_size)
-        solved += score(plan, outputs).solved
+    solved = sum(evaluate_base(ctx.engine, task, ctx.config.eval, derive_seed(seed, "baseline", task.task_id)).solved
+                 for task in tasks)
     return solved, len(tasks)
 
 

@@ -37,7 +37,7 @@ from langgraph.types import Command, Send
 
 from seal_agent.arc_data import ArcTask
 from seal_agent.config import RunConfig
-from seal_agent.evaluate import plan_queries, score
+from seal_agent.evaluate import evaluate_base, plan_queries, score
 from seal_agent.lora_engine import CandidateOutcome, TrainJob, planned_steps, split_on_out_of_memory
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.prompts import openai_tools, self_edit_messages
@@ -80,9 +80,7 @@ def baseline(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
     solved = {}
     for task_id in state["task_ids"]:
         start = time.perf_counter()
-        plan = plan_queries(ctx.tasks[task_id], ctx.config.eval, derive_seed(ctx.config.seed, "baseline", task_id))
-        outputs = ctx.engine.generate_base(plan.prompts, ctx.config.eval.max_new_tokens, ctx.config.eval.batch_size)
-        evaluation = score(plan, outputs)
+        evaluation = evaluate_base(ctx.engine, ctx.tasks[task_id], ctx.config.eval, derive_seed(ctx.config.seed, "baseline", task_id))
         seconds = time.perf_counter() - start
         ctx.traces.record_baseline(task_id, evaluation.solved, evaluation.attempts, evaluation.raw_outputs, seconds)
         solved[task_id] = evaluation.solved

@@ -96,5 +96,11 @@ def evaluate(engine, task: ArcTask, config: EvalConfig, seed: int, use_adapter: 
     return score(plan, outputs)
 
 
+def evaluate_base(engine, task: ArcTask, config: EvalConfig, seed: int) -> Evaluation:
+    """The base model in context, with no update: what the run's baseline measures."""
+    plan = plan_queries(task, config, seed)
+    return score(plan, engine.generate_base(plan.prompts, config.max_new_tokens, config.batch_size))
+
+
 def evaluate_voting(engine, task: ArcTask, config: EvalConfig, seed: int, use_adapter: bool = True) -> Evaluation:
     return evaluate(engine, task, config.model_copy(update={"strategy": "vote"}), seed, use_adapter)

@@ -81,3 +81,11 @@ def test_pretraining_sequences_put_every_output_grid_and_only_those_in_the_loss(
     in_loss = [token for token, label in zip(example.input_ids, example.labels) if label != -100]
     assert in_loss[-1] == tokenizer.eos_token_id
     assert tokenizer.decode(in_loss[:-1]) == "".join(answer_text(p.output) for p in pairs)
+
+
+def test_held_out_tasks_can_be_restricted_to_families():
+    tasks = held_out_tasks(2, seed=1, families=["colour_map"])
+    assert len(tasks) == 2 * sum(s.family == "colour_map" for s in held_out_specs())
+    assert all(t.task_id.startswith("colour_map-") for t in tasks)
+    with pytest.raises(ValueError, match="no held-out family"):
+        held_out_tasks(1, seed=1, families=["rotate"])  # rotations are pretraining-only
