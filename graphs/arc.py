@@ -40,7 +40,7 @@ from seal_agent.config import RunConfig
 from seal_agent.evaluate import evaluate_base, plan_queries, score
 from seal_agent.lora_engine import CandidateOutcome, TrainJob, planned_steps, split_on_out_of_memory
 from seal_agent.policy import LocalToolPolicy
-from seal_agent.prompts import openai_tools, self_edit_messages
+from seal_agent.prompts import openai_tools, prompt_options, self_edit_messages
 from seal_agent.seeding import derive_seed
 from seal_agent.self_edit import Rejection, validate_self_edit
 from seal_agent.state import ArcState, ExecuteInput, ProposeInput
@@ -104,7 +104,7 @@ def propose(payload: ProposeInput, runtime: Runtime[ArcContext]) -> Command:
     config = ctx.config
     start = time.perf_counter()
     task = ctx.tasks[payload["task_id"]]
-    messages = self_edit_messages(task, ctx.tools, config.policy.include_demonstrations)
+    messages = self_edit_messages(task, ctx.tools, **prompt_options(config.policy))
     seed = derive_seed(config.seed, payload["round"], payload["task_id"], "propose")
     with ctx.model_lock:
         ctx.use_policy(payload["policy_checkpoint"])

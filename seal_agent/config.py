@@ -141,6 +141,16 @@ class PolicyConfig(_Section):
     include_demonstrations: bool = Field(
         True, description="Show the task's demonstrations in the self-edit prompt."
     )
+    prompt: Literal["full", "compact"] = Field(
+        "full",
+        description="full: a system message describing every tool with a placeholder template of the answer, "
+        "then the task. compact: the task and one line naming the tools (for small models).",
+    )
+    show_task_id: bool = Field(
+        False,
+        description="Put the task id in the prompt. Off by default: a policy could tie a rewarded self-edit to a "
+        "task's name instead of to what its demonstrations look like.",
+    )
     lora: LoraConfigSection = Field(
         default_factory=lambda: LoraConfigSection(rank=16, alpha=32),
         description="The policy's own LoRA adapter, trained by ReST-EM.",

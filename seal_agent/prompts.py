@@ -26,28 +26,42 @@ Tools:
 {tools}
 Call the optional tools as often as you like (each call adds one augmented copy), then each \
 required tool exactly once, in the order listed.
-Answer with a JSON array of tool calls and nothing else, for example:
-{example}"""
+Answer with a JSON array of tool calls and nothing else, in this form (fill in each <...>):
+{template}"""
 
-EXAMPLE_TRAIN = {"name": "train", "arguments": {"learning_rate": 0.0001, "num_train_epochs": 2, "strategy": "output_tokens"}}
+# The compact prompt (`policy.prompt: compact`) for small models: the demonstrations and this one line.
+COMPACT_FORMAT = "Self-edit (a JSON array of tool calls: {names}):"
 
 
-def example_calls(tools: Sequence[BaseTool | dict[str, Any]]) -> list[dict[str, Any]]:
-    """A well-formed self-edit for the prompt: the first tool with example arguments, then train."""
+def placeholder(prop: dict[str, Any]) -> str:
+    """`<...>` standing for one argument's value: its type and bounds, never a value."""
+    if prop.get("type") == "boolean":
+        return "<true or false>"
+    return f"<{describe_argument(prop)}>"
+
+
+def call_template(spec: dict[str, Any]) -> str:
+    """One call with a placeholder for every argument, e.g. {"name": "train", "arguments": {"learning_rate": <...>}}."""
+    function = spec["function"]
+    properties = function.get("parameters", {}).get("properties", {})
+    arguments = ", ".join(f"{json.dumps(name)}: {placeholder(prop)}" for name, prop in properties.items())
+    return f'{{"name": {json.dumps(function["name"])}, "arguments": {{{arguments}}}}}'
+
+
+def format_template(tools: Sequence[BaseTool | dict[str, Any]]) -> str:
+    """The answer's shape with placeholders: the first optional tool (if any), then each required tool.
+
+    The prompt shows a template, not an example with values: a concrete example would hand
+    the policy one particular self-edit (SEAL's reference prompt has placeholders too).
+    """
     specs = openai_tools(tools)
-    first = specs[0]["function"]
-    args = {}
-    for name, prop in first.get("parameters", {}).get("properties", {}).items():
-        if "enum" in prop:
-            args[name] = prop["enum"][0]
-        elif prop.get("type") == "boolean":
-            args[name] = True
-        elif prop.get("type") in ("integer", "number"):
-            args[name] = prop.get("minimum", 1)
-    calls = [{"name": first["name"], "arguments": args}]
-    if first["name"] != "train":
-        calls.append(EXAMPLE_TRAIN)
-    return calls
+    required = [s for s in specs if s.get("required")]
+    optional = [s for s in specs if not s.get("required")]
+    shown = (optional[:1] + required) if required else specs[:1]
+    calls = [call_template(s) for s in shown]
+    if required and optional:
+        calls.insert(1, "...")
+    return "[" + ", ".join(calls) + "]"
 
 
 def openai_tools(tools: Sequence[BaseTool | dict[str, Any]]) -> list[dict[str, Any]]:
@@ -95,15 +109,41 @@ def describe_tools(tools: Sequence[BaseTool | dict[str, Any]]) -> str:
 
 
 def self_edit_messages(
-    task: ArcTask, tools: Sequence[BaseTool], include_demonstrations: bool = True
+    task: ArcTask,
+    tools: Sequence[BaseTool],
+    include_demonstrations: bool = True,
+    prompt: str = "full",
+    show_task_id: bool = False,
 ) -> list[BaseMessage]:
-    system = INSTRUCTIONS.format(tools=describe_tools(tools), example=json.dumps(example_calls(tools)))
+    """The chat messages that ask for a self-edit of `task`.
+
+    `prompt`: "full" (a system message describing every tool, then the task) or "compact"
+    (one user message: the task and one line naming the tools, for small models). The task
+    id is left out unless `show_task_id`: a policy should tie what it writes to what the
+    demonstrations look like, not to a task's name.
+    """
     if include_demonstrations:
         body = "".join(example_text(p.input, p.output) for p in task.train)
         body += "".join(query_text(p.input) + "?\n" for p in task.test)
     else:
         body = f"{len(task.train)} demonstrations, {len(task.test)} test input(s).\n"
-    return [SystemMessage(system), HumanMessage(f"Task {task.task_id}:\n{body}Your self-edit:")]
+    heading = f"Task {task.task_id}:\n" if show_task_id else "Task:\n"
+    if prompt == "compact":
+        names = ", ".join(s["function"]["name"] for s in openai_tools(tools))
+        return [HumanMessage(heading + body + COMPACT_FORMAT.format(names=names))]
+    if prompt != "full":
+        raise ValueError(f"unknown self-edit prompt {prompt!r}; choose full or compact")
+    system = INSTRUCTIONS.format(tools=describe_tools(tools), template=format_template(tools))
+    return [SystemMessage(system), HumanMessage(heading + body + "Your self-edit:")]
+
+
+def prompt_options(policy_config) -> dict[str, Any]:
+    """The `self_edit_messages` options a config's `policy` section sets."""
+    return {
+        "include_demonstrations": policy_config.include_demonstrations,
+        "prompt": policy_config.prompt,
+        "show_task_id": policy_config.show_task_id,
+    }
 
 
 def tool_call_schema(spec: dict[str, Any]) -> dict[str, Any]:
