@@ -36,19 +36,17 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
 from seal_agent.arc_data import ArcTask
+from seal_agent.arc_scoring import query_seed, score_self_edits
+from seal_agent.candidates import candidates_from
 from seal_agent.config import RunConfig
-from seal_agent.evaluate import evaluate_base, plan_queries, score
-from seal_agent.lora_engine import CandidateOutcome, TrainJob, planned_steps, split_on_out_of_memory
+from seal_agent.evaluate import evaluate_base
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.prompts import openai_tools, prompt_options, self_edit_messages
 from seal_agent.seeding import derive_seed
-from seal_agent.self_edit import Rejection, validate_self_edit
 from seal_agent.state import ArcState, ExecuteInput, ProposeInput
 from seal_agent.traces import TraceStore
-from seal_agent.ttt_data import build_training_data
-from tools import ToolOutputError, TrainingSettings
 
-from graphs.shared import PolicySlot, candidates_from, rebuild_message, rest_em_update
+from graphs.shared import PolicySlot, rest_em_update
 
 
 @dataclass
@@ -80,7 +78,7 @@ def baseline(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
     solved = {}
     for task_id in state["task_ids"]:
         start = time.perf_counter()
-        evaluation = evaluate_base(ctx.engine, ctx.tasks[task_id], ctx.config.eval, derive_seed(ctx.config.seed, "baseline", task_id))
+        evaluation = evaluate_base(ctx.engine, ctx.tasks[task_id], ctx.config.eval, query_seed(ctx.config.seed, task_id))
         seconds = time.perf_counter() - start
         ctx.traces.record_baseline(task_id, evaluation.solved, evaluation.attempts, evaluation.raw_outputs, seconds)
         solved[task_id] = evaluation.solved
@@ -126,105 +124,13 @@ def propose(payload: ProposeInput, runtime: Runtime[ArcContext]) -> Command:
 def execute(payload: ExecuteInput, runtime: Runtime[ArcContext]) -> dict[str, Any]:
     """All of one task's candidates: validate, build data, then train and evaluate them together."""
     ctx = runtime.context
-    config = ctx.config
-    task = ctx.tasks[payload["task_id"]]
-    defaults = TrainingSettings(
-        learning_rate=config.ttt.default_learning_rate,
-        num_train_epochs=config.ttt.default_epochs,
-        strategy=config.ttt.default_strategy,
+    rows = score_self_edits(
+        ctx.tasks[payload["task_id"]], payload["candidates"], config=ctx.config, engine=ctx.engine, tools=ctx.tools, round_=payload["round"],
     )
-    rows, jobs, job_rows = [], [], []
-    for candidate in payload["candidates"]:
-        start = time.perf_counter()
-        row: dict[str, Any] = {
-            "round": payload["round"],
-            "task_id": payload["task_id"],
-            "candidate": candidate["candidate"],
-            "completion": candidate["completion"],
-            "tool_calls": candidate["tool_calls"],
-            "status": "ok",
-            "reason": None,
-            "reward": 0.0,
-            "tool_names": [],
-            "timings": {},
-        }
-        self_edit = validate_self_edit(rebuild_message(candidate), ctx.tools, defaults)
-        if isinstance(self_edit, Rejection):
-            row.update(status="rejected", reason=self_edit.reason)
-        else:
-            row["tool_names"] = self_edit.tool_names
-            row["training"] = {**self_edit.training.model_dump(), "from_defaults": self_edit.training_from_defaults}
-            seed = derive_seed(config.seed, payload["round"], payload["task_id"], candidate["candidate"])
-            job = prepare_job(ctx, task, self_edit, seed, row)
-            if job is not None:
-                jobs.append(job)
-                job_rows.append(row)
-        row["seconds"] = time.perf_counter() - start
-        rows.append(row)
-
-    # Every candidate of the task answers the same queries, so their rewards are comparable.
-    plan = plan_queries(task, config.eval, derive_seed(config.seed, payload["round"], payload["task_id"], "eval"))
-    for row, outcome in zip(job_rows, run_jobs(ctx, jobs, plan)):
-        if outcome.failure is not None:
-            row.update(status="failed", reason=outcome.failure, reward=0.0)
-            continue
-        evaluation = score(plan, outcome.outputs)
-        row["loss_curve"] = outcome.train.losses
-        row["timings"].update(train=outcome.train.seconds, eval=outcome.train.eval_seconds)
-        row["seconds"] += outcome.train.seconds + outcome.train.eval_seconds
-        row["predictions"], row["raw_outputs"], row["votes"] = evaluation.attempts, evaluation.raw_outputs, evaluation.votes
-        row["reward"] = 1.0 if evaluation.solved else 0.0
     ctx.traces.record_candidates([{**row, "prompt": None} for row in rows])
     # The state keeps what later nodes and the summary need; the full record is in the trace.
     keep = ("round", "task_id", "candidate", "status", "reason", "reward", "tool_names", "completion", "seconds")
     return {"results": [{key: row.get(key) for key in keep} for row in rows]}
-
-
-def prepare_job(ctx: ArcContext, task: ArcTask, self_edit, seed: int, row: dict[str, Any]) -> TrainJob | None:
-    """Build a validated self-edit's data and check its step budget; None if it is rejected."""
-    config = ctx.config
-    start = time.perf_counter()
-    try:
-        data = build_training_data(
-            task,
-            self_edit.augmentations,
-            ctx.engine.tokenizer,
-            strategy=self_edit.training.strategy,
-            max_examples=config.ttt.max_examples,
-            max_sequence_tokens=config.ttt.max_sequence_tokens,
-            seed=seed,
-            colour_twins=config.ttt.colour_twins,
-        )
-    except ToolOutputError as bad_output:
-        row.update(status="rejected", reason=f"bad tool output: {bad_output}")
-        return None
-    except Exception as failure:  # an augmentation the policy chose crashed while applied
-        row.update(status="rejected", reason=f"augmentation failed: {type(failure).__name__}: {str(failure)[:300]}")
-        return None
-    row["data_counts"], row["data_sample"] = data.counts, data.sample_text
-    row["timings"]["data"] = time.perf_counter() - start
-    epochs = self_edit.training.num_train_epochs
-    steps = planned_steps(len(data.examples), epochs, config.ttt.batch_size)
-    if not data.examples:
-        row.update(status="rejected", reason="the self-edit produced no training examples")
-        return None
-    if steps > config.ttt.max_steps:
-        row.update(
-            status="rejected",
-            reason=f"needs {steps} training steps ({len(data.examples)} examples x {epochs} epochs / batch "
-            f"{config.ttt.batch_size}); the budget is {config.ttt.max_steps}",
-        )
-        return None
-    return TrainJob(data.examples, self_edit.training.learning_rate, epochs, seed)
-
-
-def run_jobs(ctx: ArcContext, jobs: list[TrainJob], plan) -> list[CandidateOutcome]:
-    """Train and evaluate the jobs with the configured engine (halving the batch on out of memory)."""
-    config = ctx.config
-    return split_on_out_of_memory(
-        ctx.engine, jobs,
-        lambda some: ctx.engine.train_and_generate(some, plan.prompts, config.eval.max_new_tokens, config.eval.batch_size),
-    )
 
 
 def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 from safetensors.torch import load_file, save_file
 
+from seal_agent.candidates import candidates_from, rebuild_message
 from seal_agent.knowledge_config import KnowledgeRunConfig
 from seal_agent.knowledge_data import Passage
 from seal_agent.knowledge_prompts import bounded_tool_specs, knowledge_messages
@@ -59,7 +60,7 @@ from seal_agent.self_edit import KnowledgeEdit, Rejection, validate_knowledge_ed
 from seal_agent.state import KnowledgeState, PassageCandidates, PassageInput
 from seal_agent.traces import TraceStore
 
-from graphs.shared import PolicySlot, candidates_from, rebuild_message, rest_em_update
+from graphs.shared import PolicySlot, rest_em_update
 
 
 @dataclass

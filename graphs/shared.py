@@ -4,22 +4,25 @@ Both graphs keep the policy as a peft adapter on the one base model. The state n
 checkpoint to sample from (`policy/round_N`, relative to the run directory, or None for
 the initial adapter); `PolicySlot.use` makes the in-memory adapter match it, so a node
 re-run after a crash samples from exactly the policy it sampled from the first time.
+
+With `merge=True` (the reference code's ReST-EM, `policy.merge_into_base`) each round's
+fine-tuned adapter is merged into the base weights and the adapter starts the next round
+fresh: the merged model is then both the policy and the base that test-time training
+starts from. Round N's policy is then the original weights plus rounds 1..N merged in
+order, and `use` rebuilds exactly that from the saved round adapters.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import AIMessage
-
 from seal_agent.lora_engine import CandidateFailed
-from seal_agent.rest_em import fine_tune_policy, load_policy, save_policy
+from seal_agent.models import POLICY_ADAPTER, merge_adapter_into_base
+from seal_agent.rest_em import fine_tune_policy, load_policy, merged_chain, save_policy
 from seal_agent.seeding import derive_seed
-from seal_agent.state import Candidate
 
 DIRTY = "<policy adapter modified since its last checkpoint>"
 
@@ -35,12 +38,34 @@ class PolicySlot:
     # Told each time the in-memory policy becomes another checkpoint (the vLLM backend
     # points vLLM at it and checks that vLLM really samples from it).
     on_change: Callable[[str | None], None] | None = None
+    merge: bool = False  # each round's adapter merged into the base weights (see the module docstring)
+    _original_weights: dict | None = None  # merge mode: the base weights before any merge
 
     def use(self, checkpoint: str | None) -> None:
-        """Make the in-memory policy adapter equal to `checkpoint` (None: the initial one)."""
-        if checkpoint != self.loaded:
+        """Make the in-memory policy equal to `checkpoint` (None: the initial one)."""
+        if checkpoint == self.loaded:
+            return
+        if self.merge:
+            self.restore_base()
+            for directory in merged_chain(self.run_dir / checkpoint) if checkpoint else []:
+                load_policy(self.model, directory, self.initial_state)
+                self.merge_adapter()
+        else:
             load_policy(self.model, self.run_dir / checkpoint if checkpoint else None, self.initial_state)
-            self.now_holds(checkpoint)
+        self.now_holds(checkpoint)
+
+    def merge_adapter(self) -> None:
+        """Merge the adapter's current weights into the base, then reset it to its initial weights."""
+        if self._original_weights is None:
+            self._original_weights = {name: w.detach().clone() for name, w in policy_base_weights(self.model).items()}
+        merge_adapter_into_base(self.model, POLICY_ADAPTER)
+        load_policy(self.model, None, self.initial_state)
+
+    def restore_base(self) -> None:
+        if self._original_weights is not None:
+            current = policy_base_weights(self.model)
+            for name, weight in self._original_weights.items():
+                current[name].data.copy_(weight)
 
     def now_holds(self, checkpoint: str | None) -> None:
         self.loaded = checkpoint
@@ -77,6 +102,8 @@ def rest_em_update(
             slot.use(previous)
     checkpoint = f"policy/round_{current}"
     save_policy(slot.model, slot.run_dir / checkpoint)
+    if slot.merge:
+        slot.merge_adapter()
     slot.now_holds(checkpoint)
     return {
         "policy_checkpoint": checkpoint,
@@ -86,38 +113,9 @@ def rest_em_update(
     }
 
 
-def rebuild_message(payload: Candidate) -> AIMessage:
-    """The policy's message back from a candidate stored in the state (plain JSON).
+def policy_base_weights(model) -> dict[str, Any]:
+    """The base weight of every layer that carries the policy adapter, by module name."""
+    from peft.tuners.lora import LoraLayer
 
-    A call whose name is not a string or whose arguments are not an object becomes an
-    invalid tool call (the self-edit is then rejected with the reason), never an error.
-    """
-    calls, invalid = [], []
-    for i, call in enumerate(payload["tool_calls"]):
-        if isinstance(call, dict) and isinstance(call.get("name"), str) and isinstance(call.get("args"), dict):
-            calls.append({"name": call["name"], "args": call["args"], "id": f"call_{i}"})
-        else:
-            invalid.append({"name": None, "args": _text(call), "id": f"call_{i}",
-                            "error": "a tool call needs a string name and an object of arguments"})
-    for i, call in enumerate(payload["invalid_tool_calls"]):
-        invalid.append({"name": None, "args": _text(call.get("args")), "id": f"bad_{i}", "error": _text(call.get("error"))})
-    return AIMessage(content=payload["completion"], tool_calls=calls, invalid_tool_calls=invalid)
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, default=str)[:500]
-
-
-def candidates_from(messages: list[AIMessage]) -> list[Candidate]:
-    """Sampled messages as JSON candidates, numbered in sampling order."""
-    return [
-        Candidate(
-            candidate=index,
-            completion=message.text,
-            tool_calls=[{"name": c["name"], "args": c["args"]} for c in message.tool_calls],
-            invalid_tool_calls=[{"args": c.get("args"), "error": c.get("error")} for c in message.invalid_tool_calls],
-        )
-        for index, message in enumerate(messages)
-    ]
+    return {name: module.get_base_layer().weight for name, module in model.named_modules()
+            if isinstance(module, LoraLayer) and POLICY_ADAPTER in module.lora_A}

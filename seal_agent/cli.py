@@ -7,6 +7,7 @@
     seal trace show RUN_DIR [--round N --task ID]   what each candidate did and earned
     seal run knowledge --preset smoke [--data F]    knowledge incorporation (single|cpt|continual)
     seal eval knowledge --preset smoke [--data F]   base / passage only / + self-edits, one table
+    seal eval arc --run-dir RUN --tasks ID,ID       no update / fixed self-edits / policies, on held-out tasks
 
 Bad input (a config, a task file) stops the command before any work with one message and
 exit code 2; nothing is left in the run directory.
@@ -22,7 +23,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from seal_agent import cli_knowledge
+from seal_agent import cli_eval_arc, cli_knowledge
 from seal_agent.cli_trace import trace_app
 from seal_agent.arc_data import TaskError
 from seal_agent.cli_common import console, echo_updates, fail, open_feed, progress_bar, run_to_end, start_run
@@ -243,6 +244,7 @@ def pretrain_nano_command(
 
 run_app.command("knowledge")(cli_knowledge.run_knowledge_command)
 eval_app.command("knowledge")(cli_knowledge.eval_knowledge_command)
+eval_app.command("arc")(cli_eval_arc.eval_arc_command)
 
 
 def main() -> None:

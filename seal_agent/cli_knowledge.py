@@ -195,7 +195,7 @@ def eval_knowledge_command(
 
     from seal_agent import knowledge_runner as kr
     from seal_agent.knowledge_baselines import evaluate_baselines
-    from seal_agent.knowledge_reward import load_chat_model
+    from seal_agent.chat_models import load_chat_model
     from seal_agent.runner import ModelLoadError
 
     hf_logging.disable_progress_bar()

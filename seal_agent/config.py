@@ -157,7 +157,14 @@ class PolicyConfig(_Section):
     )
     sft_learning_rate: float = Field(1e-4, gt=0, description="ReST-EM fine-tuning learning rate.")
     sft_epochs: int = Field(2, ge=1, description="ReST-EM fine-tuning epochs over the kept self-edits.")
-    sft_batch_size: int = Field(4, ge=1)
+    sft_batch_size: int = Field(4, ge=1, description="ReST-EM fine-tuning batch size.")
+    merge_into_base: bool = Field(
+        False,
+        description="SEAL's released code: after each ReST-EM fine-tune, merge the policy adapter into the base "
+        "weights, so the fine-tuned model is also the base that test-time training starts from and that "
+        "answers; the next round fine-tunes a fresh adapter. Off: the policy is a separate adapter and "
+        "test-time training always starts from the original base model.",
+    )
 
 
 class ToolsConfig(_Section):
@@ -172,6 +179,18 @@ class ToolsConfig(_Section):
         default_factory=list,
         description="Extra tool modules to load: dotted module names or paths to .py files.",
     )
+
+
+class ChatModelConfig(_Section):
+    """Any LangChain chat model, by import path and keyword arguments.
+
+    For example an OpenAI-compatible endpoint:
+        class_path: langchain_openai.ChatOpenAI
+        kwargs: {model: gpt-4.1, base_url: http://localhost:8000/v1, api_key: EMPTY}
+    """
+
+    class_path: str = Field(description="module.ClassName of a langchain_core BaseChatModel.")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Passed to the class.")
 
 
 VIEWS = ("identity", "transpose", "flip_horizontal", "flip_vertical", "rotate_90", "rotate_180")
@@ -196,6 +215,12 @@ class EvalConfig(_Section):
     top_per_view: int = Field(3, ge=1, description="Answers kept from each view before voting across views.")
     attempts: int = Field(2, ge=1, description="Answers submitted per test input (pass@attempts).")
     batch_size: int = Field(16, ge=1, description="Queries decoded together.")
+    self_edits_per_task: int = Field(
+        5, ge=1, description="`seal eval arc`: self-edits scored per task in each row (SEAL's evaluation: 5)."
+    )
+    teacher: ChatModelConfig | None = Field(
+        None, description="`seal eval arc`: a chat model whose self-edits are also scored (the paper's GPT-4.1 kind of row).",
+    )
 
 
 class ExecutorConfig(_Section):
@@ -257,6 +282,9 @@ class RunConfig(_Section):
             raise ValueError("executor 'ray' runs the batched engine in its actors; set ttt.engine: batched")
         if self.backend == "vllm" and (self.executor.kind != "local" or self.ttt.engine != "batched"):
             raise ValueError("backend 'vllm' runs with executor 'local' and ttt.engine 'batched'")
+        if self.policy.merge_into_base and (self.backend != "transformers" or self.executor.kind != "local"):
+            raise ValueError("policy.merge_into_base changes the base weights in this process; it runs with "
+                             "backend 'transformers' and executor 'local'")
         return self
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from seal_agent.chat_models import self_edit_from
 from seal_agent.knowledge_data import Passage
 from seal_agent.knowledge_prompts import knowledge_messages
 from seal_agent.knowledge_reward import mean_metrics
@@ -27,23 +28,9 @@ from seal_agent.seeding import derive_seed
 from seal_agent.self_edit import Rejection, validate_knowledge_edit
 
 from graphs.knowledge import sample_self_edits
-from graphs.shared import rebuild_message
+from seal_agent.candidates import rebuild_message
 
 BASE, PASSAGE, POLICY = "base model", "passage only", "passage + policy self-edits"
-
-
-def teacher_message(chat_model, messages, tools):
-    """A self-edit from any LangChain chat model: native tool calls when it has them,
-    else the JSON array its text holds (the prompt asks for one)."""
-    try:
-        bound = chat_model.bind_tools(openai_tools(tools))
-    except NotImplementedError:
-        bound = chat_model
-    message = bound.invoke(messages)
-    if not message.tool_calls and not message.invalid_tool_calls:
-        calls, invalid = parse_tool_calls(message.text.strip())
-        message = message.model_copy(update={"tool_calls": calls, "invalid_tool_calls": invalid})
-    return message
 
 
 def evaluate_baselines(
@@ -66,7 +53,7 @@ def evaluate_baselines(
         _prompt, sampled = sample_self_edits(ctx, passage, self_edits, seed)
         edits[POLICY] = [sequences_or_none(rebuild_message(c), ctx.tools) for c in sampled]
         if teacher is not None:
-            edits[conditions[3]] = [sequences_or_none(teacher_message(teacher, messages, ctx.tools), ctx.tools)]
+            edits[conditions[3]] = [sequences_or_none(self_edit_from(teacher, messages, ctx.tools), ctx.tools)]
         jobs, owners = [], []
         for name, texts in edits.items():
             for index, sequences in enumerate(texts):

@@ -15,24 +15,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from seal_agent.config import LoraConfigSection, ModelConfig, _Section
+from seal_agent.config import ChatModelConfig, LoraConfigSection, ModelConfig, _Section
 
 PROMPTS = ("implications", "implications-long", "implications-very-long", "rewrite", "self-qa")
 REWARDS = ("loglik", "exact_match", "f1", "judge")
 MODES = ("single", "cpt", "continual")
 ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
-class ChatModelConfig(_Section):
-    """Any LangChain chat model, by import path and keyword arguments.
-
-    For example an OpenAI-compatible endpoint:
-        class_path: langchain_openai.ChatOpenAI
-        kwargs: {model: gpt-4.1, base_url: http://localhost:8000/v1, api_key: EMPTY}
-    """
-
-    class_path: str = Field(description="module.ClassName of a langchain_core BaseChatModel.")
-    kwargs: dict[str, Any] = Field(default_factory=dict, description="Passed to the class.")
 
 
 class PassageDataConfig(_Section):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-import importlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -122,16 +121,6 @@ Question: {question}
 Correct answers: {golds}
 Answer given: {prediction}
 Is the answer given correct?"""
-
-
-def load_chat_model(section) -> Any:
-    """A LangChain chat model from a `ChatModelConfig` (import path and keyword arguments)."""
-    module_name, _, class_name = section.class_path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError, ValueError) as err:
-        raise ValueError(f"chat model {section.class_path!r} cannot be imported: {err}") from None
-    return cls(**section.kwargs)
 
 
 def judge_answers(judge, passage: Passage, answers: Sequence[str]) -> list[float]:

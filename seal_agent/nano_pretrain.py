@@ -5,15 +5,21 @@
 
 The data: pretraining tasks (`seal_agent.nano_world.pretraining_tasks`, held-out families
 excluded) in the exact in-context format the ARC loop queries with (demonstrations, then
-the test input and its answer; every output grid in the loss), plus well-formed self-edits of SEAL's vocabulary
-(all tokens in the loss), so the policy side already speaks the tool-call format. The
-whole model is trained (AdamW, cosine schedule). The directory gets the model and
-tokenizer, and `nano_recipe.json`: size, steps, seeds, and the loss of every step.
+the test input and its answer; every output grid in the loss), plus self-edits of SEAL's
+vocabulary written *after the policy prompt the loop really renders* (`PROMPT`: the compact
+prompt of a pretraining task, through the chat template), with only the self-edit in the
+loss. So the initial policy samples its self-edits from this prior in the very context it
+is asked in: learning rates log-uniform over `PRIOR_LEARNING_RATES`, epochs uniform over
+`PRIOR_EPOCHS`, each augmentation group and the loss strategy a fair coin. The prior knows
+nothing about which choices earn reward. The whole model is trained (AdamW, cosine
+schedule). The directory gets the model and tokenizer, and `nano_recipe.json`: size,
+steps, seeds, the self-edit prior and prompt, and the loss of every step.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from pathlib import Path
@@ -26,8 +32,12 @@ from seal_agent.grid_text import answer_text, query_text
 from seal_agent.lora_engine import collate
 from seal_agent.models import load_model_and_tokenizer
 from seal_agent.nano_world import pretraining_tasks
+from seal_agent.policy import render_chat
+from seal_agent.prompts import SEPARATORS, self_edit_messages
+from seal_agent.rest_em import completion_example
 from seal_agent.tiny_model import build_tiny_model
 from seal_agent.ttt_data import IGNORE_INDEX, TrainingExample
+from tools import arc_tools
 
 SIZES = {
     "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
@@ -37,13 +47,36 @@ SIZES = {
 }
 
 
+# The initial policy's prior over self-edits (see the module docstring).
+PRIOR_LEARNING_RATES = (1e-5, 1e-2)
+PRIOR_EPOCHS = (1, 10)
+# The policy prompt the self-edits follow; the ARC loop on a nano model must use the same
+# (`policy.prompt: compact`, SEAL's vocabulary), or the prior is not what it samples from.
+PROMPT = "compact"
+
+
+def decimal_text(value: float) -> str:
+    """Two significant digits without an exponent (0.000026, 0.0031): how the grammar writes a bounded number."""
+    digits = max(1, 1 - math.floor(math.log10(value)))
+    return f"{float(f'{value:.1e}'):.{digits}f}"
+
+
 def self_edit_text(rng: random.Random) -> str:
-    """A well-formed self-edit of SEAL's vocabulary, with random choices."""
+    """A well-formed self-edit of SEAL's vocabulary drawn from the prior, as the policy's grammar writes it."""
+    low, high = (math.log10(x) for x in PRIOR_LEARNING_RATES)
     flags = {f"use_{k}_augmentations": rng.random() < 0.5 for k in ("basic", "size", "chain", "repeat")}
-    train = {"learning_rate": float(f"{10 ** rng.uniform(-4, -2):.1e}"), "num_train_epochs": rng.randint(1, 10),
+    learning_rate = decimal_text(10 ** rng.uniform(low, high))
+    train = {"learning_rate": "LR", "num_train_epochs": rng.randint(*PRIOR_EPOCHS),
              "strategy": rng.choice(["all_tokens", "output_tokens"])}
-    return json.dumps([{"name": "data_generation", "arguments": flags}, {"name": "train", "arguments": train}],
-                      separators=(", ", ": "))
+    text = json.dumps([{"name": "data_generation", "arguments": flags}, {"name": "train", "arguments": train}],
+                      separators=SEPARATORS)
+    return text.replace('"LR"', learning_rate)
+
+
+def self_edit_example(tokenizer, task: ArcTask, rng: random.Random) -> TrainingExample:
+    """The rendered policy prompt of `task`, then a self-edit from the prior; only the self-edit in the loss."""
+    prompt = render_chat(tokenizer, self_edit_messages(task, arc_tools("seal"), prompt=PROMPT))
+    return completion_example(tokenizer, prompt, self_edit_text(rng))
 
 
 def task_example(tokenizer, task: ArcTask) -> TrainingExample:
@@ -67,11 +100,23 @@ def task_example(tokenizer, task: ArcTask) -> TrainingExample:
 def pretraining_examples(tokenizer, count: int, seed: int, self_edit_share: float = 0.1) -> list[TrainingExample]:
     rng = random.Random(seed)
     examples = [task_example(tokenizer, task) for task in pretraining_tasks(count, seed)]
-    for _ in range(int(count * self_edit_share)):
-        ids = tokenizer(self_edit_text(rng), add_special_tokens=True)["input_ids"] + [tokenizer.eos_token_id]
-        examples.append(TrainingExample(input_ids=ids, labels=list(ids)))
+    prompt_tasks = pretraining_tasks(int(count * self_edit_share), seed + 1)
+    examples += [self_edit_example(tokenizer, task, rng) for task in prompt_tasks]
     rng.shuffle(examples)
     return examples
+
+
+def length_grouped_batches(examples: list[TrainingExample], batch_size: int, rng: random.Random):
+    """Endless batches of examples of similar length, in random order, each example once per pass.
+
+    Self-edit sequences are several times longer than task sequences: a random batch would
+    almost always hold one and be padded to its length, tripling the cost of a step.
+    """
+    while True:
+        ordered = sorted(examples, key=lambda e: (len(e.input_ids), rng.random()))
+        batches = [ordered[i:i + batch_size] for i in range(0, len(ordered) - batch_size + 1, batch_size)]
+        rng.shuffle(batches)
+        yield from batches
 
 
 def pretrain_nano(out: str | Path, size: str = "small", steps: int = 1500, batch_size: int = 16, learning_rate: float = 3e-3,
@@ -84,12 +129,12 @@ def pretrain_nano(out: str | Path, size: str = "small", steps: int = 1500, batch
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
     schedule = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=min(100, steps // 10), num_training_steps=steps)
-    rng = random.Random(seed)
+    batches = length_grouped_batches(examples, batch_size, random.Random(seed))
     device_ = next(model.parameters()).device
     losses, start = [], time.perf_counter()
     model.train()
     for step in range(steps):
-        batch = collate(rng.sample(examples, batch_size), tokenizer.pad_token_id, device_)
+        batch = collate(next(batches), tokenizer.pad_token_id, device_)
         loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -104,7 +149,9 @@ def pretrain_nano(out: str | Path, size: str = "small", steps: int = 1500, batch
     recipe = {
         "size": size, "architecture": SIZES[size], "parameters": sum(p.numel() for p in model.parameters()),
         "steps": steps, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "data_seed": data_seed,
-        "examples": len(examples), "seconds": round(time.perf_counter() - start, 1), "loss_curve": losses,
+        "examples": len(examples), "self_edit_prompt": PROMPT,
+        "self_edit_prior": {"learning_rate_log_uniform": list(PRIOR_LEARNING_RATES), "epochs_uniform": list(PRIOR_EPOCHS)},
+        "seconds": round(time.perf_counter() - start, 1), "loss_curve": losses,
     }
     (out / "nano_recipe.json").write_text(json.dumps(recipe, indent=1))
     return recipe

@@ -59,6 +59,12 @@ def parse_tool_calls(text: str) -> tuple[list[dict[str, Any]], list[dict[str, An
     return calls, invalid
 
 
+def render_chat(tokenizer, messages: Sequence[BaseMessage]) -> str:
+    """Chat messages through the tokenizer's chat template, ready for the assistant's answer."""
+    chat = [{"role": ROLES.get(m.type, m.type), "content": m.text} for m in messages]
+    return tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+
+
 class LocalToolPolicy(BaseChatModel):
     """Writes self-edits as tool calls with a local transformers (peft) model."""
 
@@ -86,8 +92,7 @@ class LocalToolPolicy(BaseChatModel):
 
     # -- prompt ---------------------------------------------------------------------------
     def render_prompt(self, messages: Sequence[BaseMessage]) -> str:
-        chat = [{"role": ROLES.get(m.type, m.type), "content": m.text} for m in messages]
-        return self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        return render_chat(self.tokenizer, messages)
 
     # -- grammar --------------------------------------------------------------------------
     def _grammar(self, tools: list[dict[str, Any]]):

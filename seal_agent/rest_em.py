@@ -76,5 +76,18 @@ def load_policy(peft_model, directory: Path | None, initial_state: dict) -> None
         )
 
 
+def merged_chain(checkpoint: Path) -> list[Path]:
+    """The round adapters that, merged in order, make policy `.../round_N`: rounds 1..N beside it."""
+    checkpoint = Path(checkpoint)
+    prefix, _, number = checkpoint.name.rpartition("_")
+    if prefix != "round" or not number.isdigit():
+        raise ValueError(f"{checkpoint}: a merged policy is named round_N (its rounds 1..N are merged in order)")
+    chain = [checkpoint.with_name(f"round_{i}") for i in range(1, int(number) + 1)]
+    missing = [str(p) for p in chain if not (p / POLICY_ADAPTER).is_dir()]
+    if missing:
+        raise ValueError(f"{checkpoint}: a merged policy needs every earlier round's adapter; missing {', '.join(missing)}")
+    return chain
+
+
 def policy_state(peft_model) -> dict:
     return adapter_state(peft_model, POLICY_ADAPTER)

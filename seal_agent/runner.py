@@ -195,7 +195,7 @@ def build_context(prepared: PreparedRun):
         max_optional_calls=config.policy.max_optional_calls,
         constrained=config.policy.constrained,
     )
-    slot = PolicySlot(peft_model, prepared.run_dir, policy_state(peft_model))
+    slot = PolicySlot(peft_model, prepared.run_dir, policy_state(peft_model), merge=config.policy.merge_into_base)
     if config.backend == "vllm":
         engine, policy = vllm_backend(config, source, engine, policy_options, slot, prepared.run_dir)
     else:

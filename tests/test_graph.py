@@ -113,19 +113,19 @@ def test_resume_does_not_recompute_round_one(tmp_path):
     # A new process: fresh model, fresh engine. Count the candidates it trains.
     resumed = prepare_run(None, run_dir, resume=True)
     ctx = build_context(resumed)
-    import graphs.arc as arc_module
+    import seal_agent.arc_scoring as scoring
 
     prepared_rounds = []
-    original_prepare = arc_module.prepare_job
-    arc_module.prepare_job = lambda ctx_, task, edit, seed, row: prepared_rounds.append(row["round"]) or original_prepare(
-        ctx_, task, edit, seed, row)
+    original_prepare = scoring.prepare_job
+    scoring.prepare_job = lambda config, tokenizer, task, edit, seed, row: prepared_rounds.append(row["round"]) or original_prepare(
+        config, tokenizer, task, edit, seed, row)
     sampled = []
     original_generate = ctx.policy.generate
     object.__setattr__(ctx.policy, "generate", lambda *a, **k: sampled.append(1) or original_generate(*a, **k))
     try:
         summary = run_arc(resumed, context=ctx)
     finally:
-        arc_module.prepare_job = original_prepare
+        scoring.prepare_job = original_prepare
     assert summary["stop_reason"] == "done" and [r["round"] for r in summary["rounds"]] == [1, 2]
     assert len(sampled) == 2  # only round 2's two tasks were proposed again
     rows = TraceStore(run_dir / "run.sqlite").candidates()
@@ -249,7 +249,7 @@ def test_proposals_come_from_the_policy_adapter_not_the_ttt_adapter(tmp_path):
 
 
 def test_out_of_memory_retries_in_halves_down_to_the_candidate_that_does_not_fit(tmp_path):
-    from graphs.arc import run_jobs
+    from seal_agent.arc_scoring import run_jobs
     from seal_agent.evaluate import plan_queries
 
     ctx = _context_for_reinforce(tmp_path)
@@ -267,7 +267,7 @@ def test_out_of_memory_retries_in_halves_down_to_the_candidate_that_does_not_fit
     from seal_agent.lora_engine import TrainJob
 
     jobs = [TrainJob([], 1e-3, 1, seed) for seed in (1, 2, 13, 4, 5)]
-    outcomes = run_jobs(ctx, jobs, plan_queries(ctx.tasks["6e02f1e3"], ctx.config.eval, 0))
+    outcomes = run_jobs(ctx.config, ctx.engine, jobs, plan_queries(ctx.tasks["6e02f1e3"], ctx.config.eval, 0))
     assert [o.failure is not None for o in outcomes] == [False, False, True, False, False]
     assert "out of memory" in outcomes[2].failure
     assert calls[0] == 5

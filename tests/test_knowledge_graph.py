@@ -15,7 +15,8 @@ from seal_agent.config import deep_merge, resolve_config
 from seal_agent.knowledge_config import KnowledgeRunConfig
 from seal_agent.knowledge_data import load_passages, sample_passages_path
 from seal_agent.knowledge_prompts import VARIANTS, bounded_tool_specs, knowledge_messages, variant_tools
-from seal_agent.knowledge_reward import judge_answers, load_chat_model, passage_metrics, reward_of
+from seal_agent.chat_models import load_chat_model
+from seal_agent.knowledge_reward import judge_answers, passage_metrics, reward_of
 from seal_agent.knowledge_runner import build_knowledge_context, prepare_knowledge_run, run_knowledge
 from seal_agent.traces import TraceStore
 from tests.conftest import SMALL_TINY

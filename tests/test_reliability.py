@@ -118,7 +118,7 @@ def fuzz_context(tmp_path_factory):
 def test_hostile_self_edits_are_accepted_or_rejected_never_a_crash(fuzz_context, calls, text):
     from graphs.arc import execute
 
-    from graphs.shared import rebuild_message
+    from seal_agent.candidates import rebuild_message
 
     defaults = TrainingSettings(learning_rate=1e-4, num_train_epochs=2, strategy="output_tokens")
     candidate = {"candidate": 0, "completion": text, "tool_calls": calls, "invalid_tool_calls": []}
@@ -140,7 +140,7 @@ def test_hostile_self_edits_are_accepted_or_rejected_never_a_crash(fuzz_context,
     "args": st.one_of(json_values, st.fixed_dictionaries({"statements": json_values}), st.fixed_dictionaries({"pairs": json_values}))}),
     max_size=4))
 def test_hostile_knowledge_self_edits_never_crash(calls):
-    from graphs.shared import rebuild_message
+    from seal_agent.candidates import rebuild_message
 
     message = rebuild_message({"candidate": 0, "completion": "", "tool_calls": calls, "invalid_tool_calls": []})
     edit = validate_knowledge_edit(message, knowledge_tools())
