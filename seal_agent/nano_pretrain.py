@@ -119,7 +119,7 @@ def length_grouped_batches(examples: list[TrainingExample], batch_size: int, rng
         yield from batches
 
 
-def pretrain_nano(out: str | Path, size: str = "small", steps: int = 1500, batch_size: int = 16, learning_rate: float = 3e-3,
+def pretrain_nano(out: str | Path, size: str = "small", steps: int = 2000, batch_size: int = 16, learning_rate: float = 3e-3,
                   seed: int = 0, data_seed: int = 1, device: str = "auto", on_step=None) -> dict:
     """Build, pretrain and save; returns the recipe (also written to `out/nano_recipe.json`)."""
     out = Path(out)

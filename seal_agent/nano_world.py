@@ -1,26 +1,32 @@
-"""The nano ARC world: ARC-format tasks from parameterised transformation families.
+"""The nano ARC world: ARC-format tasks of cell-wise colour rules, in three disjoint roles.
 
-A world where a small model can be pretrained on a CPU in minutes, and where test-time
-training with a well-chosen self-edit solves held-out tasks that the model cannot solve
-in context. Every task is `ArcTask`-shaped (demonstrations plus one test pair) on small
-grids (3x3 inputs; `GRID_SIDES`), and deterministic in its seed.
+A world small enough that a sub-million-parameter model pretrains on a CPU in minutes,
+and where SEAL's question can be answered: on tasks whose rule the model has never seen,
+in-context answers fail, test-time training with a well-chosen self-edit succeeds, and a
+poorly chosen one does not. Every task is `ArcTask`-shaped (demonstrations plus one test
+pair) on 3x3 grids (`GRID_SIDES`), deterministic in its seed.
 
-Families (each a function of its parameters):
-    rotate(k)            quarter turns, k in 1..3
-    flip(axis)           0: upside down, 1: left-right
-    transpose
-    colour_map(pairs)    swap colours in the given pairs, others unchanged
-    gravity(direction)   every coloured cell falls to the side (down, up, left, right)
-    shift(dy, dx)        cyclic shift of the whole grid
-    upscale(2)           every cell becomes a 2x2 block
-    tile                 the grid repeated 2x2
-    mask(colour)         keep one colour, clear the others
-    compositions         one family after another (e.g. flip then colour_map)
+Families (each a function of its parameters, applied to every cell):
+    colour_map(pairs)    swap the colours of each pair, others unchanged
+    mask(c)              keep colour c, clear the others
+    recolour(c)          every coloured cell becomes c
+    replace(a, b)        colour a becomes b, the rest unchanged
+    fill(c)              every background cell becomes c
+    compose:F+G          F, then G
 
-The split (`SPLIT`): pretraining sees every family with some parameters; held out are
-the colour maps over colour pairs never swapped in pretraining, shifts by offsets never
-used in pretraining, and whole composition families. `held_out_family` says which is
-which, and the tests check that nothing held out reaches the pretraining data.
+Why cell-wise rules: a 0.85M-parameter Llama learns to copy a grid cell by cell with a
+colour lookup, in context, but not to rotate or flip one (an earlier geometric world: 0 of
+84 geometric tasks solved in context even on pretraining rules). Test-time training can
+then teach it a lookup it has never seen, which is the adaptation SEAL is about.
+
+The roles (`pretraining_specs`, `rl_specs`, `eval_specs`), all disjoint:
+    pretraining   every family with some parameters; what `seal pretrain nano` trains on
+    rl            ReST-EM's training tasks: recolour and fill with colours never used by
+                  them in pretraining, and the composition mask+recolour
+    eval          the evaluation tasks the policy never trains on: colour maps over pairs
+                  never swapped in pretraining, replacements a->b never seen, and the
+                  composition colour_map+fill. Disjoint from rl in families, not only in tasks.
+The tests check that no held-out spec reaches pretraining and that rl and eval share no family.
 """
 
 from __future__ import annotations
@@ -36,18 +42,6 @@ from seal_agent.arc_data import ArcTask, Pair
 Transform = Callable[[np.ndarray], np.ndarray]
 
 
-def _gravity(grid: np.ndarray, direction: str) -> np.ndarray:
-    """Coloured cells slide to one side of each column (down/up) or row (left/right), in order."""
-    turns = {"down": 0, "right": 1, "up": 2, "left": 3}[direction]
-    g = np.rot90(grid, turns)
-    out = np.zeros_like(g)
-    for c in range(g.shape[1]):
-        column = [v for v in g[:, c] if v != 0]
-        if column:
-            out[-len(column):, c] = column
-    return np.rot90(out, -turns)
-
-
 def _colour_map(grid: np.ndarray, pairs: tuple[tuple[int, int], ...]) -> np.ndarray:
     out = grid.copy()
     for a, b in pairs:
@@ -58,24 +52,16 @@ def _colour_map(grid: np.ndarray, pairs: tuple[tuple[int, int], ...]) -> np.ndar
 
 def family_transform(family: str, params: tuple) -> Transform:
     """The grid function of a family with its parameters."""
-    if family == "rotate":
-        return lambda g: np.rot90(g, params[0])
-    if family == "flip":
-        return lambda g: np.flip(g, params[0])
-    if family == "transpose":
-        return lambda g: g.T
     if family == "colour_map":
         return lambda g: _colour_map(g, params)
-    if family == "gravity":
-        return lambda g: _gravity(g, params[0])
-    if family == "shift":
-        return lambda g: np.roll(g, params, axis=(0, 1))
-    if family == "upscale":
-        return lambda g: np.kron(g, np.ones((2, 2), dtype=g.dtype))
-    if family == "tile":
-        return lambda g: np.tile(g, (2, 2))
     if family == "mask":
         return lambda g: np.where(g == params[0], g, 0)
+    if family == "recolour":
+        return lambda g: np.where(g != 0, params[0], 0)
+    if family == "replace":
+        return lambda g: np.where(g == params[0], params[1], g)
+    if family == "fill":
+        return lambda g: np.where(g == 0, params[0], g)
     if family.startswith("compose:"):
         first, second = family.split(":", 1)[1].split("+")
         f, s = family_transform(first, params[0]), family_transform(second, params[1])
@@ -83,12 +69,19 @@ def family_transform(family: str, params: tuple) -> Transform:
     raise ValueError(f"unknown family {family!r}")
 
 
-# -- the split ------------------------------------------------------------------------------
+def colours_shown(family: str, params: tuple) -> set[int]:
+    """Colours a task's grids must hold for its demonstrations to show the rule."""
+    if family.startswith("compose:"):
+        first, second = family.split(":", 1)[1].split("+")
+        return colours_shown(first, params[0]) | colours_shown(second, params[1])
+    if family == "colour_map":
+        return {c for pair in params for c in pair}
+    if family in ("mask", "replace"):
+        return {params[0]}
+    return set()
 
-PRETRAIN_COLOUR_PAIRS = [((1, 2),), ((3, 4),), ((5, 6),), ((7, 8),), ((1, 3),), ((2, 4),), ((1, 2), (3, 4))]
-HELD_OUT_COLOUR_PAIRS = [((1, 5),), ((2, 6),), ((3, 8),), ((4, 9),), ((6, 9),), ((2, 7),)]
-PRETRAIN_SHIFTS = [(0, 1), (1, 0), (1, 1)]
-HELD_OUT_SHIFTS = [(0, 2), (2, 0), (2, 1), (1, 2)]
+
+# -- the roles --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -108,33 +101,40 @@ class FamilySpec:
 
 
 def pretraining_specs() -> list[FamilySpec]:
-    specs = [FamilySpec("rotate", (k,)) for k in (1, 2, 3)]
-    specs += [FamilySpec("flip", (a,)) for a in (0, 1)] + [FamilySpec("transpose", ())]
-    specs += [FamilySpec("colour_map", p) for p in PRETRAIN_COLOUR_PAIRS]
-    specs += [FamilySpec("gravity", (d,)) for d in ("down", "up", "left", "right")]
-    specs += [FamilySpec("shift", s) for s in PRETRAIN_SHIFTS]
-    specs += [FamilySpec("upscale", ()), FamilySpec("tile", ())]
-    specs += [FamilySpec("mask", (c,)) for c in (1, 2, 3, 4)]
+    pairs = [((1, 2),), ((3, 4),), ((5, 6),), ((7, 8),), ((1, 3),), ((2, 4),), ((6, 8),), ((5, 7),), ((1, 2), (3, 4))]
+    specs = [FamilySpec("colour_map", p) for p in pairs]
+    specs += [FamilySpec("mask", (c,)) for c in (1, 2, 3, 4, 5, 6)]
+    specs += [FamilySpec("recolour", (c,)) for c in (1, 2, 3, 4, 5)]
+    specs += [FamilySpec("replace", p) for p in ((1, 2), (3, 1), (4, 6), (5, 3), (7, 2), (8, 4))]
+    specs += [FamilySpec("fill", (c,)) for c in (1, 2, 3, 4)]
+    return specs
+
+
+def rl_specs() -> list[FamilySpec]:
+    """ReST-EM's training tasks: rules never in pretraining, in families the evaluation never uses."""
+    specs = [FamilySpec("recolour", (c,)) for c in (6, 7, 8, 9)]
+    specs += [FamilySpec("fill", (c,)) for c in (6, 7, 8, 9)]
+    specs += [FamilySpec("compose:mask+recolour", ((a,), (b,))) for a, b in ((1, 7), (3, 9), (5, 8), (2, 6))]
+    return specs
+
+
+def eval_specs() -> list[FamilySpec]:
+    """The evaluation tasks: rules never in pretraining, in families ReST-EM never trains on."""
+    specs = [FamilySpec("colour_map", p) for p in (((1, 5),), ((2, 6),), ((3, 8),), ((4, 9),), ((6, 9),), ((2, 7),))]
+    specs += [FamilySpec("replace", p) for p in ((1, 7), (2, 9), (6, 1), (9, 5), (3, 6), (8, 2))]
+    specs += [FamilySpec("compose:colour_map+fill", (p, (c,))) for p, c in
+              ((((1, 2),), 6), (((3, 4),), 7), (((5, 6),), 8), (((7, 8),), 9))]
     return specs
 
 
 def held_out_specs() -> list[FamilySpec]:
-    """Held-out parameters and compositions: never in the pretraining data."""
-    specs = [FamilySpec("colour_map", p) for p in HELD_OUT_COLOUR_PAIRS]
-    specs += [FamilySpec("shift", s) for s in HELD_OUT_SHIFTS]
-    specs += [FamilySpec("compose:flip+colour_map", ((1,), p)) for p in HELD_OUT_COLOUR_PAIRS[:3]]
-    specs += [FamilySpec("compose:gravity+mask", (("down",), (c,))) for c in (5, 6)]
-    return specs
-
-
-def held_out_family(spec: FamilySpec) -> bool:
-    return spec in set(held_out_specs())
+    """Everything pretraining never sees: the rl and eval roles together."""
+    return rl_specs() + eval_specs()
 
 
 # -- tasks ----------------------------------------------------------------------------------
 
-
-GRID_SIDES = (3, 3)  # small enough that a sub-million-parameter model can write whole grids exactly
+GRID_SIDES = (3, 3)  # small enough that a sub-million-parameter model writes whole grids exactly
 
 
 def random_grid(rng: random.Random, colours: list[int], size: tuple[int, int] | None = None) -> np.ndarray:
@@ -143,21 +143,23 @@ def random_grid(rng: random.Random, colours: list[int], size: tuple[int, int] | 
 
 
 def make_task(spec: FamilySpec, seed: int, demonstrations: int = 3, task_id: str | None = None) -> ArcTask:
-    """A task of `spec`: `demonstrations` pairs and one test pair, deterministic in `seed`."""
+    """A task of `spec`: `demonstrations` pairs and one test pair, deterministic in `seed`.
+
+    Every pair shows the rule (its output differs from its input) and the colours the rule
+    is about appear in the task.
+    """
     rng = random.Random(f"{spec.name}/{seed}")
     transform = family_transform(spec.family, spec.params)
-    # Colour maps and masks need their colours to appear, or the demonstrations show nothing.
-    wanted = sorted({c for pair in spec.params if isinstance(pair, tuple) for c in pair if isinstance(c, int)}
-                    | ({spec.params[0]} if spec.family == "mask" else set()))
-    palette = sorted(set(wanted) | set(rng.sample(range(1, 10), 3)))
+    palette = sorted(colours_shown(spec.family, spec.params) | set(rng.sample(range(1, 10), 3)))
     pairs = []
-    while len(pairs) < demonstrations + 1:
+    for _ in range(10_000):
         grid = random_grid(rng, palette)
         out = transform(grid)
-        if np.array_equal(out, grid) or out.shape[0] > 10 or out.shape[1] > 10:
-            continue  # a pair that shows nothing, or too big for the small world
-        pairs.append(Pair(grid.tolist(), np.asarray(out).tolist()))
-    return ArcTask(task_id or f"{spec.name}-{seed}", tuple(pairs[:demonstrations]), tuple(pairs[demonstrations:]))
+        if not np.array_equal(out, grid):
+            pairs.append(Pair(grid.tolist(), np.asarray(out).tolist()))
+        if len(pairs) == demonstrations + 1:
+            return ArcTask(task_id or f"{spec.name}-{seed}", tuple(pairs[:demonstrations]), tuple(pairs[demonstrations:]))
+    raise ValueError(f"{spec.name}: no grid of palette {palette} shows this rule")
 
 
 def pretraining_tasks(count: int, seed: int) -> list[ArcTask]:
@@ -166,10 +168,19 @@ def pretraining_tasks(count: int, seed: int) -> list[ArcTask]:
     return [make_task(rng.choice(specs), rng.randrange(1 << 30), demonstrations=rng.randint(2, 4)) for _ in range(count)]
 
 
-def held_out_tasks(per_spec: int, seed: int, families: Sequence[str] | None = None) -> list[ArcTask]:
-    """`per_spec` tasks of every held-out spec (only those whose family is in `families`, if given)."""
-    specs = [s for s in held_out_specs() if families is None or s.family in families]
-    if not specs:
-        raise ValueError(f"no held-out family among {list(families or [])}; held out are "
-                         f"{sorted({s.family for s in held_out_specs()})}")
+def tasks_of(specs: Sequence[FamilySpec], per_spec: int, seed: int) -> list[ArcTask]:
+    """`per_spec` tasks of every spec, deterministic in `seed`."""
     return [make_task(spec, seed * 1000 + i) for spec in specs for i in range(per_spec)]
+
+
+def rl_tasks(per_spec: int, seed: int) -> list[ArcTask]:
+    return tasks_of(rl_specs(), per_spec, seed)
+
+
+def eval_tasks(per_spec: int, seed: int) -> list[ArcTask]:
+    return tasks_of(eval_specs(), per_spec, seed)
+
+
+def family_of(task_id: str) -> str:
+    """The family part of a nano task id (e.g. 'compose_colour_map_then_fill' of 'compose_colour_map_then_fill-1-2-6-7000')."""
+    return task_id.split("-", 1)[0]

@@ -79,7 +79,7 @@ def header(view: RunView) -> str:
 def rounds_section(view: RunView) -> str:
     rounds = view.summary.get("rounds", [])
     baseline = view.summary.get("baseline") or {}
-    columns = [("round", "round"), ("success rate", "success_rate"), ("mean reward", "mean_reward"),
+    columns = [("round", "round"), ("self-edits from", "name"), ("success rate", "success_rate"), ("mean reward", "mean_reward"),
                ("best per passage", "best_reward"), ("valid fraction", "valid_fraction"), ("candidates", "candidates"),
                ("rewarded", "rewarded"), ("kept", "kept"), ("policy updated", "policy_updated"), ("seconds", "seconds")]
     columns = [(title, key) for title, key in columns if any(key in r for r in rounds)]

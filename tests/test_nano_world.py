@@ -12,14 +12,15 @@ from typer.testing import CliRunner
 from seal_agent.arc_data import validate_task
 from seal_agent.cli import app
 from seal_agent.nano_world import (
-    FamilySpec, family_transform, held_out_specs, held_out_tasks, make_task, pretraining_specs, pretraining_tasks,
+    FamilySpec, eval_specs, eval_tasks, family_of, family_transform, held_out_specs, make_task, pretraining_specs,
+    pretraining_tasks, rl_specs, rl_tasks,
 )
 
 
 def test_generation_is_deterministic_in_the_seed():
     assert pretraining_tasks(20, seed=3) == pretraining_tasks(20, seed=3)
     assert pretraining_tasks(20, seed=3) != pretraining_tasks(20, seed=4)
-    assert held_out_tasks(2, seed=5) == held_out_tasks(2, seed=5)
+    assert eval_tasks(2, seed=5) == eval_tasks(2, seed=5) and rl_tasks(1, seed=5) != rl_tasks(1, seed=6)
 
 
 def test_every_generated_task_is_a_valid_arc_task_that_follows_its_rule():
@@ -33,9 +34,12 @@ def test_every_generated_task_is_a_valid_arc_task_that_follows_its_rule():
                 assert pair.input != pair.output  # every pair shows the rule
 
 
-def test_the_split_keeps_held_out_families_out_of_pretraining():
+def test_the_split_keeps_held_out_families_out_of_pretraining_and_rl_families_out_of_evaluation():
     held = set(held_out_specs())
     assert held and not held & set(pretraining_specs())
+    # ReST-EM's tasks and the evaluation tasks differ in family, not only in parameters.
+    assert {s.family for s in rl_specs()}.isdisjoint({s.family for s in eval_specs()})
+    assert {family_of(t.task_id) for t in rl_tasks(1, 0)}.isdisjoint({family_of(t.task_id) for t in eval_tasks(1, 0)})
     held_names = {s.name for s in held}
     seen = {t.task_id.rsplit("-", 1)[0] for t in pretraining_tasks(2000, seed=0)}
     assert not seen & held_names
@@ -58,11 +62,11 @@ def test_pretraining_writes_a_loadable_model_and_its_recipe(tmp_path):
 
 
 def test_arc_table_statistics():
-    from benchmarks.arc_table import row, wilson
+    from seal_agent.stats import success_row, wilson
 
     low, high = wilson(50, 100)
     assert low == pytest.approx(0.4038, abs=1e-3) and high == pytest.approx(0.5962, abs=1e-3)
-    assert wilson(0, 10)[0] == 0.0 and row("x", 3, 4)["success"] == 0.75
+    assert wilson(0, 10)[0] == 0.0 and success_row("x", 3, 4)["success"] == 0.75
     assert FamilySpec("colour_map", ((1, 5),)).name == "colour_map-1-5"
 
 
@@ -83,9 +87,42 @@ def test_pretraining_sequences_put_every_output_grid_and_only_those_in_the_loss(
     assert tokenizer.decode(in_loss[:-1]) == "".join(answer_text(p.output) for p in pairs)
 
 
-def test_held_out_tasks_can_be_restricted_to_families():
-    tasks = held_out_tasks(2, seed=1, families=["colour_map"])
-    assert len(tasks) == 2 * sum(s.family == "colour_map" for s in held_out_specs())
-    assert all(t.task_id.startswith("colour_map-") for t in tasks)
-    with pytest.raises(ValueError, match="no held-out family"):
-        held_out_tasks(1, seed=1, families=["rotate"])  # rotations are pretraining-only
+def test_cell_wise_families_do_what_they_say():
+    grid = np.array([[1, 0, 5], [0, 1, 2]])
+    assert family_transform("colour_map", ((1, 5),))(grid).tolist() == [[5, 0, 1], [0, 5, 2]]
+    assert family_transform("mask", (1,))(grid).tolist() == [[1, 0, 0], [0, 1, 0]]
+    assert family_transform("recolour", (7,))(grid).tolist() == [[7, 0, 7], [0, 7, 7]]
+    assert family_transform("replace", (1, 9))(grid).tolist() == [[9, 0, 5], [0, 9, 2]]
+    assert family_transform("fill", (4,))(grid).tolist() == [[1, 4, 5], [4, 1, 2]]
+    assert family_transform("compose:mask+recolour", ((1,), (3,)))(grid).tolist() == [[3, 0, 0], [0, 3, 0]]
+    with pytest.raises(ValueError, match="unknown family"):
+        family_transform("rotate", (1,))
+
+
+def test_pretraining_self_edits_follow_the_rendered_policy_prompt_and_fit_the_grammar():
+    """The initial policy's prior is learnt in the very context the loop asks in, in a form its grammar allows."""
+    import random
+
+    import xgrammar as xgr
+
+    from seal_agent.nano_pretrain import PROMPT, self_edit_example, self_edit_text
+    from seal_agent.policy import render_chat
+    from seal_agent.prompts import openai_tools, self_edit_grammar, self_edit_messages
+    from seal_agent.tiny_model import build_byte_tokenizer
+    from tools import arc_tools
+
+    tokenizer = build_byte_tokenizer()
+    task = pretraining_tasks(1, seed=3)[0]
+    example = self_edit_example(tokenizer, task, random.Random(0))
+    prompt = render_chat(tokenizer, self_edit_messages(task, arc_tools("seal"), prompt=PROMPT))
+    prompt_length = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    assert tokenizer.decode(example.input_ids[:prompt_length]) == prompt
+    assert all(label == -100 for label in example.labels[:prompt_length])  # the prompt is never in the loss
+    assert example.labels[prompt_length:] == example.input_ids[prompt_length:]
+    info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=len(tokenizer), stop_token_ids=[tokenizer.eos_token_id])
+    grammar = xgr.GrammarCompiler(info).compile_grammar(self_edit_grammar(openai_tools(arc_tools("seal")), 0))
+    rng = random.Random(1)
+    for _ in range(200):  # small learning rates too: the grammar writes no exponents
+        matcher = xgr.GrammarMatcher(grammar)
+        ids = tokenizer(self_edit_text(rng), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        assert all(matcher.accept_token(token) for token in ids)
