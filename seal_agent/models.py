@@ -44,12 +44,17 @@ def model_source(model_config: ModelConfig, run_dir: Path) -> str:
     return str(path)
 
 
-def load_model_and_tokenizer(name_or_path: str, dtype: str = "float32", device: str = "auto"):
-    """Any causal LM and its tokenizer, from a hub id or a local path."""
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+def load_model_and_tokenizer(name_or_path: str, dtype: str = "float32", device: str = "auto", gguf_file: str | None = None):
+    """Any causal LM and its tokenizer, from a hub id or a local path.
+
+    `gguf_file`: a GGUF file inside `name_or_path` (llama.cpp's format); transformers reads
+    its tokenizer and dequantizes its weights (needs the `gguf` package).
+    """
+    extra = {"gguf_file": gguf_file} if gguf_file else {}
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, **extra)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=DTYPES[dtype])
+    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=DTYPES[dtype], **extra)
     model.to(resolve_device(device))
     model.eval()
     return model, tokenizer

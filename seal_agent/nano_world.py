@@ -21,11 +21,13 @@ then teach it a lookup it has never seen, which is the adaptation SEAL is about.
 
 The roles (`pretraining_specs`, `rl_specs`, `eval_specs`), all disjoint:
     pretraining   every family with some parameters; what `seal pretrain nano` trains on
-    rl            ReST-EM's training tasks: recolour and fill with colours never used by
-                  them in pretraining, and the composition mask+recolour
-    eval          the evaluation tasks the policy never trains on: colour maps over pairs
-                  never swapped in pretraining, replacements a->b never seen, and the
-                  composition colour_map+fill. Disjoint from rl in families, not only in tasks.
+    rl            ReST-EM's training tasks: colour maps over pairs never swapped in
+                  pretraining, replacements a->b never seen, and the composition
+                  colour_map+fill
+    eval          the evaluation tasks the policy never trains on: recolour and fill with
+                  colours they never use in pretraining, and the composition mask+recolour.
+                  Disjoint from rl in families, not only in tasks (a composition is a family
+                  of its own; its parts may appear elsewhere).
 The tests check that no held-out spec reaches pretraining and that rl and eval share no family.
 """
 
@@ -111,19 +113,24 @@ def pretraining_specs() -> list[FamilySpec]:
 
 
 def rl_specs() -> list[FamilySpec]:
-    """ReST-EM's training tasks: rules never in pretraining, in families the evaluation never uses."""
-    specs = [FamilySpec("recolour", (c,)) for c in (6, 7, 8, 9)]
-    specs += [FamilySpec("fill", (c,)) for c in (6, 7, 8, 9)]
-    specs += [FamilySpec("compose:mask+recolour", ((a,), (b,))) for a, b in ((1, 7), (3, 9), (5, 8), (2, 6))]
+    """ReST-EM's training tasks: rules never in pretraining, in families the evaluation never uses.
+
+    These are the harder rules (colour swaps, one-way replacements, a swap then a fill): only
+    self-edits that train long enough at a high enough rate solve them, so what ReST-EM keeps
+    says something about how to train.
+    """
+    specs = [FamilySpec("colour_map", p) for p in (((1, 5),), ((2, 6),), ((3, 8),), ((4, 9),), ((6, 9),), ((2, 7),))]
+    specs += [FamilySpec("replace", p) for p in ((1, 7), (2, 9), (6, 1), (9, 5), (3, 6), (8, 2))]
+    specs += [FamilySpec("compose:colour_map+fill", (p, (c,))) for p, c in
+              ((((1, 2),), 6), (((3, 4),), 7), (((5, 6),), 8), (((7, 8),), 9))]
     return specs
 
 
 def eval_specs() -> list[FamilySpec]:
     """The evaluation tasks: rules never in pretraining, in families ReST-EM never trains on."""
-    specs = [FamilySpec("colour_map", p) for p in (((1, 5),), ((2, 6),), ((3, 8),), ((4, 9),), ((6, 9),), ((2, 7),))]
-    specs += [FamilySpec("replace", p) for p in ((1, 7), (2, 9), (6, 1), (9, 5), (3, 6), (8, 2))]
-    specs += [FamilySpec("compose:colour_map+fill", (p, (c,))) for p, c in
-              ((((1, 2),), 6), (((3, 4),), 7), (((5, 6),), 8), (((7, 8),), 9))]
+    specs = [FamilySpec("recolour", (c,)) for c in (6, 7, 8, 9)]
+    specs += [FamilySpec("fill", (c,)) for c in (6, 7, 8, 9)]
+    specs += [FamilySpec("compose:mask+recolour", ((a,), (b,))) for a, b in ((1, 7), (3, 9), (5, 8), (2, 6))]
     return specs
 
 

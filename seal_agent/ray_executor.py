@@ -41,7 +41,7 @@ class EngineActor:
 
         if threads:
             torch.set_num_threads(threads)  # the driver's count: the same arithmetic, the same results
-        base, tokenizer = load_model_and_tokenizer(source, model["dtype"], model["device"])
+        base, tokenizer = load_model_and_tokenizer(source, model["dtype"], model["device"], model.get("gguf_file"))
         peft_model = attach_adapters(base, LoraConfigSection(**ttt_lora), LoraConfigSection(**policy_lora), seed=seed)
         self.engine = BatchedEngine(peft_model, tokenizer, **engine)
 

@@ -160,7 +160,7 @@ def load_run_model(config, update_lora, run_dir: Path):
     torch.manual_seed(config.seed)
     source = model_source(config.model, run_dir)
     try:
-        model, tokenizer = load_model_and_tokenizer(source, config.model.dtype, config.model.device)
+        model, tokenizer = load_model_and_tokenizer(source, config.model.dtype, config.model.device, config.model.gguf_file)
     except (OSError, ValueError) as err:
         raise ModelLoadError(f"model {source!r} could not be loaded: {err}") from None
     return attach_adapters(model, update_lora, config.policy.lora, seed=config.seed), tokenizer, source
