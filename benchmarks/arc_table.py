@@ -230,6 +230,16 @@ def pooled_choices(per_seed: list[dict[str, Any]], nano: bool) -> dict[str, Any]
             for name, e in out.items()}
 
 
+def model_recipe(model: str) -> dict[str, Any] | None:
+    """A `seal pretrain nano` model's recipe (without its per-step losses), to reproduce the table's model."""
+    path = Path(model) / "nano_recipe.json"
+    if not path.exists():
+        return None
+    recipe = json.loads(path.read_text())
+    losses = recipe.pop("loss_curve", [])
+    return {**recipe, "first_loss": losses[0] if losses else None, "last_100_mean_loss": sum(losses[-100:]) / max(1, len(losses[-100:]))}
+
+
 def print_table(rows: list[dict[str, Any]], title: str) -> None:
     print(title)
     print(f"{'':52} {'success':>8}  {'95% CI':>15}  {'solved/n':>9}")
@@ -245,8 +255,8 @@ def main() -> None:
     parser.add_argument("--train-candidates", type=int, default=12, help="Self-edits per RL task per round (SEAL: 15).")
     parser.add_argument("--eval-candidates", type=int, default=5, help="Self-edits per evaluation task and row (SEAL: 5).")
     parser.add_argument("--rl-tasks-per-spec", type=int, default=1, help="Nano world: RL tasks per RL spec.")
-    parser.add_argument("--eval-tasks-per-spec", type=int, default=2, help="Nano world: evaluation tasks per evaluation spec.")
-    parser.add_argument("--no-update-tasks-per-spec", type=int, default=10,
+    parser.add_argument("--eval-tasks-per-spec", type=int, default=3, help="Nano world: evaluation tasks per evaluation spec.")
+    parser.add_argument("--no-update-tasks-per-spec", type=int, default=20,
                         help="Nano world: the no-update row is one greedy answer per task, so it is scored on this many "
                         "tasks per evaluation spec (a superset of the evaluation tasks) for an interval as tight as the others'.")
     parser.add_argument("--arc-subset", action="store_true", help="SEAL's ARC-AGI-1 subsets and the paper preset instead of the nano world.")
@@ -282,6 +292,7 @@ def main() -> None:
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
             "settings": {k: v for k, v in vars(args).items() if k not in ("work", "json", "config")},
+            "model_recipe": model_recipe(args.model),
             "rl_tasks": {s["seed"]: s["rl_tasks"] for s in per_seed},
             "eval_tasks": {s["seed"]: s["eval_tasks"] for s in per_seed},
             "rows": rows, "spread": spread, "choices": pooled_choices(per_seed, nano=not args.arc_subset),

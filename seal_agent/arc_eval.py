@@ -196,7 +196,7 @@ def choice_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     share = lambda counter: {k: round(v / len(valid), 3) for k, v in sorted(counter.items())}  # noqa: E731
     return {
         "valid": len(valid),
-        "learning_rate_median": median(rates),
+        "learning_rate_median": float(f"{median(rates):.3g}"),
         "learning_rate_decades": share(decades),
         "epochs": share(Counter(r["training"]["num_train_epochs"] for r in valid)),
         "epochs_mean": round(sum(r["training"]["num_train_epochs"] for r in valid) / len(valid), 2),

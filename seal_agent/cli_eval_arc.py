@@ -86,16 +86,20 @@ def eval_arc_command(
                     check_policy_loads(ctx, checkpoint, name)
                     sources.append(policy_source(ctx, checkpoint, name))
                 if resolved.eval.teacher is not None:
-                    chat_model = load_chat_model(resolved.eval.teacher)
-                    sources.append(teacher_source(chat_model, f"teacher {resolved.eval.teacher.class_path.rsplit('.', 1)[-1]}", ctx.tools))
+                    try:
+                        chat_model = load_chat_model(resolved.eval.teacher)
+                    except ValueError as err:
+                        raise PolicyError(str(err)) from None
+                    name = f"teacher {resolved.eval.teacher.class_path.rsplit('.', 1)[-1]}"
+                    sources.append(teacher_source(chat_model, name, ctx.tools))
                 results = run_with_progress(ctx, sources, resolved, no_update, evaluate_arc)
             finally:
                 ctx.traces.close()
-    except (runner.ModelLoadError, PolicyError, ValueError, runner.RunLockedError) as err:
+    except (runner.ModelLoadError, PolicyError, runner.RunLockedError) as err:
         runner.remove_new_run_dir(prepared)
         fail(str(err))
     except BaseException:
-        runner.remove_new_run_dir(prepared)
+        runner.remove_new_run_dir(prepared)  # an eval is not resumable: leave no half-written directory
         raise
     results["policy_trained_on"] = trained_on
     results["overlap_with_policy_training"] = sorted(set(trained_on or []) & set(results["tasks"]))
@@ -138,13 +142,22 @@ def eval_config(run_dir, preset, config_file, tasks, data, arc_version, model, s
         if not (run_dir / "config.yaml").exists():
             fail(f"{run_dir}: not a run directory (no config.yaml)")
         saved = load_run_config(run_dir / "config.yaml", RunConfig)
-        trained_on = list(saved.data.tasks)
+        trained_on = trained_tasks(run_dir) or list(saved.data.tasks)
         base = saved.model_dump(mode="json")
         if saved.model.name_or_path == "tiny" and (run_dir / "base_model").is_dir():
             base["model"]["name_or_path"] = str((run_dir / "base_model").resolve())  # the very weights the run used
         return with_absolute_paths(RunConfig.model_validate(deep_merge(base, overrides))), trained_on
     except ConfigError as err:
         fail(str(err))
+
+
+def trained_tasks(run_dir: Path) -> list[str] | None:
+    """The task ids a run trained on, from its summary.json (None if it has none readable)."""
+    try:
+        tasks = json.loads((run_dir / "summary.json").read_text()).get("tasks")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return [t for t in tasks if isinstance(t, str)] if isinstance(tasks, list) else None
 
 
 def fixed_self_edits(given: list[str], path: Path | None, tools, config: RunConfig) -> list[tuple[str, list]]:

@@ -22,3 +22,42 @@ def test_inner_loop_benchmark_writes_its_records(tmp_path):
                     "fraction_of_matmul", "peak_memory_bytes"):
             assert key in record
         assert record["failures"] == 0 and record["speedup"] > 0
+
+
+def test_the_table_refuses_rl_and_evaluation_tasks_that_overlap():
+    from benchmarks.arc_table import check_disjoint
+    from seal_agent.arc_data import ArcTask
+    from seal_agent.nano_world import eval_tasks, rl_tasks
+
+    rl, evaluation = rl_tasks(1, 10), eval_tasks(1, 20)
+    check_disjoint(rl, evaluation, by_family=True)  # the nano world's roles: fine
+    with pytest.raises(SystemExit, match="ids"):
+        check_disjoint(rl, evaluation + rl[:1], by_family=False)
+    renamed = ArcTask("another-name", rl[0].train, rl[0].test)
+    with pytest.raises(SystemExit, match="same grids"):
+        check_disjoint(rl, evaluation + [renamed], by_family=False)
+    sibling = rl_tasks(1, 99)[0]  # another task of an RL family
+    with pytest.raises(SystemExit, match="families"):
+        check_disjoint(rl, evaluation + [sibling], by_family=True)
+
+
+@pytest.mark.slow
+def test_the_nano_table_runs_its_protocol_and_writes_both_task_lists(tmp_path):
+    from typer.testing import CliRunner
+
+    from seal_agent.cli import app
+
+    model = tmp_path / "nano"
+    assert CliRunner().invoke(app, ["pretrain", "nano", "--out", str(model), "--steps", "30"]).exit_code == 0
+    out = tmp_path / "table.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "arc_table.py"), "--model", str(model), "--seeds", "0,1",
+                    "--rounds", "1", "--train-candidates", "2", "--eval-candidates", "1", "--eval-tasks-per-spec", "1",
+                    "--no-update-tasks-per-spec", "2", "--oracle-grid", "paper", "--work", str(tmp_path / "work"),
+                    "--json", str(out)], check=True, timeout=1800)
+    table = json.loads(out.read_text())
+    assert [r["name"] for r in table["rows"]] == ["no update", "before RL", "SEAL round 1", "oracle"]
+    for seed in ("0", "1"):
+        assert set(table["rl_tasks"][seed]).isdisjoint(table["eval_tasks"][seed])
+    assert table["rows"][1]["n"] == 2 * 12  # seeds x evaluation tasks x 1 self-edit
+    assert table["rows"][0]["n"] == 2 * 24  # no update: 2 tasks per evaluation spec, a superset
+    assert set(table["choices"]) == {"before RL", "SEAL round 1", "oracle"}
