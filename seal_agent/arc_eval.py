@@ -37,10 +37,9 @@ from langchain_core.messages import BaseMessage
 
 from seal_agent.arc_data import ArcTask
 from seal_agent.arc_scoring import prepare_self_edits, query_seed, train_and_reward
-from seal_agent.candidates import candidates_from
+from seal_agent.candidates import candidates_from, message_from_json
 from seal_agent.chat_models import self_edit_from
 from seal_agent.evaluate import evaluate_base
-from seal_agent.policy import parse_tool_calls
 from seal_agent.prompts import SEPARATORS, openai_tools, prompt_options, self_edit_messages
 from seal_agent.seeding import derive_seed
 from seal_agent.state import Candidate
@@ -63,15 +62,10 @@ class Source:
 
 def fixed_source(name: str, calls: list[dict[str, Any]]) -> Source:
     """A given self-edit (a JSON array of {"name", "arguments"} calls), applied K times per task."""
-    text = json.dumps(calls, separators=SEPARATORS)
-    tool_calls, invalid = parse_tool_calls(text)
+    message = message_from_json(json.dumps(calls, separators=SEPARATORS))
 
     def propose(task, messages, k, seed):
-        return None, [
-            Candidate(candidate=i, completion=text, tool_calls=[{"name": c["name"], "args": c["args"]} for c in tool_calls],
-                      invalid_tool_calls=[{"args": c.get("args"), "error": c.get("error")} for c in invalid])
-            for i in range(k)
-        ]
+        return None, candidates_from([message] * k)
 
     return Source(name, "fixed", propose, detail={"self_edit": calls})
 

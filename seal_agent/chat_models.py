@@ -17,7 +17,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
-from seal_agent.policy import parse_tool_calls
+from seal_agent.candidates import parse_tool_calls
 from seal_agent.prompts import openai_tools
 
 

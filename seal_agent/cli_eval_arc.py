@@ -162,8 +162,7 @@ def trained_tasks(run_dir: Path) -> list[str] | None:
 
 def fixed_self_edits(given: list[str], path: Path | None, tools, config: RunConfig) -> list[tuple[str, list]]:
     """(name, calls) of every fixed self-edit asked for, each checked to be valid before any work."""
-    from seal_agent.candidates import rebuild_message
-    from seal_agent.policy import parse_tool_calls
+    from seal_agent.candidates import message_from_json
     from seal_agent.self_edit import Rejection, validate_self_edit
     from tools import TrainingSettings
 
@@ -192,10 +191,7 @@ def fixed_self_edits(given: list[str], path: Path | None, tools, config: RunConf
     for name, calls in named:
         if not isinstance(calls, list):
             fail(f"self-edit {name!r}: expected a JSON array of tool calls, got {type(calls).__name__}")
-        parsed, invalid = parse_tool_calls(json.dumps(calls))
-        message = rebuild_message({"candidate": 0, "completion": "", "tool_calls": [{"name": c["name"], "args": c["args"]} for c in parsed],
-                                   "invalid_tool_calls": [{"args": c.get("args"), "error": c.get("error")} for c in invalid]})
-        edit = validate_self_edit(message, tools, defaults)
+        edit = validate_self_edit(message_from_json(json.dumps(calls)), tools, defaults)
         if isinstance(edit, Rejection):
             fail(f"self-edit {name!r} is not valid for the {config.tools.vocabulary!r} vocabulary: {edit.reason}")
         checked.append((str(name), calls))

@@ -29,34 +29,11 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 from transformers import DynamicCache
 
+from seal_agent.candidates import parse_tool_calls
 from seal_agent.models import POLICY_ADAPTER
 from seal_agent.prompts import openai_tools, self_edit_grammar
 
 ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
-
-
-def parse_tool_calls(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Parse the policy's JSON array into LangChain tool calls and invalid tool calls."""
-    try:
-        # strict=False: a control character inside a string is taken literally (xgrammar's
-        # length-bounded strings allow them; the text is training data, not syntax).
-        payload = json.loads(text, strict=False)
-    except json.JSONDecodeError as err:
-        return [], [{"name": None, "args": text, "id": "call_0", "error": f"not valid JSON: {err.msg}", "type": "invalid_tool_call"}]
-    if isinstance(payload, dict):
-        payload = [payload]
-    if not isinstance(payload, list):
-        return [], [{"name": None, "args": text, "id": "call_0", "error": "expected a JSON array of tool calls", "type": "invalid_tool_call"}]
-    calls, invalid = [], []
-    for i, item in enumerate(payload):
-        if isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("arguments", {}), dict):
-            calls.append({"name": item["name"], "args": item.get("arguments", {}), "id": f"call_{i}", "type": "tool_call"})
-        else:
-            invalid.append(
-                {"name": None, "args": json.dumps(item)[:500], "id": f"call_{i}", "type": "invalid_tool_call",
-                 "error": "a tool call must be an object with a string 'name' and an object 'arguments'"}
-            )
-    return calls, invalid
 
 
 def render_chat(tokenizer, messages: Sequence[BaseMessage]) -> str:
