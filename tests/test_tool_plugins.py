@@ -122,7 +122,7 @@ def test_a_tool_that_fails_rejects_the_candidate(tmp_path, tool_name, reason):
 
 @pytest.mark.parametrize("tool_name, reason", [("paints_twelve", "colour 12"), ("goes_ragged", "ragged")])
 def test_a_tool_with_bad_grids_rejects_the_candidate_and_the_run_goes_on(tmp_path, tool_name, reason):
-    from graphs.arc import prepare_job
+    from seal_agent.arc_scoring import prepare_job
     from seal_agent.runner import build_context
 
     (tmp_path / "bad.py").write_text(BAD_TOOLS)
@@ -132,7 +132,7 @@ def test_a_tool_with_bad_grids_rejects_the_candidate_and_the_run_goes_on(tmp_pat
     self_edit = validate_self_edit(message, ctx.tools, DEFAULTS)
     assert isinstance(self_edit, SelfEdit)  # the call itself is fine; its output is not
     row = {"timings": {}, "status": "ok", "reason": None, "reward": 0.0}
-    assert prepare_job(ctx, ctx.tasks["6e02f1e3"], self_edit, seed=0, row=row) is None
+    assert prepare_job(ctx.config, ctx.engine.tokenizer, ctx.tasks["6e02f1e3"], self_edit, seed=0, row=row) is None
     assert row["status"] == "rejected" and "bad tool output" in row["reason"] and reason in row["reason"]
 
 
