@@ -1,7 +1,7 @@
 """The paper's Table 1 on tasks the policy never trained on, pooled over seeds, with 95% Wilson intervals.
 
     seal pretrain nano --out models/nano
-    python benchmarks/arc_table.py --model models/nano --seeds 0,1,2 --spread --json benchmarks/results_arc_table_nano.json
+    python benchmarks/arc_table.py --model models/nano --seeds 1,2,3 --spread --json benchmarks/results_arc_table_nano.json
     python benchmarks/arc_table.py --model meta-llama/Llama-3.2-1B-Instruct --arc-subset --json arc_subset.json   # GPU
 
 Protocol, for each seed (SEAL's, section 6 of DESIGN.md):
