@@ -61,3 +61,19 @@ def test_the_nano_table_runs_its_protocol_and_writes_both_task_lists(tmp_path):
     assert table["rows"][1]["n"] == 2 * 12  # seeds x evaluation tasks x 1 self-edit
     assert table["rows"][0]["n"] == 2 * 24  # no update: 2 tasks per evaluation spec, a superset
     assert set(table["choices"]) == {"before RL", "SEAL round 1", "oracle"}
+
+
+@pytest.mark.slow
+def test_the_round_benchmark_times_every_stage_against_another_commit(tmp_path):
+    out = tmp_path / "round.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "round.py"), "--config", "nano", "--tasks", "1",
+                    "--candidates", "2", "--against", "HEAD", "--json", str(out)], check=True, timeout=1200, cwd=ROOT)
+    report = json.loads(out.read_text())
+    stages = ("startup", "sampling", "data", "training", "evaluation", "reinforce")
+    for side in ("before", "after"):
+        assert set(report[side]["seconds"]) == set(stages)
+        assert report[side]["seconds"]["training"] > 0 and report[side]["tokens"]["training"] > 0
+        assert report[side]["sampling_plain_generate_seconds"] > 0
+    # HEAD's code ran from its worktree, this checkout's from here; same work, so the same rewards.
+    assert report["before"]["code"] != report["after"]["code"]
+    assert report["before"]["rewards"] == report["after"]["rewards"]
