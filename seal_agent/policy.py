@@ -59,6 +59,8 @@ class LocalToolPolicy(BaseChatModel):
     _tokenizer_info: Any = PrivateAttr(default=None)
     _compiler: Any = PrivateAttr(default=None)
     _grammars: dict = PrivateAttr(default_factory=dict)
+    _batch: Any = PrivateAttr(default=None)
+    _mask_buffer: Any = PrivateAttr(default=None)
 
     @property
     def _llm_type(self) -> str:
@@ -72,22 +74,39 @@ class LocalToolPolicy(BaseChatModel):
         return render_chat(self.tokenizer, messages)
 
     # -- grammar --------------------------------------------------------------------------
-    def _grammar(self, tools: list[dict[str, Any]]):
-        import xgrammar as xgr
+    @property
+    def _xgr(self):
+        import xgrammar
 
+        return xgrammar
+
+    def compile_grammar(self, tools: list[dict[str, Any]]):
+        """The self-edit grammar of `tools`, compiled once per policy and reused by every task and round."""
         if self._tokenizer_info is None:
             vocab_size = self.model.get_output_embeddings().weight.shape[0]
-            self._tokenizer_info = xgr.TokenizerInfo.from_huggingface(
+            self._tokenizer_info = self._xgr.TokenizerInfo.from_huggingface(
                 self.tokenizer, vocab_size=vocab_size, stop_token_ids=[self.tokenizer.eos_token_id]
             )
-            self._compiler = xgr.GrammarCompiler(self._tokenizer_info)
+            self._compiler = self._xgr.GrammarCompiler(self._tokenizer_info)
         key = json.dumps(tools, sort_keys=True)
         if key not in self._grammars:
             self._grammars[key] = self._compiler.compile_grammar(self_edit_grammar(tools, self.max_optional_calls))
         return self._grammars[key]
 
+    def _batch_matcher(self):
+        if self._batch is None:
+            self._batch = self._xgr.BatchGrammarMatcher()
+        return self._batch
+
+    def _bitmask(self, rows: int) -> torch.Tensor:
+        """A token bitmask for `rows` rows (a view of one buffer that grows as needed)."""
+        if self._mask_buffer is None or self._mask_buffer.shape[0] < rows:
+            self._mask_buffer = self._xgr.allocate_token_bitmask(rows, self._tokenizer_info.vocab_size)
+        return self._mask_buffer[:rows]
+
     # -- sampling -------------------------------------------------------------------------
-    def _pick(self, logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _pick(self, logits: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+        """One token per row by inverse-CDF sampling with the row's own uniform draw."""
         if self.temperature == 0:
             return logits.argmax(dim=-1)
         probs = torch.softmax(logits / self.temperature, dim=-1)
@@ -96,54 +115,65 @@ class LocalToolPolicy(BaseChatModel):
             keep = sorted_probs.cumsum(dim=-1) - sorted_probs < self.top_p
             sorted_probs = sorted_probs * keep
             probs = torch.zeros_like(probs).scatter(-1, sorted_idx, sorted_probs)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        cdf = probs.cumsum(dim=-1)
+        # right=True: the first token whose cdf exceeds the draw, never one of probability 0
+        # (a masked token's cdf equals its predecessor's).
+        picked = torch.searchsorted(cdf, (uniforms.to(cdf.dtype) * cdf[:, -1]).unsqueeze(-1), right=True).squeeze(-1)
+        return torch.where(picked < probs.shape[-1], picked, probs.argmax(dim=-1))  # a draw rounded up to the total
 
     @torch.no_grad()
     def sample(self, prompt: str, n: int, tools: list[dict[str, Any]] | None, seed: int) -> list[tuple[str, bool]]:
-        """n completions of `prompt`; each with whether it ended properly (not out of tokens)."""
-        import xgrammar as xgr
+        """n completions of `prompt`; each with whether it ended properly (not out of tokens).
 
+        The prompt is prefilled once and its cache copied to the n rows; each step then
+        decodes one token for the rows still writing (a finished row leaves the batch), with
+        the grammar's masks filled for the whole batch at once and one host transfer of the
+        picked tokens.
+        """
         device = next(self.model.parameters()).device
         self.model.set_adapter(self.adapter_name, inference_mode=True)
         self.model.eval()
         prompt_ids = self.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(device)
         eos = self.tokenizer.eos_token_id
-        matchers = None
-        if self.constrained and tools:
-            grammar = self._grammar(tools)
-            matchers = [xgr.GrammarMatcher(grammar) for _ in range(n)]
-            bitmask = xgr.allocate_token_bitmask(n, self._tokenizer_info.vocab_size)
-        generator = torch.Generator().manual_seed(seed)
+        grammar = self.compile_grammar(tools) if self.constrained and tools else None
+        matchers = [self._xgr.GrammarMatcher(grammar) for _ in range(n)] if grammar is not None else None
+        generator = torch.Generator(device=device).manual_seed(seed)
         cache = DynamicCache()
-        # Every row shares the same prompt, so the batch needs no padding.
-        # logits_to_keep=1: the prompt's per-token logits (prompt x vocabulary x n) are never needed.
-        logits = self.model(
-            input_ids=prompt_ids.expand(n, -1), past_key_values=cache, use_cache=True, logits_to_keep=1
-        ).logits[:, -1]
+        # logits_to_keep=1: the prompt's per-token logits (prompt x vocabulary) are never needed.
+        logits = self.model(input_ids=prompt_ids, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+            logits = logits.expand(n, -1)
         tokens: list[list[int]] = [[] for _ in range(n)]
         finished = [False] * n
+        active = list(range(n))  # the rows still writing, in batch order
         for _ in range(self.max_new_tokens):
-            logits = logits.float().cpu()
+            logits = logits.float()
             if matchers is not None:
-                for row, matcher in enumerate(matchers):
-                    if not finished[row]:
-                        matcher.fill_next_token_bitmask(bitmask, row)
-                xgr.apply_token_bitmask_inplace(logits, bitmask, vocab_size=self._tokenizer_info.vocab_size)
-            picked = self._pick(logits, generator)
-            for row in range(n):
-                if finished[row]:
-                    picked[row] = eos
-                    continue
-                token = int(picked[row])
+                bitmask = self._bitmask(len(active))
+                self._batch_matcher().batch_fill_next_token_bitmask([matchers[row] for row in active], bitmask)
+                self._xgr.apply_token_bitmask_inplace(logits, bitmask.to(logits.device), vocab_size=self._tokenizer_info.vocab_size)
+            # A uniform for every row, finished or not, so a row's sample depends only on the
+            # seed and its index, never on when other rows finished.
+            uniforms = torch.rand(n, generator=generator, device=device)[active]
+            picked = self._pick(logits, uniforms)
+            keep, kept_tokens = [], []
+            for position, (row, token) in enumerate(zip(active, picked.tolist())):
                 if token == eos:
                     finished[row] = True
-                    continue
-                tokens[row].append(token)
-                if matchers is not None:
-                    matchers[row].accept_token(token)
-            if all(finished):
+                else:
+                    tokens[row].append(token)
+                    keep.append(position)
+                    kept_tokens.append(token)
+            if matchers is not None and kept_tokens:
+                self._xgr.BatchGrammarMatcher.batch_accept_token([matchers[active[p]] for p in keep], kept_tokens)
+            if not keep:
                 break
-            logits = self.model(input_ids=picked.view(n, 1).to(device), past_key_values=cache, use_cache=True).logits[:, -1]
+            if len(keep) < len(active):
+                cache.batch_select_indices(torch.tensor(keep, device=device))
+                picked = picked[keep]
+                active = [active[p] for p in keep]
+            logits = self.model(input_ids=picked.view(-1, 1).to(device), past_key_values=cache, use_cache=True).logits[:, -1]
         texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
         return list(zip(texts, finished))
 
