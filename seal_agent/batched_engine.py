@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -77,19 +78,35 @@ class StackedLora:
         # [(slot, first_row, end_row), ...] covering every row, or one slot for all rows.
         # Known on the host: no syncs.
         self.segments: list[tuple[int, int, int]] | int | None = None
+        self._rows_for: list[tuple[int, int, int]] | None = None  # the segments `_rows` was built from
+        self._rows: torch.Tensor | None = None
         self.handles = []
+        found = []
         for _name, module in peft_model.named_modules():
             if isinstance(module, LoraLayer) and adapter in module.lora_A and isinstance(module.get_base_layer(), torch.nn.Linear):
                 dropout = module.lora_dropout[adapter]
                 if not isinstance(dropout, torch.nn.Identity):
                     raise ValueError("the batched engine needs lora dropout 0; use --engine sequential")
-                base = module.get_base_layer()
-                a0 = module.lora_A[adapter].weight.detach().float()  # [r, in]
-                b0 = module.lora_B[adapter].weight.detach().float()  # [out, r]
-                self.A.append(torch.nn.Parameter(a0.unsqueeze(0).repeat(slots, 1, 1)))
-                self.B.append(torch.nn.Parameter(b0.unsqueeze(0).repeat(slots, 1, 1)))
-                self.layers.append((base, module.scaling[adapter]))
-                self.lora_modules.append(module)
+                found.append(module)
+        # Every slot's weights live in one [K, P] buffer (its gradients in another), and each
+        # layer's A [K, r, in] and B [K, out, r] are views of it: the optimiser updates all
+        # layers of all candidates in a few tensor ops per step.
+        weights = [(m.lora_A[adapter].weight, m.lora_B[adapter].weight) for m in found]
+        total = sum(a.numel() + b.numel() for a, b in weights)
+        device = weights[0][0].device if weights else torch.device("cpu")
+        self.flat = torch.empty(slots, total, device=device)
+        self.flat_grad = torch.zeros(slots, total, device=device)
+        offset = 0
+        for module, (a0, b0) in zip(found, weights):
+            for initial, stacked in ((a0, self.A), (b0, self.B)):  # A: [r, in], B: [out, r]
+                view = slice(offset, offset + initial.numel())
+                self.flat[:, view] = initial.detach().float().reshape(1, -1)
+                param = torch.nn.Parameter(self.flat[:, view].view(slots, *initial.shape))
+                param.grad = self.flat_grad[:, view].view(slots, *initial.shape)  # gradients accumulate in place
+                stacked.append(param)
+                offset += initial.numel()
+            self.layers.append((module.get_base_layer(), module.scaling[adapter]))
+            self.lora_modules.append(module)
         if not self.layers:
             raise ValueError(f"no LoRA layers for adapter {adapter!r}")
         covered = 2 * len(self.layers)
@@ -105,20 +122,40 @@ class StackedLora:
             if segments is None:
                 return output
             x = inputs[0]
-            if isinstance(segments, int):  # every row of any batch uses this one slot
-                segments = [(segments, 0, x.shape[0])]
-            if segments[-1][2] != x.shape[0]:
-                raise RuntimeError(f"LoRA routing covers {segments[-1][2]} rows but the batch has {x.shape[0]}")
             A, B = self.A[index], self.B[index]
-            # One small matmul pair per candidate's block of rows, in fp32 like peft's LoRA path:
-            # no per-row copies of the adapter weights.
-            deltas = [(x[start:end].to(A.dtype) @ A[slot].T) @ B[slot].T for slot, start, end in segments]
-            return output + (scale * torch.cat(deltas)).to(output.dtype)
+            if isinstance(segments, int):  # every row of any batch uses this one slot
+                return output + (scale * ((x.to(A.dtype) @ A[segments].T) @ B[segments].T)).to(output.dtype)
+            rows = self._row_slots(segments, x.shape[0])
+            # Each row's own adapter, gathered once, in two batched matmuls (fp32, like peft's
+            # LoRA path): a handful of ops per layer whatever the number of candidates.
+            h = x.reshape(x.shape[0], -1, x.shape[-1]).to(A.dtype)
+            delta = torch.bmm(torch.bmm(h, A.index_select(0, rows).transpose(1, 2)), B.index_select(0, rows).transpose(1, 2))
+            return output + (scale * delta.reshape(output.shape)).to(output.dtype)
 
         return add_lora
 
+    def _row_slots(self, segments: list[tuple[int, int, int]], batch_rows: int) -> torch.Tensor:
+        """The slot of every row as an index tensor, built once per routing (every layer reuses it)."""
+        if segments[-1][2] != batch_rows:
+            raise RuntimeError(f"LoRA routing covers {segments[-1][2]} rows but the batch has {batch_rows}")
+        if self._rows_for is not segments:
+            slots = [slot for slot, start, end in segments for _ in range(start, end)]
+            self._rows = torch.tensor(slots, device=self.flat.device)
+            self._rows_for = segments
+        return self._rows
+
     def parameters(self) -> list[torch.nn.Parameter]:
         return self.A + self.B
+
+    def zero_grad(self) -> None:
+        self.flat_grad.zero_()
+
+    def freeze(self) -> None:
+        """For evaluation: no gradients, no gradient buffer."""
+        for param in self.parameters():
+            param.grad = None
+            param.requires_grad_(False)
+        self.flat_grad = None
 
     @torch.no_grad()
     def copy_slot_to_adapter(self, slot: int) -> None:
@@ -165,8 +202,6 @@ class BatchedEngine:
         # Every slot starts from the TTT adapter's initial weights, like every reference candidate.
         load_adapter_state(self.model, self.initial_state)
         self.stack = StackedLora(self.model, TTT_ADAPTER, slots)
-        for param in self.stack.parameters():
-            param.data = param.data.to(self.device)
         return self.stack
 
     def _token_losses(self, rows: list[tuple[int, TrainingExample]], stack: StackedLora) -> torch.Tensor:
@@ -189,9 +224,7 @@ class BatchedEngine:
     def train_many(self, jobs: list[TrainJob]) -> list[TrainResult | CandidateFailed]:
         """Train every job's adapter (slot k = jobs[k]) together; per job its losses or failure."""
         stack = self._load_stack(len(jobs))
-        params = stack.parameters()
-        exp_avg = [torch.zeros_like(p) for p in params]
-        exp_avg_sq = [torch.zeros_like(p) for p in params]
+        exp_avg, exp_avg_sq = torch.zeros_like(stack.flat), torch.zeros_like(stack.flat)
         schedules = [micro_batches(len(j.examples), j.epochs, self.batch_size, j.seed) for j in jobs]
         # Supervised tokens per example (the label predicted at each position), counted once.
         supervised = [[sum(1 for label in e.labels[1:] if label != IGNORE_INDEX) for e in j.examples] for j in jobs]
@@ -209,8 +242,7 @@ class BatchedEngine:
                         rows += [(k, job.examples[i]) for i in schedules[k][steps[k]]]
                         counts[k] = sum(supervised[k][i] for i in schedules[k][steps[k]])
                 tokens_per_slot = torch.tensor(counts, dtype=torch.float32, device=self.device)
-                for p in params:
-                    p.grad = None
+                stack.zero_grad()
                 loss_per_slot = torch.zeros(len(jobs), device=self.device)
                 # Sorted by length and cut under a token budget: little padding, same gradients.
                 rows.sort(key=lambda r: len(r[1].input_ids))
@@ -221,17 +253,19 @@ class BatchedEngine:
                     per_slot = torch.zeros(len(jobs), device=self.device).index_add(0, slots, sums)
                     per_slot = per_slot / tokens_per_slot.clamp(min=1)
                     finite = torch.isfinite(per_slot)
-                    per_slot.where(finite, torch.zeros_like(per_slot)).sum().backward()
+                    with warnings.catch_warnings():
+                        # The gradients are views of one buffer (see StackedLora), not the layout
+                        # autograd prefers; it accumulates into them in place all the same.
+                        warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout contract")
+                        per_slot.where(finite, torch.zeros_like(per_slot)).sum().backward()
                     loss_per_slot += per_slot.detach().where(finite, torch.full_like(per_slot, float("nan")))
-                self._update(jobs, params, exp_avg, exp_avg_sq, steps, schedules, active, loss_per_slot, results)
+                self._update(jobs, stack, exp_avg, exp_avg_sq, steps, schedules, active, loss_per_slot, results)
                 if self.time_limit is not None and time.perf_counter() - start > self.time_limit:
                     for k in range(len(jobs)):  # still training when the time ran out
                         if active[k]:
                             results[k] = CandidateFailed(time_limit_reason(self.time_limit, steps[k], len(schedules[k])))
                             active[k] = False
-        for p in params:  # the adapters stay for evaluation; their gradients and Adam state do not
-            p.grad = None
-            p.requires_grad_(False)
+        stack.freeze()  # the adapters stay for evaluation; their gradients and Adam state do not
         del exp_avg, exp_avg_sq
         seconds = time.perf_counter() - start
         for result in results:
@@ -257,9 +291,10 @@ class BatchedEngine:
             yield chunk
 
     @torch.no_grad()
-    def _update(self, jobs, params, exp_avg, exp_avg_sq, steps, schedules, active, losses, results) -> None:
+    def _update(self, jobs, stack: StackedLora, exp_avg, exp_avg_sq, steps, schedules, active, losses, results) -> None:
         """Every active candidate's AdamW step at once (torch's formula), each with its own
-        learning rate, schedule, bias correction and gradient clipping; one host sync per step."""
+        learning rate, schedule, bias correction and gradient clipping; one host sync per step.
+        Row k of the flat buffers is candidate k's every LoRA weight."""
         k_count = len(jobs)
         loss_values = losses.tolist()  # the one sync: losses are recorded and checked on the host
         for k in range(k_count):
@@ -269,26 +304,20 @@ class BatchedEngine:
         updating = [k for k in range(k_count) if active[k]]
         if not updating:
             return
-        device = params[0].device
-        mask = torch.zeros(k_count, dtype=torch.bool, device=device)
-        mask[updating] = True
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        # Per-candidate gradient norm over all of its slices, as clip_grad_norm_ computes it.
-        squares = torch.stack([g.flatten(1).pow(2).sum(dim=1) for g in grads]).sum(dim=0)
-        clip = (self.max_grad_norm / (squares.sqrt() + 1e-6)).clamp(max=1.0)
+        p, g, m, v = stack.flat, stack.flat_grad, exp_avg, exp_avg_sq
+        keep = torch.zeros(k_count, 1, dtype=torch.bool, device=p.device)
+        keep[updating] = True
+        # Per-candidate gradient norm over all of its weights, as clip_grad_norm_ computes it.
+        clip = (self.max_grad_norm / (g.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-6)).clamp(max=1.0)
         t = torch.tensor([steps[k] + 1 for k in range(k_count)], dtype=torch.float64)
         lr = torch.tensor([jobs[k].learning_rate * cosine_factor(steps[k], len(schedules[k])) for k in range(k_count)],
                           dtype=torch.float64)
-        step_size = (lr / (1 - BETAS[0] ** t)).to(device=device, dtype=params[0].dtype)
-        bias2_sqrt = (1 - BETAS[1] ** t).sqrt().to(device=device, dtype=params[0].dtype)
-        for p, g, m, v in zip(params, grads, exp_avg, exp_avg_sq):
-            shape = (k_count,) + (1,) * (p.dim() - 1)
-            keep = mask.view(shape)
-            g = g * clip.view(shape)
-            m.copy_(torch.where(keep, m * BETAS[0] + g * (1 - BETAS[0]), m))
-            v.copy_(torch.where(keep, v * BETAS[1] + g * g * (1 - BETAS[1]), v))
-            denom = v.sqrt() / bias2_sqrt.view(shape) + EPS
-            p.sub_(torch.where(keep, step_size.view(shape) * m / denom, torch.zeros_like(p)))
+        step_size = (lr / (1 - BETAS[0] ** t)).to(device=p.device, dtype=p.dtype).view(k_count, 1)
+        bias2_sqrt = (1 - BETAS[1] ** t).sqrt().to(device=p.device, dtype=p.dtype).view(k_count, 1)
+        g = g * clip
+        m.copy_(torch.where(keep, m * BETAS[0] + g * (1 - BETAS[0]), m))
+        v.copy_(torch.where(keep, v * BETAS[1] + g * g * (1 - BETAS[1]), v))
+        p.sub_(torch.where(keep, step_size * m / (v.sqrt() / bias2_sqrt + EPS), torch.zeros_like(p)))
         for k in updating:
             results[k].losses.append(round(loss_values[k], 6))
             results[k].steps += 1
