@@ -125,57 +125,97 @@ class LocalToolPolicy(BaseChatModel):
     def sample(self, prompt: str, n: int, tools: list[dict[str, Any]] | None, seed: int) -> list[tuple[str, bool]]:
         """n completions of `prompt`; each with whether it ended properly (not out of tokens).
 
-        The prompt is prefilled once and its cache copied to the n rows; each step then
-        decodes one token for the rows still writing (a finished row leaves the batch), with
-        the grammar's masks filled for the whole batch at once and one host transfer of the
-        picked tokens.
+        The prompt is prefilled once and its cache copied to the n rows. Each step samples
+        one token for every row still writing, under the grammar's masks (filled for the
+        whole batch at once), with one host transfer of the picked tokens. What the grammar
+        then forces (keys, tool names, punctuation: most of a self-edit) is appended without
+        sampling (jump-forward decoding) and fed in the same forward pass as the sampled
+        token, so a step costs one pass however much text it adds. A finished row leaves the
+        batch.
         """
         device = next(self.model.parameters()).device
         self.model.set_adapter(self.adapter_name, inference_mode=True)
         self.model.eval()
-        prompt_ids = self.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(device)
+        prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         eos = self.tokenizer.eos_token_id
         grammar = self.compile_grammar(tools) if self.constrained and tools else None
         matchers = [self._xgr.GrammarMatcher(grammar) for _ in range(n)] if grammar is not None else None
-        generator = torch.Generator(device=device).manual_seed(seed)
+        # What the grammar forces before anything is sampled is the same for every row.
+        opening = self._jump_forward(matchers[0]) if matchers else []
+        for matcher in (matchers or [])[1:]:
+            self._accept(matcher, opening)
+        # One random stream per row: row i's sample depends only on (seed, i), not on the batch.
+        generators = [torch.Generator(device=device).manual_seed((seed * 0x9E3779B1 + row) % 2**63) for row in range(n)]
         cache = DynamicCache()
         # logits_to_keep=1: the prompt's per-token logits (prompt x vocabulary) are never needed.
-        logits = self.model(input_ids=prompt_ids, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+        logits = self.model(input_ids=torch.tensor([prompt_ids + opening], device=device), past_key_values=cache,
+                            use_cache=True, logits_to_keep=1).logits[:, -1]
         if n > 1:
             cache.batch_repeat_interleave(n)
             logits = logits.expand(n, -1)
-        tokens: list[list[int]] = [[] for _ in range(n)]
+        tokens: list[list[int]] = [list(opening) for _ in range(n)]
         finished = [False] * n
         active = list(range(n))  # the rows still writing, in batch order
-        for _ in range(self.max_new_tokens):
+        attention = torch.ones(n, len(prompt_ids) + len(opening), dtype=torch.long, device=device)
+        while active:
             logits = logits.float()
             if matchers is not None:
                 bitmask = self._bitmask(len(active))
                 self._batch_matcher().batch_fill_next_token_bitmask([matchers[row] for row in active], bitmask)
                 self._xgr.apply_token_bitmask_inplace(logits, bitmask.to(logits.device), vocab_size=self._tokenizer_info.vocab_size)
-            # A uniform for every row, finished or not, so a row's sample depends only on the
-            # seed and its index, never on when other rows finished.
-            uniforms = torch.rand(n, generator=generator, device=device)[active]
-            picked = self._pick(logits, uniforms)
-            keep, kept_tokens = [], []
-            for position, (row, token) in enumerate(zip(active, picked.tolist())):
+            uniforms = torch.cat([torch.rand(1, generator=generators[row], device=device) for row in active])
+            keep, fed = [], []  # batch positions that go on, and the tokens each one feeds next
+            for position, (row, token) in enumerate(zip(active, self._pick(logits, uniforms).tolist())):
                 if token == eos:
                     finished[row] = True
-                else:
-                    tokens[row].append(token)
-                    keep.append(position)
-                    kept_tokens.append(token)
-            if matchers is not None and kept_tokens:
-                self._xgr.BatchGrammarMatcher.batch_accept_token([matchers[active[p]] for p in keep], kept_tokens)
+                    continue
+                new = [token]
+                if matchers is not None:
+                    self._accept(matchers[row], new)
+                    new += self._jump_forward(matchers[row])
+                tokens[row] += new
+                if len(tokens[row]) >= self.max_new_tokens:  # out of tokens: not ended properly
+                    del tokens[row][self.max_new_tokens:]
+                    continue
+                keep.append(position)
+                fed.append(new)
             if not keep:
                 break
             if len(keep) < len(active):
-                cache.batch_select_indices(torch.tensor(keep, device=device))
-                picked = picked[keep]
+                index = torch.tensor(keep, device=device)
+                cache.batch_select_indices(index)
+                attention = attention.index_select(0, index)
                 active = [active[p] for p in keep]
-            logits = self.model(input_ids=picked.view(-1, 1).to(device), past_key_values=cache, use_cache=True).logits[:, -1]
+            logits, attention = self._feed(cache, attention, fed, device)
         texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
         return list(zip(texts, finished))
+
+    def _jump_forward(self, matcher) -> list[int]:
+        """The tokens the grammar forces next (accepted by `matcher`); [] if it leaves a choice."""
+        forced = list(matcher.find_jump_forward_tokens())
+        self._accept(matcher, forced)
+        return forced
+
+    @staticmethod
+    def _accept(matcher, tokens: list[int]) -> None:
+        for token in tokens:
+            if not matcher.accept_token(token):
+                raise RuntimeError(f"the grammar matcher refused token {token}")
+
+    def _feed(self, cache, attention: torch.Tensor, fed: list[list[int]], device) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward pass over each row's new tokens (rows of different lengths are padded on
+        the left and masked), so every row's last token is the last position; its logits."""
+        width = max(len(row) for row in fed)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        input_ids = torch.tensor([[pad] * (width - len(row)) + row for row in fed], device=device)
+        new_mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in fed], device=device)
+        # Each row's positions continue from its own count of real tokens (padding does not count).
+        start = attention.sum(dim=1, keepdim=True)
+        positions = (start + new_mask.cumsum(dim=1) - 1).clamp(min=0)
+        attention = torch.cat([attention, new_mask], dim=1)
+        logits = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions, past_key_values=cache,
+                            use_cache=True, logits_to_keep=1).logits[:, -1]
+        return logits, attention
 
     def _generate(
         self,

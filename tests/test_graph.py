@@ -149,7 +149,12 @@ def test_a_failing_candidate_is_recorded_and_the_run_goes_on(tmp_path):
     from seal_agent.lora_engine import CandidateFailed
 
     # The sequential reference engine, whose per-candidate train() is easy to fault.
-    prepared = prepare_run(fast_config(rounds=1, ttt={"engine": "sequential"}), tmp_path / "run", resume=False)
+    # A step budget no sampled self-edit exceeds (at most 8 examples x MAX_EPOCHS / batch 2), so
+    # every candidate trains whatever the random policy writes.
+    from tools.training import MAX_EPOCHS
+
+    ttt = {"engine": "sequential", "max_steps": 4 * MAX_EPOCHS}
+    prepared = prepare_run(fast_config(rounds=1, ttt=ttt), tmp_path / "run", resume=False)
     ctx = build_context(prepared)
     calls = []
 
@@ -179,7 +184,10 @@ class Killed(Exception):
 def test_resume_mid_round_reruns_only_unfinished_tasks(tmp_path):
     from seal_agent.traces import TraceStore
 
-    prepared = prepare_run(fast_config(rounds=1), tmp_path / "run", resume=False)
+    from tools.training import MAX_EPOCHS
+
+    # Every sampled self-edit fits the step budget, so both tasks reach the engine.
+    prepared = prepare_run(fast_config(rounds=1, ttt={"max_steps": 4 * MAX_EPOCHS}), tmp_path / "run", resume=False)
     ctx = build_context(prepared)
     calls = []
     original = ctx.engine.train_and_generate
