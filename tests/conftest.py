@@ -36,6 +36,7 @@ def tiny_peft(tiny_model_dir):
 def fast_config(**overrides) -> RunConfig:
     """The smoke preset, made smaller so an end-to-end run takes seconds in the test suite."""
     base = {
+        "seed": 0,
         "rounds": 2,
         "model": {"tiny": SMALL_TINY},
         "data": {"tasks": ["6e02f1e3", "6150a2bd"]},

@@ -145,6 +145,20 @@ def test_same_seed_same_figures(tmp_path, smoke_run):
     assert _figures(again) == _figures(first)
 
 
+def test_the_sampled_self_edits_of_a_seed_are_pinned(smoke_run):
+    # What seed 0 samples in round 1 (task, candidate, learning rate, epochs). Any change to
+    # the sampling code that moves the random streams changes these: that must be on purpose,
+    # noted, and these values updated.
+    prepared, _summary, _updates = smoke_run
+    from seal_agent.traces import TraceStore
+
+    rows = TraceStore(prepared.run_dir / "run.sqlite").candidates(round=1)
+    assert [(r["task_id"], r["candidate"], r["training"]["learning_rate"], r["training"]["num_train_epochs"]) for r in rows] == [
+        ("6150a2bd", 0, 0.01, 9), ("6150a2bd", 1, 0.01, 4), ("6150a2bd", 2, 0.01, 8),
+        ("6e02f1e3", 0, 0.008742, 20), ("6e02f1e3", 1, 0.01, 20), ("6e02f1e3", 2, 0.01, 14),
+    ]
+
+
 def test_a_failing_candidate_is_recorded_and_the_run_goes_on(tmp_path):
     from seal_agent.lora_engine import CandidateFailed
 
