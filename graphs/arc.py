@@ -39,6 +39,7 @@ from seal_agent.arc_data import ArcTask
 from seal_agent.arc_scoring import query_seed, score_self_edits
 from seal_agent.candidates import candidates_from
 from seal_agent.config import RunConfig
+from seal_agent.engine import Engine
 from seal_agent.evaluate import evaluate_base
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.prompts import openai_tools, prompt_options, self_edit_messages
@@ -55,7 +56,7 @@ class ArcContext:
 
     config: RunConfig
     tasks: dict[str, ArcTask]
-    engine: Any  # LoraEngine (sequential) or BatchedEngine: both speak train_and_generate
+    engine: Engine  # sequential, batched, Ray or vLLM: seal_agent.engine
     policy: LocalToolPolicy
     traces: TraceStore
     run_dir: Path

@@ -47,12 +47,13 @@ from langgraph.types import Command, Send
 from safetensors.torch import load_file, save_file
 
 from seal_agent.candidates import candidates_from, rebuild_message
+from seal_agent.engine import ScoringEngine
 from seal_agent.knowledge_config import KnowledgeRunConfig
 from seal_agent.knowledge_data import Passage
 from seal_agent.knowledge_prompts import bounded_tool_specs, knowledge_messages
 from seal_agent.knowledge_reward import mean_metrics, passage_metrics, reward_of, score_passage
 from seal_agent.knowledge_update import update_examples
-from seal_agent.lora_engine import CandidateFailed, LoraEngine, TrainJob, planned_steps, split_on_out_of_memory
+from seal_agent.engine.sequential import CandidateFailed, LoraEngine, TrainJob, planned_steps, split_on_out_of_memory
 from seal_agent.models import TTT_ADAPTER, adapter_state, load_adapter_state, merge_adapter_into_base
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.seeding import derive_seed
@@ -69,7 +70,7 @@ class KnowledgeContext:
 
     config: KnowledgeRunConfig
     passages: dict[str, Passage]
-    engine: Any  # BatchedEngine or LoraEngine: train_and_score / score_base
+    engine: ScoringEngine  # batched or sequential: seal_agent.engine
     sequential: LoraEngine  # continual mode: its trained adapter is what gets merged
     policy: LocalToolPolicy
     traces: TraceStore

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seal_agent.lora_engine import CandidateFailed
+from seal_agent.engine.sequential import CandidateFailed
 from seal_agent.models import POLICY_ADAPTER, merge_adapter_into_base
 from seal_agent.rest_em import fine_tune_policy, load_policy, merged_chain, save_policy
 from seal_agent.seeding import derive_seed

@@ -26,7 +26,7 @@ from seal_agent.arc_data import ArcTask
 from seal_agent.candidates import rebuild_message
 from seal_agent.config import RunConfig
 from seal_agent.evaluate import plan_queries, score
-from seal_agent.lora_engine import CandidateOutcome, TrainJob, planned_steps, split_on_out_of_memory
+from seal_agent.engine.sequential import CandidateOutcome, TrainJob, planned_steps, split_on_out_of_memory
 from seal_agent.seeding import derive_seed
 from seal_agent.self_edit import Rejection, SelfEdit, validate_self_edit
 from seal_agent.state import Candidate

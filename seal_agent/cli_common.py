@@ -92,7 +92,7 @@ def run_to_end(run, prepared, progress, feed, command: str):
     Another process holding the directory, a model or an optional backend that cannot load
     exit 2; Ctrl-C after some progress says how to resume and exits 130.
     """
-    from seal_agent.ray_executor import RayUnavailableError
+    from seal_agent.engine.ray_engine import RayUnavailableError
     from seal_agent.run_lock import RunLockedError
     from seal_agent.runner import ModelLoadError, has_progress, remove_new_run_dir
     from seal_agent.vllm_backend import VllmUnavailableError

@@ -21,7 +21,7 @@ from seal_agent.knowledge_data import Passage
 from seal_agent.knowledge_prompts import knowledge_messages
 from seal_agent.knowledge_reward import mean_metrics
 from seal_agent.knowledge_update import update_examples
-from seal_agent.lora_engine import TrainJob, split_on_out_of_memory
+from seal_agent.engine.sequential import TrainJob, split_on_out_of_memory
 from seal_agent.prompts import openai_tools
 from seal_agent.seeding import derive_seed
 from seal_agent.self_edit import Rejection, validate_knowledge_edit

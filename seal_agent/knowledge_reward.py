@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from seal_agent.knowledge_data import Passage
-from seal_agent.lora_engine import greedy_generate
+from seal_agent.engine.sequential import greedy_generate
 
 
 def question_prompt(passage: Passage, question: str) -> str:

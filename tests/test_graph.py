@@ -160,7 +160,7 @@ def test_the_sampled_self_edits_of_a_seed_are_pinned(smoke_run):
 
 
 def test_a_failing_candidate_is_recorded_and_the_run_goes_on(tmp_path):
-    from seal_agent.lora_engine import CandidateFailed
+    from seal_agent.engine.sequential import CandidateFailed
 
     # The sequential reference engine, whose per-candidate train() is easy to fault.
     # A step budget no sampled self-edit exceeds (at most 8 examples x MAX_EPOCHS / batch 2), so
@@ -281,12 +281,12 @@ def test_out_of_memory_retries_in_halves_down_to_the_candidate_that_does_not_fit
         calls.append(len(jobs))
         if len(jobs) > 2 or jobs[0].seed == 13:
             raise torch.OutOfMemoryError("CUDA out of memory (injected)")
-        from seal_agent.lora_engine import CandidateOutcome, TrainResult
+        from seal_agent.engine.sequential import CandidateOutcome, TrainResult
 
         return [CandidateOutcome(train=TrainResult(), outputs=[]) for _ in jobs]
 
     ctx.engine.train_and_generate = fits_up_to_two
-    from seal_agent.lora_engine import TrainJob
+    from seal_agent.engine.sequential import TrainJob
 
     jobs = [TrainJob([], 1e-3, 1, seed) for seed in (1, 2, 13, 4, 5)]
     outcomes = run_jobs(ctx.config, ctx.engine, jobs, plan_queries(ctx.tasks["6e02f1e3"], ctx.config.eval, 0))

@@ -113,7 +113,7 @@ def test_cpt_mode_trains_one_update_on_every_passage(tmp_path):
 
 def test_batched_and_sequential_engines_score_alike(tmp_path):
     from seal_agent.knowledge_update import update_examples
-    from seal_agent.lora_engine import TrainJob
+    from seal_agent.engine.sequential import TrainJob
 
     prepared = prepare_knowledge_run(knowledge_config(), tmp_path / "engines", resume=False)
     ctx = build_knowledge_context(prepared)

@@ -1,7 +1,7 @@
 import torch
 
 from seal_agent.arc_data import ArcTask, Pair
-from seal_agent.lora_engine import LoraEngine
+from seal_agent.engine.sequential import LoraEngine
 from seal_agent.models import TTT_ADAPTER, adapter_state
 from seal_agent.ttt_data import build_training_data
 
@@ -13,7 +13,7 @@ TASK = ArcTask(
 
 
 def mean_loss(engine, examples):
-    from seal_agent.lora_engine import collate
+    from seal_agent.engine.sequential import collate
 
     engine.model.set_adapter(TTT_ADAPTER)
     with torch.no_grad():

@@ -20,7 +20,7 @@ from benchmarks.crash_harness import comparable, crash_and_resume
 from seal_agent.arc_data import TaskError, load_tasks_from_path
 from seal_agent.cli import app
 from seal_agent.config import ConfigError, resolve_config
-from seal_agent.lora_engine import CandidateOutcome, TrainResult
+from seal_agent.engine.sequential import CandidateOutcome, TrainResult
 from seal_agent.candidates import parse_tool_calls
 from seal_agent.run_lock import RunLock, RunLockedError
 from seal_agent.runner import build_context, prepare_run, run_arc

@@ -1,7 +1,7 @@
 import numpy as np
 
 from seal_agent.arc_data import ArcTask, Pair
-from seal_agent.lora_engine import collate
+from seal_agent.engine.sequential import collate
 from seal_agent.tiny_model import build_byte_tokenizer
 from seal_agent.ttt_data import IGNORE_INDEX, augment_pairs, build_training_data, permute_colours, tokenize_example
 from tools import GridTransform

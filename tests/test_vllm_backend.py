@@ -10,7 +10,7 @@ from peft import set_peft_model_state_dict
 from peft.utils import load_peft_weights
 
 from seal_agent.config import resolve_config
-from seal_agent.lora_engine import TrainJob
+from seal_agent.engine.sequential import TrainJob
 from seal_agent.models import POLICY_ADAPTER, TTT_ADAPTER, attach_adapters, load_model_and_tokenizer
 from seal_agent.prompts import self_edit_json_schema
 from seal_agent.rest_em import save_policy
@@ -124,7 +124,7 @@ def test_policy_samples_go_to_vllm_with_the_schema_and_the_policy_adapter(tiny_p
 
 
 def test_candidates_are_evaluated_with_their_own_exported_adapters(tiny_peft, tiny_model_dir, tmp_path):
-    from seal_agent.batched_engine import BatchedEngine
+    from seal_agent.engine.batched import BatchedEngine
 
     model, tokenizer = tiny_peft
     batched = BatchedEngine(model, tokenizer, batch_size=2)

@@ -1,6 +1,6 @@
 """The batched multi-adapter engine: K candidates' LoRA updates trained and evaluated together.
 
-The reference procedure (`seal_agent.lora_engine.LoraEngine`) trains one candidate's
+The reference procedure (`seal_agent.engine.sequential.LoraEngine`) trains one candidate's
 adapter at a time on batches of 2: a small model leaves the machine mostly idle, and
 every candidate pays its own per-step overhead. Here the base model is still held once,
 but the K candidates' adapters are stacked (`A: [K, r, in]`, `B: [K, out, r]` per target
@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from peft.tuners.lora import LoraLayer
 
-from seal_agent.lora_engine import (
+from seal_agent.engine.sequential import (
     CandidateFailed, CandidateOutcome, TrainJob, TrainResult, collate, greedy_generate, in_batches, micro_batches,
     time_limit_reason,
 )
@@ -196,6 +196,10 @@ class BatchedEngine:
         if self.stack is not None:
             self.stack.remove()
             self.stack = None
+
+    def shutdown(self) -> None:
+        """Nothing outside this process."""
+        self.release()
 
     def _load_stack(self, slots: int) -> StackedLora:
         self.release()

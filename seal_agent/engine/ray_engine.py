@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from seal_agent.lora_engine import CandidateOutcome, TrainJob
+from seal_agent.engine.sequential import CandidateOutcome, TrainJob
 
 
 class RayUnavailableError(Exception):
@@ -35,7 +35,7 @@ class EngineActor:
 
     def __init__(self, source: str, model: dict[str, Any], ttt_lora: dict, policy_lora: dict, seed: int,
                  engine: dict[str, Any], threads: int | None):
-        from seal_agent.batched_engine import BatchedEngine
+        from seal_agent.engine.batched import BatchedEngine
         from seal_agent.config import LoraConfigSection
         from seal_agent.models import attach_adapters, load_model_and_tokenizer
 

@@ -95,8 +95,7 @@ def split_on_out_of_memory(
     except torch.OutOfMemoryError as failure:
         message = f"out of memory: {str(failure)[:300]}"
     # Outside the except block, so the traceback no longer pins the tensors being freed.
-    if hasattr(engine, "release"):
-        engine.release()
+    engine.release()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     if len(jobs) == 1:
@@ -218,6 +217,12 @@ class LoraEngine:
         self.max_grad_norm = max_grad_norm
         self.device = next(peft_model.parameters()).device
         self.initial_state = adapter_state(peft_model, TTT_ADAPTER)
+
+    def release(self) -> None:
+        """Nothing to drop: one adapter, reset before every candidate."""
+
+    def shutdown(self) -> None:
+        """Nothing outside this process."""
 
     def reset(self) -> None:
         load_adapter_state(self.model, self.initial_state)
