@@ -48,11 +48,11 @@ from safetensors.torch import load_file, save_file
 
 from seal_agent.candidates import candidates_from, rebuild_message
 from seal_agent.engine import ScoringEngine
-from seal_agent.knowledge_config import KnowledgeRunConfig
-from seal_agent.knowledge_data import Passage
-from seal_agent.knowledge_prompts import bounded_tool_specs, knowledge_messages
-from seal_agent.knowledge_reward import mean_metrics, passage_metrics, reward_of, score_passage
-from seal_agent.knowledge_update import update_examples
+from seal_agent.knowledge.config import KnowledgeRunConfig
+from seal_agent.knowledge.data import Passage
+from seal_agent.knowledge.prompts import bounded_tool_specs, knowledge_messages
+from seal_agent.knowledge.reward import mean_metrics, passage_metrics, reward_of, score_passage
+from seal_agent.knowledge.update import update_examples
 from seal_agent.engine.sequential import CandidateFailed, LoraEngine, TrainJob, planned_steps, split_on_out_of_memory
 from seal_agent.models import TTT_ADAPTER, adapter_state, load_adapter_state, merge_adapter_into_base
 from seal_agent.policy import LocalToolPolicy
@@ -66,7 +66,7 @@ from graphs.shared import PolicySlot, rest_em_update
 
 @dataclass
 class KnowledgeContext:
-    """What the nodes need besides the state: built once per process by `seal_agent.knowledge_runner`."""
+    """What the nodes need besides the state: built once per process by `seal_agent.knowledge.runner`."""
 
     config: KnowledgeRunConfig
     passages: dict[str, Passage]

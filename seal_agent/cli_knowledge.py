@@ -20,8 +20,8 @@ from rich.table import Table
 
 from seal_agent.cli_common import console, echo_updates, fail, open_feed, progress_bar, run_to_end, start_run
 from seal_agent.config import ConfigError, load_run_config, resolve_config
-from seal_agent.knowledge_config import KnowledgeRunConfig
-from seal_agent.knowledge_data import PassageError
+from seal_agent.knowledge.config import KnowledgeRunConfig
+from seal_agent.knowledge.data import PassageError
 
 METRICS = ("loglik", "exact_match", "f1", "judge")
 
@@ -112,7 +112,7 @@ def run_knowledge_command(
     updated on it, and is rewarded by how well it answers questions without the passage."""
     from transformers.utils import logging as hf_logging
 
-    from seal_agent import knowledge_runner as kr
+    from seal_agent.knowledge import runner as kr
     from seal_agent.runner import ModelLoadError, RunDirError
 
     hf_logging.disable_progress_bar()
@@ -193,8 +193,8 @@ def eval_knowledge_command(
     configured) passage + a second chat model's self-edits, on the same passages."""
     from transformers.utils import logging as hf_logging
 
-    from seal_agent import knowledge_runner as kr
-    from seal_agent.knowledge_baselines import evaluate_baselines
+    from seal_agent.knowledge import runner as kr
+    from seal_agent.knowledge.baselines import evaluate_baselines
     from seal_agent.chat_models import load_chat_model
     from seal_agent.runner import ModelLoadError
 

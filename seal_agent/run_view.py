@@ -38,8 +38,8 @@ def load_sources(domain: str, config: dict[str, Any]) -> tuple[dict[str, Any], s
     """The run's ARC tasks or passages, for drawing grids and questions; best effort."""
     try:
         if domain == "knowledge":
-            from seal_agent.knowledge_config import KnowledgeRunConfig
-            from seal_agent.knowledge_runner import load_configured_passages
+            from seal_agent.knowledge.config import KnowledgeRunConfig
+            from seal_agent.knowledge.runner import load_configured_passages
 
             passages = load_configured_passages(KnowledgeRunConfig.model_validate(config))
             return {p.passage_id: p for p in passages}, None

@@ -141,7 +141,7 @@ def test_report_in_headless_chromium(hostile_run, tmp_path):
 
 def test_knowledge_report_shows_answers_before_and_after(tmp_path):
     from tests.test_knowledge_graph import knowledge_config
-    from seal_agent.knowledge_runner import prepare_knowledge_run, run_knowledge
+    from seal_agent.knowledge.runner import prepare_knowledge_run, run_knowledge
 
     prepared = prepare_knowledge_run(knowledge_config(rounds=1), tmp_path / "k", resume=False)
     run_knowledge(prepared)

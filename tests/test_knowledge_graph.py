@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 
 from seal_agent.cli import app
 from seal_agent.config import deep_merge, resolve_config
-from seal_agent.knowledge_config import KnowledgeRunConfig
-from seal_agent.knowledge_data import load_passages, sample_passages_path
-from seal_agent.knowledge_prompts import VARIANTS, bounded_tool_specs, knowledge_messages, variant_tools
+from seal_agent.knowledge.config import KnowledgeRunConfig
+from seal_agent.knowledge.data import load_passages, sample_passages_path
+from seal_agent.knowledge.prompts import VARIANTS, bounded_tool_specs, knowledge_messages, variant_tools
 from seal_agent.chat_models import load_chat_model
-from seal_agent.knowledge_reward import judge_answers, passage_metrics, reward_of
-from seal_agent.knowledge_runner import build_knowledge_context, prepare_knowledge_run, run_knowledge
+from seal_agent.knowledge.reward import judge_answers, passage_metrics, reward_of
+from seal_agent.knowledge.runner import build_knowledge_context, prepare_knowledge_run, run_knowledge
 from seal_agent.traces import TraceStore
 from tests.conftest import SMALL_TINY
 from tools import knowledge_tools
@@ -112,7 +112,7 @@ def test_cpt_mode_trains_one_update_on_every_passage(tmp_path):
 
 
 def test_batched_and_sequential_engines_score_alike(tmp_path):
-    from seal_agent.knowledge_update import update_examples
+    from seal_agent.knowledge.update import update_examples
     from seal_agent.engine.sequential import TrainJob
 
     prepared = prepare_knowledge_run(knowledge_config(), tmp_path / "engines", resume=False)

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seal_agent.knowledge_config import KnowledgeRunConfig
-from seal_agent.knowledge_data import Passage, load_passages, sample_passages_path
-from seal_agent.knowledge_prompts import variant_tools
+from seal_agent.knowledge.config import KnowledgeRunConfig
+from seal_agent.knowledge.data import Passage, load_passages, sample_passages_path
+from seal_agent.knowledge.prompts import variant_tools
 from seal_agent.chat_models import load_chat_model
-from seal_agent.knowledge_reward import mean_metrics
+from seal_agent.knowledge.reward import mean_metrics
 from seal_agent.models import TTT_ADAPTER, adapter_state
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.rest_em import load_policy, policy_state

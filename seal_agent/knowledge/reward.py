@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from seal_agent.knowledge_data import Passage
+from seal_agent.knowledge.data import Passage
 from seal_agent.engine.sequential import greedy_generate
 
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from typing import Any
 
 from seal_agent.chat_models import self_edit_from
-from seal_agent.knowledge_data import Passage
-from seal_agent.knowledge_prompts import knowledge_messages
-from seal_agent.knowledge_reward import mean_metrics
-from seal_agent.knowledge_update import update_examples
+from seal_agent.knowledge.data import Passage
+from seal_agent.knowledge.prompts import knowledge_messages
+from seal_agent.knowledge.reward import mean_metrics
+from seal_agent.knowledge.update import update_examples
 from seal_agent.engine.sequential import TrainJob, split_on_out_of_memory
 from seal_agent.prompts import openai_tools
 from seal_agent.seeding import derive_seed

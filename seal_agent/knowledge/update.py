@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from seal_agent.knowledge_data import Passage
+from seal_agent.knowledge.data import Passage
 from seal_agent.ttt_data import TrainingExample
 
 

@@ -1,0 +1,16 @@
+"""The knowledge-incorporation domain (SEAL section 3.2): passages in, implications out.
+
+The policy reads a passage and writes implications as tool calls; each self-edit trains
+a LoRA update on the passage plus its implications; the updated model answers questions
+about the passage without seeing it, and how much better it answers is the reward.
+
+    config      KnowledgeRunConfig and its sections
+    data        passages with questions: loading and validation
+    prompts     the messages that ask for a self-edit, one template per variant of the paper
+    update      a self-edit -> training examples
+    reward      how well the updated model answers without the passage
+    runner      prepare and run `seal run knowledge`
+    baselines   `seal eval knowledge`: base model, passage only, policy, teacher rows
+
+The graph itself is `graphs.knowledge`.
+"""
