@@ -11,6 +11,9 @@
 
 Bad input (a config, a task file) stops the command before any work with one message and
 exit code 2; nothing is left in the run directory.
+
+This module holds the app, `seal run arc` and `seal tools`; the other command groups live
+beside it (`eval_arc`, `knowledge`, `trace`) and share `common`.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from seal_agent import cli_eval_arc, cli_knowledge
-from seal_agent.cli_trace import trace_app
 from seal_agent.arc_data import TaskError
-from seal_agent.cli_common import console, echo_updates, fail, open_feed, progress_bar, run_to_end, start_run
+from seal_agent.cli import eval_arc as cli_eval_arc
+from seal_agent.cli import knowledge as cli_knowledge
+from seal_agent.cli.common import console, echo_updates, fail, open_feed, progress_bar, run_to_end, start_run
+from seal_agent.cli.trace import trace_app
 from seal_agent.config import ConfigError, RunConfig
 
 app = typer.Typer(help="SEAL: a language model that writes its own fine-tuning (self-edits) and learns to write better ones.", no_args_is_help=True)
@@ -249,7 +253,3 @@ eval_app.command("arc")(cli_eval_arc.eval_arc_command)
 
 def main() -> None:
     app()
-
-
-if __name__ == "__main__":
-    main()

@@ -20,7 +20,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from seal_agent.cli_common import console, fail, progress_bar
+from seal_agent.cli.common import console, fail, progress_bar
 from seal_agent.config import ConfigError, RunConfig, deep_merge, load_run_config, read_yaml_mapping, resolve_config
 
 HANDPICKED = "paper's hand-picked"

@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from seal_agent.arc_colours import colour
-from seal_agent.cli_common import console, fail
+from seal_agent.cli.common import console, fail
 from seal_agent.run_view import NotARunError, filter_candidates, open_run
 from seal_agent.traces import CANDIDATE_COLUMNS, JSON_COLUMNS
 

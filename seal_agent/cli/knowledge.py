@@ -18,7 +18,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from seal_agent.cli_common import console, echo_updates, fail, open_feed, progress_bar, run_to_end, start_run
+from seal_agent.cli.common import console, echo_updates, fail, open_feed, progress_bar, run_to_end, start_run
 from seal_agent.config import ConfigError, load_run_config, resolve_config
 from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.data import PassageError
