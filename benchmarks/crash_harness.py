@@ -34,6 +34,8 @@ from typing import Any
 
 import yaml
 
+from seal_agent.run.directory import CONFIG_FILE, DB_FILE, SUMMARY_FILE
+
 TIMING_KEYS = {"seconds"}
 
 
@@ -81,14 +83,14 @@ def last_node(log: Path, offset: int) -> str:
 def check_files(run_dir: Path) -> list[str]:
     """Problems with the run directory's files after a kill; empty when everything is whole."""
     problems = []
-    for name, load in (("config.yaml", yaml.safe_load), ("summary.json", json.loads)):
+    for name, load in ((CONFIG_FILE, yaml.safe_load), (SUMMARY_FILE, json.loads)):
         path = run_dir / name
         if path.exists():
             try:
                 load(path.read_text())
             except Exception as err:
                 problems.append(f"{name}: {err}")
-    db = run_dir / "run.sqlite"
+    db = run_dir / DB_FILE
     if db.exists():
         conn = sqlite3.connect(str(db))
         try:
@@ -115,9 +117,9 @@ def checkpointed_tasks(run_dir: Path) -> set[tuple[int, str]]:
 
     from graphs.arc import build_arc_graph
 
-    if not (run_dir / "run.sqlite").exists():
+    if not (run_dir / DB_FILE).exists():
         return set()
-    conn = sqlite3.connect(str(run_dir / "run.sqlite"), check_same_thread=False)
+    conn = sqlite3.connect(str(run_dir / DB_FILE), check_same_thread=False)
     try:
         graph = build_arc_graph().compile(checkpointer=SqliteSaver(conn))
         state = graph.get_state({"configurable": {"thread_id": "seal-arc"}})
@@ -131,7 +133,7 @@ def checkpointed_tasks(run_dir: Path) -> set[tuple[int, str]]:
 
 
 def computations(run_dir: Path) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(str(run_dir / "run.sqlite"))
+    conn = sqlite3.connect(str(run_dir / DB_FILE))
     try:
         rows = conn.execute("SELECT round, task_id, pid, at FROM computations ORDER BY rowid").fetchall()
     finally:
@@ -147,8 +149,8 @@ def remaining_seconds(run_dir: Path, reference: dict[str, Any], reference_second
     """
     expected = sum(r["candidates"] for r in reference["rounds"])
     done = 0
-    if (run_dir / "run.sqlite").exists():
-        conn = sqlite3.connect(str(run_dir / "run.sqlite"))
+    if (run_dir / DB_FILE).exists():
+        conn = sqlite3.connect(str(run_dir / DB_FILE))
         try:
             done = conn.execute("SELECT count(*) FROM candidates").fetchone()[0]
         except sqlite3.Error:
@@ -165,7 +167,7 @@ def crash_and_resume(work: Path, kills: int, seed: int, preset: str = "smoke", c
     log = work / "crashed.log"
     log.write_text("")
     reference_seconds = run_to_end(seal_command(reference_dir, preset, config, resume=False), work / "reference.log")
-    reference = json.loads((reference_dir / "summary.json").read_text())
+    reference = json.loads((reference_dir / SUMMARY_FILE).read_text())
 
     records, problems = [], []
     resume = False
@@ -182,7 +184,7 @@ def crash_and_resume(work: Path, kills: int, seed: int, preset: str = "smoke", c
             process.send_signal(signal.SIGKILL)
             process.wait()
             outcome = "killed"
-        resume = resume or (crashed_dir / "config.yaml").exists()
+        resume = resume or (crashed_dir / CONFIG_FILE).exists()
         broken = check_files(crashed_dir)
         problems += [f"after kill {number + 1}: {p}" for p in broken]
         records.append({
@@ -193,13 +195,13 @@ def crash_and_resume(work: Path, kills: int, seed: int, preset: str = "smoke", c
         if outcome != "killed":
             break
     final_seconds = run_to_end(seal_command(crashed_dir, preset, config, resume=resume), log)
-    summary = json.loads((crashed_dir / "summary.json").read_text())
+    summary = json.loads((crashed_dir / SUMMARY_FILE).read_text())
     problems += [f"at the end: {p}" for p in check_files(crashed_dir)]
     leftovers = [str(p.relative_to(crashed_dir)) for p in crashed_dir.rglob("*.tmp")]
     problems += [f"partial file left behind: {p}" for p in leftovers]
 
     # Every candidate exactly once.
-    conn = sqlite3.connect(str(crashed_dir / "run.sqlite"))
+    conn = sqlite3.connect(str(crashed_dir / DB_FILE))
     keys = conn.execute("SELECT round, task_id, candidate FROM candidates").fetchall()
     conn.close()
     expected = sum(r["candidates"] for r in reference["rounds"])

@@ -53,7 +53,7 @@ from seal_agent.candidates import candidates_from, message_from_json  # noqa: E4
 from seal_agent.config import resolve_config  # noqa: E402
 from seal_agent.prompts import openai_tools, prompt_options, self_edit_messages  # noqa: E402
 from seal_agent.runner import build_context, prepare_run  # noqa: E402
-from seal_agent.seeding import derive_seed  # noqa: E402
+from seal_agent.run.seeding import derive_seed  # noqa: E402
 
 from graphs.shared import rest_em_update  # noqa: E402
 

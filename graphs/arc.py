@@ -43,9 +43,9 @@ from seal_agent.engine import Engine
 from seal_agent.evaluate import evaluate_base
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.prompts import openai_tools, prompt_options, self_edit_messages
-from seal_agent.seeding import derive_seed
+from seal_agent.run.seeding import derive_seed
+from seal_agent.run.traces import TraceStore
 from seal_agent.state import ArcState, ExecuteInput, ProposeInput
-from seal_agent.traces import TraceStore
 
 from graphs.shared import PolicySlot, rest_em_update
 

@@ -35,7 +35,6 @@ Heavy objects come through the runtime context (`KnowledgeContext`); the state i
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,18 +47,19 @@ from safetensors.torch import load_file, save_file
 
 from seal_agent.candidates import candidates_from, rebuild_message
 from seal_agent.engine import ScoringEngine
+from seal_agent.engine.sequential import CandidateFailed, LoraEngine, TrainJob, planned_steps, split_on_out_of_memory
 from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.data import Passage
 from seal_agent.knowledge.prompts import bounded_tool_specs, knowledge_messages
 from seal_agent.knowledge.reward import mean_metrics, passage_metrics, reward_of, score_passage
 from seal_agent.knowledge.update import update_examples
-from seal_agent.engine.sequential import CandidateFailed, LoraEngine, TrainJob, planned_steps, split_on_out_of_memory
 from seal_agent.models import TTT_ADAPTER, adapter_state, load_adapter_state, merge_adapter_into_base
 from seal_agent.policy import LocalToolPolicy
-from seal_agent.seeding import derive_seed
+from seal_agent.run.directory import replaced_atomically
+from seal_agent.run.seeding import derive_seed
+from seal_agent.run.traces import TraceStore
 from seal_agent.self_edit import KnowledgeEdit, Rejection, validate_knowledge_edit
 from seal_agent.state import KnowledgeState, PassageCandidates, PassageInput
-from seal_agent.traces import TraceStore
 
 from graphs.shared import PolicySlot, rest_em_update
 
@@ -392,9 +392,8 @@ def continual_step(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) ->
     # re-merges exactly what this one merged.
     path = ctx.step_file(step)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous() for k, v in weights.items()}, str(tmp))
-    os.replace(tmp, path)
+    with replaced_atomically(path) as tmp:
+        save_file({k: v.detach().contiguous() for k, v in weights.items()}, str(tmp))
     ctx.ensure_merged(step)
     row_scores = []
     for seen in sequence[:step]:

@@ -22,7 +22,7 @@ from typing import Any
 from seal_agent.engine.sequential import CandidateFailed
 from seal_agent.models import POLICY_ADAPTER, merge_adapter_into_base
 from seal_agent.rest_em import fine_tune_policy, load_policy, merged_chain, save_policy
-from seal_agent.seeding import derive_seed
+from seal_agent.run.seeding import derive_seed
 
 DIRTY = "<policy adapter modified since its last checkpoint>"
 

@@ -41,7 +41,7 @@ from seal_agent.candidates import candidates_from, message_from_json
 from seal_agent.chat_models import self_edit_from
 from seal_agent.evaluate import evaluate_base
 from seal_agent.prompts import SEPARATORS, openai_tools, prompt_options, self_edit_messages
-from seal_agent.seeding import derive_seed
+from seal_agent.run.seeding import derive_seed
 from seal_agent.state import Candidate
 from seal_agent.stats import success_row
 

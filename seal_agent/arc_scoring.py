@@ -14,7 +14,7 @@ self-edit is scored by exactly the same path wherever it comes from:
    reward 1 if every test output is among them (pass@2), else 0.
 
 A candidate whose training fails (NaN loss, out of memory, time limit) is marked failed
-with the reason. Every row is a full trace record (`seal_agent.traces`).
+with the reason. Every row is a full trace record (`seal_agent.run.traces`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from seal_agent.candidates import rebuild_message
 from seal_agent.config import RunConfig
 from seal_agent.evaluate import plan_queries, score
 from seal_agent.engine.sequential import CandidateOutcome, TrainJob, planned_steps, split_on_out_of_memory
-from seal_agent.seeding import derive_seed
+from seal_agent.run.seeding import derive_seed
 from seal_agent.self_edit import Rejection, SelfEdit, validate_self_edit
 from seal_agent.state import Candidate
 from seal_agent.ttt_data import build_training_data

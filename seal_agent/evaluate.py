@@ -20,7 +20,7 @@ from seal_agent.arc_data import ArcTask
 from seal_agent.config import EvalConfig
 from seal_agent.grid_text import Grid, task_prompt
 from seal_agent.engine.sequential import in_batches
-from seal_agent.seeding import derive_seed
+from seal_agent.run.seeding import derive_seed
 from seal_agent.voting import answer_in_original_frame, build_queries, vote
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
-from seal_agent.traces import TraceStore
+from seal_agent.run.directory import CONFIG_FILE, DB_FILE, SUMMARY_FILE
+from seal_agent.run.traces import TraceStore
 
-DB_FILE = "run.sqlite"
 
 
 class NotARunError(Exception):
@@ -55,9 +55,9 @@ def open_run(run_dir: str | Path, with_sources: bool = False) -> RunView:
     run_dir = Path(run_dir)
     if not (run_dir / DB_FILE).exists():
         raise NotARunError(f"{run_dir}: no {DB_FILE}; is this a run directory?")
-    config_path = run_dir / "config.yaml"
+    config_path = run_dir / CONFIG_FILE
     config = yaml.safe_load(config_path.read_text()) if config_path.exists() else {}
-    summary_path = run_dir / "summary.json"
+    summary_path = run_dir / SUMMARY_FILE
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     domain = (config or {}).get("domain") or summary.get("domain") or "arc"
     store = TraceStore(run_dir / DB_FILE)

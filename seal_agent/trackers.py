@@ -14,8 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
+from seal_agent.run.directory import DB_FILE
+from seal_agent.run.traces import TraceStore
 from seal_agent.run_view import data_size, final_loss
-from seal_agent.traces import TraceStore
 
 TRACKERS = ("tensorboard", "mlflow")
 
@@ -106,7 +107,7 @@ class TrackerFeed:
 
     def __init__(self, trackers: list[Tracker], run_dir: Path):
         self.trackers = trackers
-        self.store = TraceStore(run_dir / "run.sqlite")
+        self.store = TraceStore(run_dir / DB_FILE)
         self.step = len(self.store.candidates())  # a resumed run continues the step count
 
     def __call__(self, node: str, update: dict[str, Any]) -> None:

@@ -65,7 +65,7 @@ def test_tools_list():
 
 
 def test_trace_show_on_a_run(tmp_path, tiny_model_dir):
-    from seal_agent.traces import TraceStore
+    from seal_agent.run.traces import TraceStore
 
     store = TraceStore(tmp_path / "run.sqlite")
     store.record_candidate({

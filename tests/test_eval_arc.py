@@ -69,7 +69,7 @@ def test_a_fixed_self_edit_earns_what_the_execute_node_gives_it(tmp_path):
 def test_policy_rows_sample_from_the_named_checkpoint(tmp_path, config_file):
     from seal_agent.config import resolve_config
     from seal_agent.prompts import openai_tools, prompt_options, self_edit_messages
-    from seal_agent.seeding import derive_seed
+    from seal_agent.run.seeding import derive_seed
 
     # A policy checkpoint that differs from the initial policy, saved as a run's round 1.
     config = resolve_config(config_file=config_file)
@@ -93,7 +93,7 @@ def test_policy_rows_sample_from_the_named_checkpoint(tmp_path, config_file):
     rows = json.loads((tmp_path / "r.json").read_text())["rows"]
     assert [r["name"] for r in rows] == ["policy initial", name]
     assert rows[1]["detail"]["checkpoint"] == str(checkpoint.resolve())
-    from seal_agent.traces import TraceStore
+    from seal_agent.run.traces import TraceStore
 
     traced = TraceStore(out / "run.sqlite").candidates(round=2, task_id=task.task_id)
     assert [r["completion"] for r in traced] == expected

@@ -23,7 +23,7 @@ def smoke_run(tmp_path_factory):
 
 def test_smoke_run_traces_are_complete_and_agree_with_summary(smoke_run):
     prepared, summary, updates = smoke_run
-    from seal_agent.traces import TraceStore
+    from seal_agent.run.traces import TraceStore
 
     rows = TraceStore(prepared.run_dir / "run.sqlite").candidates()
     assert len(rows) == 2 * 2 * 3  # rounds x tasks x candidates, each exactly once
@@ -104,7 +104,7 @@ def test_resume_does_not_recompute_round_one(tmp_path):
     prepared = prepare_run(fast_config(), run_dir, resume=False)
     first = build_context(prepared)
     run_arc(prepared, interrupt_after=["reinforce"], context=first)  # stops after round 1
-    from seal_agent.traces import TraceStore
+    from seal_agent.run.traces import TraceStore
 
     round_one = {(r["task_id"], r["candidate"]): r["completion"] for r in TraceStore(run_dir / "run.sqlite").candidates(round=1)}
     assert len(round_one) == 6
@@ -150,7 +150,7 @@ def test_the_sampled_self_edits_of_a_seed_are_pinned(smoke_run):
     # the sampling code that moves the random streams changes these: that must be on purpose,
     # noted, and these values updated.
     prepared, _summary, _updates = smoke_run
-    from seal_agent.traces import TraceStore
+    from seal_agent.run.traces import TraceStore
 
     rows = TraceStore(prepared.run_dir / "run.sqlite").candidates(round=1)
     assert [(r["task_id"], r["candidate"], r["training"]["learning_rate"], r["training"]["num_train_epochs"]) for r in rows] == [
@@ -183,7 +183,7 @@ def test_a_failing_candidate_is_recorded_and_the_run_goes_on(tmp_path):
     original = ctx.engine.train
     ctx.engine.train = flaky_train
     summary = run_arc(prepared, context=ctx)
-    from seal_agent.traces import TraceStore
+    from seal_agent.run.traces import TraceStore
 
     failed = [r for r in TraceStore(prepared.run_dir / "run.sqlite").candidates() if r["status"] == "failed"]
     assert summary["stop_reason"] == "done" and len(calls) >= 2
@@ -196,7 +196,7 @@ class Killed(Exception):
 
 
 def test_resume_mid_round_reruns_only_unfinished_tasks(tmp_path):
-    from seal_agent.traces import TraceStore
+    from seal_agent.run.traces import TraceStore
 
     from tools.training import MAX_EPOCHS
 

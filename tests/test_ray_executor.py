@@ -11,7 +11,7 @@ import pytest
 from benchmarks.crash_harness import comparable
 from seal_agent.config import resolve_config
 from seal_agent.runner import build_context, prepare_run, run_arc
-from seal_agent.traces import TraceStore
+from seal_agent.run.traces import TraceStore
 from tests.conftest import fast_config
 
 ray = pytest.importorskip("ray", reason="Ray is in the dev extra; without it the Ray executor cannot be tested")

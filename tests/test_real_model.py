@@ -63,7 +63,7 @@ def test_the_paper_table_runs_end_to_end_on_a_real_pretrained_model(smollm2, tmp
     assert table["world"] == "arc-subset" and table["rl_tasks"] == {"0": ["6150a2bd"]} and table["eval_tasks"] == {"0": ["66e6c45b"]}
     assert [r["name"] for r in table["rows"]] == ["no update", "before RL", "SEAL round 1", "oracle"]
     work = tmp_path / "work" / "seed-0"
-    from seal_agent.traces import TraceStore
+    from seal_agent.run.traces import TraceStore
 
     proposed = TraceStore(work / "rest-em" / "run.sqlite").candidates()
     assert len(proposed) == 2

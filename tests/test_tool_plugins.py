@@ -94,7 +94,7 @@ def test_broken_tool_module_is_a_clear_error(tmp_path):
 
 
 def test_a_smoke_round_in_which_the_policy_calls_the_new_tool(tmp_path, new_tool_module):
-    from seal_agent.traces import TraceStore
+    from seal_agent.run.traces import TraceStore
 
     config = fast_config(rounds=1, tools={"vocabulary": "open", "modules": [str(new_tool_module)]},
                          policy={"max_optional_calls": 2, "max_new_tokens": 900})

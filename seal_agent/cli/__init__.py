@@ -32,6 +32,7 @@ from seal_agent.cli import knowledge as cli_knowledge
 from seal_agent.cli.common import console, echo_updates, fail, open_feed, progress_bar, run_to_end, start_run
 from seal_agent.cli.trace import trace_app
 from seal_agent.config import ConfigError, RunConfig
+from seal_agent.run.directory import DB_FILE, SUMMARY_FILE
 
 app = typer.Typer(help="SEAL: a language model that writes its own fine-tuning (self-edits) and learns to write better ones.", no_args_is_help=True)
 run_app = typer.Typer(help="Run a SEAL loop.", no_args_is_help=True)
@@ -158,11 +159,11 @@ def run_arc_command(
             )
 
     if resume:
-        done = len(runner.TraceStore(prepared.run_dir / runner.DB_FILE).candidates())
+        done = len(runner.TraceStore(prepared.run_dir / DB_FILE).candidates())
         progress.update(bar, completed=min(done, total))
     summary = run_to_end(lambda: runner.run_arc(prepared, on_update=on_update), prepared, progress, feed, "arc")
     console.print(round_table(summary))
-    console.print(f"summary: {escape(str(prepared.run_dir / runner.SUMMARY_FILE))}  ·  traces: seal trace show {escape(str(prepared.run_dir))}")
+    console.print(f"summary: {escape(str(prepared.run_dir / SUMMARY_FILE))}  ·  traces: seal trace show {escape(str(prepared.run_dir))}")
 
 
 @tools_app.command("list")

@@ -93,7 +93,7 @@ def run_to_end(run, prepared, progress, feed, command: str):
     exit 2; Ctrl-C after some progress says how to resume and exits 130.
     """
     from seal_agent.engine.ray_engine import RayUnavailableError
-    from seal_agent.run_lock import RunLockedError
+    from seal_agent.run.lock import RunLockedError
     from seal_agent.runner import ModelLoadError, has_progress, remove_new_run_dir
     from seal_agent.vllm_backend import VllmUnavailableError
 

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from seal_agent.cli.common import console, fail, progress_bar
 from seal_agent.config import ConfigError, RunConfig, deep_merge, load_run_config, read_yaml_mapping, resolve_config
+from seal_agent.run.directory import CONFIG_FILE, SUMMARY_FILE, write_atomic
 
 HANDPICKED = "paper's hand-picked"
 
@@ -104,7 +105,7 @@ def eval_arc_command(
     results["policy_trained_on"] = trained_on
     results["overlap_with_policy_training"] = sorted(set(trained_on or []) & set(results["tasks"]))
     results["run_dir"] = str(prepared.run_dir)
-    runner.write_atomic(prepared.run_dir / runner.SUMMARY_FILE, json.dumps(eval_summary(results), indent=2))
+    write_atomic(prepared.run_dir / SUMMARY_FILE, json.dumps(eval_summary(results), indent=2))
     console.print(results_table(results))
     if results["overlap_with_policy_training"]:
         console.print(f"[yellow]note:[/] {len(results['overlap_with_policy_training'])} of these tasks are tasks the "
@@ -139,9 +140,9 @@ def eval_config(run_dir, preset, config_file, tasks, data, arc_version, model, s
             return resolve_config(preset if preset or config_file else "smoke", config_file, overrides), None
         if preset or config_file or model:
             fail("--run-dir evaluates with the run's own config and model; drop --preset, --config and --model")
-        if not (run_dir / "config.yaml").exists():
+        if not (run_dir / CONFIG_FILE).exists():
             fail(f"{run_dir}: not a run directory (no config.yaml)")
-        saved = load_run_config(run_dir / "config.yaml", RunConfig)
+        saved = load_run_config(run_dir / CONFIG_FILE, RunConfig)
         trained_on = trained_tasks(run_dir) or list(saved.data.tasks)
         base = saved.model_dump(mode="json")
         if saved.model.name_or_path == "tiny" and (run_dir / "base_model").is_dir():
@@ -154,7 +155,7 @@ def eval_config(run_dir, preset, config_file, tasks, data, arc_version, model, s
 def trained_tasks(run_dir: Path) -> list[str] | None:
     """The task ids a run trained on, from its summary.json (None if it has none readable)."""
     try:
-        tasks = json.loads((run_dir / "summary.json").read_text()).get("tasks")
+        tasks = json.loads((run_dir / SUMMARY_FILE).read_text()).get("tasks")
     except (OSError, ValueError, AttributeError):
         return None
     return [t for t in tasks if isinstance(t, str)] if isinstance(tasks, list) else None

@@ -22,6 +22,7 @@ from seal_agent.cli.common import console, echo_updates, fail, open_feed, progre
 from seal_agent.config import ConfigError, load_run_config, resolve_config
 from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.data import PassageError
+from seal_agent.run.directory import CONFIG_FILE
 
 METRICS = ("loglik", "exact_match", "f1", "judge")
 
@@ -206,7 +207,7 @@ def eval_knowledge_command(
         if run_dir is not None:
             if preset or config:
                 fail("--run-dir evaluates with the run's own config; drop --preset and --config")
-            base = load_run_config(run_dir / "config.yaml", KnowledgeRunConfig).model_dump(mode="json")
+            base = load_run_config(run_dir / CONFIG_FILE, KnowledgeRunConfig).model_dump(mode="json")
             base["data"]["limit"] = None
             from seal_agent.config import deep_merge
 

@@ -23,7 +23,7 @@ from seal_agent.knowledge.reward import mean_metrics
 from seal_agent.knowledge.update import update_examples
 from seal_agent.engine.sequential import TrainJob, split_on_out_of_memory
 from seal_agent.prompts import openai_tools
-from seal_agent.seeding import derive_seed
+from seal_agent.run.seeding import derive_seed
 from seal_agent.self_edit import Rejection, validate_knowledge_edit
 
 from graphs.knowledge import sample_self_edits

@@ -28,11 +28,12 @@ from seal_agent.knowledge.reward import mean_metrics
 from seal_agent.models import TTT_ADAPTER, adapter_state
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.rest_em import load_policy, policy_state
+from seal_agent.run.directory import DB_FILE, write_atomic
+from seal_agent.run.traces import TraceStore
 from seal_agent.runner import (
-    DB_FILE, ModelLoadError, check_model_source, check_new_run_dir, create_run_dir, drive_graph, exclusive_run,
-    load_run_model, local_engine, saved_config, write_atomic,
+    ModelLoadError, check_model_source, check_new_run_dir, create_run_dir, drive_graph, exclusive_run,
+    load_run_model, local_engine, saved_config,
 )
-from seal_agent.traces import TraceStore
 from tools import knowledge_tools
 
 THREAD_ID = "seal-knowledge"

@@ -12,7 +12,8 @@ import fcntl
 import os
 from pathlib import Path
 
-LOCK_FILE = "run.lock"
+from seal_agent.run.directory import LOCK_FILE
+
 
 
 class RunLockedError(Exception):
