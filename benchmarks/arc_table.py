@@ -43,14 +43,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from seal_agent.arc_eval import choice_summary, evaluate_arc, fixed_source, policy_source  # noqa: E402
-from seal_agent.config import deep_merge, read_yaml_mapping, resolve_config  # noqa: E402
-from seal_agent.nano_world import eval_tasks, family_of, rl_tasks  # noqa: E402
-from seal_agent.runner import build_context, exclusive_run, load_tasks, prepare_run, run_arc  # noqa: E402
-from seal_agent.stats import success_row  # noqa: E402
+from seal_agent.arc_eval import choice_summary, evaluate_arc, fixed_source, policy_source
+from seal_agent.config import deep_merge, read_yaml_mapping, resolve_config
+from seal_agent.nano_world import eval_tasks, family_of, rl_tasks
+from seal_agent.runner import build_context, exclusive_run, load_tasks, prepare_run, run_arc
+from seal_agent.stats import success_row
 
 # SEAL's ARC subsets (ARC-AGI-1): the training tasks its policy learns on, the evaluation tasks
 # its released results score (8 of the 10 in its evaluation set; DESIGN.md).

