@@ -19,10 +19,10 @@ from langgraph.graph.state import CompiledStateGraph, StateGraph
 from typer.testing import CliRunner
 
 from seal_agent.cli import app
-from seal_agent.report import build_report
+from seal_agent.inspect.report import build_report
+from seal_agent.inspect.streaming import describe_update
+from seal_agent.inspect.trackers import TrackerFeed, open_trackers
 from seal_agent.runner import build_context, prepare_run, run_arc
-from seal_agent.streaming import describe_update
-from seal_agent.trackers import TrackerFeed, open_trackers
 from tests.conftest import fast_config
 
 ROOT = Path(__file__).resolve().parents[1]

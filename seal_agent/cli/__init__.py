@@ -206,8 +206,8 @@ def report_command(
     output: Path = typer.Option(Path("report.html"), "-o", "--output", help="The HTML file to write."),
 ) -> None:
     """A self-contained HTML report of a run: figures, plots, every candidate, the graph."""
-    from seal_agent.report import write_report
-    from seal_agent.run_view import NotARunError
+    from seal_agent.inspect.report import write_report
+    from seal_agent.inspect.run_view import NotARunError
 
     try:
         path = write_report(run_dir, output)

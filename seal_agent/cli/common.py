@@ -59,7 +59,7 @@ def start_run(prepare, schema, *, resume: bool, run_dir, preset, config, overrid
 def open_feed(prepared, log_to: list[str], threads: int | None):
     """Set torch's threads and open the trackers asked for; a tracker that cannot open exits 2."""
     from seal_agent.runner import remove_new_run_dir
-    from seal_agent.trackers import TrackerError, TrackerFeed, open_trackers
+    from seal_agent.inspect.trackers import TrackerError, TrackerFeed, open_trackers
 
     if threads:
         import torch
@@ -74,7 +74,7 @@ def open_feed(prepared, log_to: list[str], threads: int | None):
 
 def echo_updates(progress, feed, stream: bool):
     """The part of `on_update` every run shares: trackers, and the --stream line."""
-    from seal_agent.streaming import describe_update
+    from seal_agent.inspect.streaming import describe_update
 
     def echo(node: str, update: dict) -> None:
         feed(node, update)

@@ -24,7 +24,7 @@ from rich.text import Text
 
 from seal_agent.arc_colours import colour
 from seal_agent.cli.common import console, fail
-from seal_agent.run_view import NotARunError, filter_candidates, open_run
+from seal_agent.inspect.run_view import NotARunError, filter_candidates, open_run
 from seal_agent.run.traces import CANDIDATE_COLUMNS, JSON_COLUMNS
 
 trace_app = typer.Typer(help="Inspect the decisions recorded in a run directory.", no_args_is_help=True)

@@ -1,6 +1,6 @@
 """`seal report RUN_DIR -o report.html`: one self-contained HTML file about a run.
 
-Opens with no network: styles are inline, charts are inline SVG (`seal_agent.svg_charts`),
+Opens with no network: styles are inline, charts are inline SVG (`seal_agent.inspect.svg_charts`),
 and there is no script at all. A Content-Security-Policy meta tag forbids scripts,
 external fonts and images besides, so even a bug in escaping could not make text a model
 wrote run. Every piece of model-written text goes through `html.escape`.
@@ -22,8 +22,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from seal_agent import svg_charts
-from seal_agent.run_view import RunView, data_size, final_loss, open_run
+from seal_agent.inspect import svg_charts
+from seal_agent.inspect.run_view import RunView, data_size, final_loss, open_run
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src 'none'; script-src 'none'"
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
+from seal_agent.inspect.run_view import data_size, final_loss
 from seal_agent.run.directory import DB_FILE
 from seal_agent.run.traces import TraceStore
-from seal_agent.run_view import data_size, final_loss
 
 TRACKERS = ("tensorboard", "mlflow")
 
