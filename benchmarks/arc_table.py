@@ -10,7 +10,7 @@ Protocol, for each seed (SEAL's, section 6 of DESIGN.md):
   2. The oracle is searched on the RL tasks only: every fixed self-edit of `ORACLE_GRID`
      (plus SEAL's hand-picked config) is scored there; the best becomes the oracle row.
   3. Every row is scored on the evaluation tasks by `seal eval arc`'s code
-     (`seal_agent.arc_eval.evaluate_arc`), `--eval-candidates` self-edits per task:
+     (`seal_agent.arc.sources.evaluate_arc`), `--eval-candidates` self-edits per task:
         no update      the base model in context (nano world: on more tasks of the evaluation
                        specs, a superset; see --no-update-tasks-per-spec)
         before RL      self-edits sampled from the initial policy
@@ -20,7 +20,7 @@ Protocol, for each seed (SEAL's, section 6 of DESIGN.md):
      self-edit each per task): a diagnostic of how much the choice matters there, never used
      to choose anything.
 The script refuses to run when the RL and evaluation tasks overlap (same id, same grids, or,
-in the nano world, the same family). The nano world's roles are `seal_agent.nano_world`'s
+in the nano world, the same family). The nano world's roles are `seal_agent.arc.nano_world`'s
 `rl_specs` and `eval_specs`; with `--arc-subset` they are SEAL's ARC-AGI-1 training tasks and
 the evaluation tasks its released results score.
 
@@ -43,9 +43,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from seal_agent.arc_eval import choice_summary, evaluate_arc, fixed_source, policy_source
+from seal_agent.arc.nano_world import eval_tasks, family_of, rl_tasks
+from seal_agent.arc.sources import choice_summary, evaluate_arc, fixed_source, policy_source
 from seal_agent.config import deep_merge, read_yaml_mapping, resolve_config
-from seal_agent.nano_world import eval_tasks, family_of, rl_tasks
 from seal_agent.runner import build_context, exclusive_run, load_tasks, prepare_run, run_arc
 from seal_agent.stats import success_row
 

@@ -43,19 +43,36 @@ import time
 from pathlib import Path
 from typing import Any
 
+import importlib
+
 import torch
 
 from graphs.shared import rest_em_update
-from seal_agent.arc_scoring import prepare_self_edits, train_and_reward
 from seal_agent.candidates import candidates_from, message_from_json
 from seal_agent.config import resolve_config
 from seal_agent.prompts import openai_tools, prompt_options, self_edit_messages
 from seal_agent.runner import build_context, prepare_run
 
-try:
-    from seal_agent.run.seeding import derive_seed
-except ImportError:  # --against a commit from before seal_agent/run/
-    from seal_agent.seeding import derive_seed
+
+def first_module(*names: str):
+    """The first of `names` (all under seal_agent) whose file the measured code has.
+
+    `--against` runs this script with an older commit's code, where some modules had their
+    earlier, flat names. The check is on files, not on whether the import succeeds: an
+    editable install would otherwise supply a module missing there from this checkout.
+    """
+    root = Path(importlib.import_module("seal_agent").__file__).parent
+    for name in names:
+        relative = Path(*name.split(".")[1:])
+        if (root / relative).with_suffix(".py").exists() or (root / relative / "__init__.py").exists():
+            return importlib.import_module(name)
+    raise ModuleNotFoundError(f"none of {names} in {root}")
+
+
+scoring = first_module("seal_agent.arc.scoring", "seal_agent.arc_scoring")
+nano_world = first_module("seal_agent.arc.nano_world", "seal_agent.nano_world")
+nano_pretrain = first_module("seal_agent.arc.nano_pretrain", "seal_agent.nano_pretrain")
+derive_seed = first_module("seal_agent.run.seeding", "seal_agent.seeding").derive_seed
 
 ROOT = Path(__file__).resolve().parent.parent  # this checkout (the code --against compares with)
 
@@ -98,11 +115,9 @@ def round_config(name: str, model: str | None, tasks: int, candidates: int | Non
         if candidates:
             overrides["policy"] = {"candidates_per_task": candidates}
         return resolve_config("smoke", overrides=overrides)
-    from seal_agent.nano_world import rl_tasks
-
     task_dir = work / "tasks"
     task_dir.mkdir(parents=True, exist_ok=True)
-    for task in rl_tasks(1, 10)[:tasks]:
+    for task in nano_world.rl_tasks(1, 10)[:tasks]:
         (task_dir / f"{task.task_id}.json").write_text(json.dumps(task.to_json()))
     if model is None:
         model = str(work / "nano-model")
@@ -117,10 +132,9 @@ def round_config(name: str, model: str | None, tasks: int, candidates: int | Non
 
 def build_nano_architecture(out: str) -> None:
     """`seal pretrain nano`'s default architecture and tokenizer, random weights, saved to `out`."""
-    from seal_agent.nano_pretrain import SIZES
     from seal_agent.tiny_model import build_tiny_model
 
-    build_tiny_model(out, seed=0, **SIZES["small"])
+    build_tiny_model(out, seed=0, **nano_pretrain.SIZES["small"])
 
 
 def token_count(tokenizer, text: str) -> int:
@@ -181,11 +195,11 @@ def run_round(args) -> dict[str, Any]:
 
             candidates = candidates_from([message_from_json(text) for text in edits])
             start = time.perf_counter()
-            prepared = prepare_self_edits(task, candidates, config=config, tokenizer=tokenizer, tools=ctx.tools, round_=1)
+            prepared = scoring.prepare_self_edits(task, candidates, config=config, tokenizer=tokenizer, tools=ctx.tools, round_=1)
             seconds["data"] += time.perf_counter() - start
             tokens["data"] += sum(len(e.input_ids) for _row, job in prepared if job for e in job.examples)
             tokens["training"] += sum(len(e.input_ids) * job.epochs for _row, job in prepared if job for e in job.examples)
-            rows = train_and_reward(task, prepared, config=config, engine=ctx.engine)
+            rows = scoring.train_and_reward(task, prepared, config=config, engine=ctx.engine)
             seconds["training"] += sum(r["timings"].get("train", 0.0) for r in rows)
             seconds["evaluation"] += sum(r["timings"].get("eval", 0.0) for r in rows)
             tokens["evaluation"] += sum(token_count(tokenizer, text) for r in rows for text in r.get("raw_outputs") or [])

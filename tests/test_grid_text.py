@@ -1,6 +1,6 @@
 import pytest
 
-from seal_agent.grid_text import answer_text, grid_to_text, parse_grid, task_prompt
+from seal_agent.arc.grid_text import answer_text, grid_to_text, parse_grid, task_prompt
 
 
 @pytest.mark.parametrize("grid", [[[0]], [[1, 2, 3], [4, 5, 6]], [[9] * 30 for _ in range(30)], [[7], [8], [9]]])

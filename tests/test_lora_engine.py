@@ -1,9 +1,9 @@
 import torch
 
-from seal_agent.arc_data import ArcTask, Pair
+from seal_agent.arc.data import ArcTask, Pair
+from seal_agent.arc.ttt_data import build_training_data
 from seal_agent.engine.sequential import LoraEngine
 from seal_agent.models import TTT_ADAPTER, adapter_state
-from seal_agent.ttt_data import build_training_data
 
 TASK = ArcTask(
     "t",

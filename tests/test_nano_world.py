@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from seal_agent.arc_data import validate_task
+from seal_agent.arc.data import validate_task
 from seal_agent.cli import app
-from seal_agent.nano_world import (
+from seal_agent.arc.nano_world import (
     FamilySpec, eval_specs, eval_tasks, family_of, family_transform, held_out_specs, make_task, pretraining_specs,
     pretraining_tasks, rl_specs, rl_tasks,
 )
@@ -71,8 +71,8 @@ def test_arc_table_statistics():
 
 
 def test_pretraining_sequences_put_every_output_grid_and_only_those_in_the_loss():
-    from seal_agent.grid_text import answer_text, task_prompt
-    from seal_agent.nano_pretrain import task_example
+    from seal_agent.arc.grid_text import answer_text, task_prompt
+    from seal_agent.arc.nano_pretrain import task_example
     from seal_agent.tiny_model import build_byte_tokenizer
 
     tokenizer = build_byte_tokenizer()
@@ -105,7 +105,7 @@ def test_pretraining_self_edits_follow_the_rendered_policy_prompt_and_fit_the_gr
 
     import xgrammar as xgr
 
-    from seal_agent.nano_pretrain import PROMPT, self_edit_example, self_edit_text
+    from seal_agent.arc.nano_pretrain import PROMPT, self_edit_example, self_edit_text
     from seal_agent.policy import render_chat
     from seal_agent.prompts import openai_tools, self_edit_grammar, self_edit_messages
     from seal_agent.tiny_model import build_byte_tokenizer

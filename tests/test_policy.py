@@ -4,7 +4,7 @@ import pytest
 
 from langchain_core.messages import AIMessage
 
-from seal_agent.arc_data import ArcTask, Pair
+from seal_agent.arc.data import ArcTask, Pair
 from seal_agent.candidates import parse_tool_calls
 from seal_agent.policy import LocalToolPolicy
 from seal_agent.prompts import openai_tools, self_edit_messages

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from seal_agent.arc_data import ArcTask, Pair
+from seal_agent.arc.data import ArcTask, Pair
 from seal_agent.config import RunConfig
 from seal_agent.prompts import prompt_options, self_edit_messages
 from tools import arc_tools

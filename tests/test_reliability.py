@@ -17,15 +17,15 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from benchmarks.crash_harness import comparable, crash_and_resume
-from seal_agent.arc_data import TaskError, load_tasks_from_path
+from seal_agent.arc.data import TaskError, load_tasks_from_path
+from seal_agent.candidates import parse_tool_calls
 from seal_agent.cli import app
 from seal_agent.config import ConfigError, resolve_config
 from seal_agent.engine.sequential import CandidateOutcome, TrainResult
-from seal_agent.candidates import parse_tool_calls
 from seal_agent.run.lock import RunLock, RunLockedError
+from seal_agent.run.traces import TraceStore
 from seal_agent.runner import build_context, prepare_run, run_arc
 from seal_agent.self_edit import Rejection, SelfEdit, validate_knowledge_edit, validate_self_edit
-from seal_agent.run.traces import TraceStore
 from tests.conftest import SMALL_TINY, fast_config
 from tools import TrainingSettings, arc_tools, knowledge_tools
 

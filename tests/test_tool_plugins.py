@@ -122,7 +122,7 @@ def test_a_tool_that_fails_rejects_the_candidate(tmp_path, tool_name, reason):
 
 @pytest.mark.parametrize("tool_name, reason", [("paints_twelve", "colour 12"), ("goes_ragged", "ragged")])
 def test_a_tool_with_bad_grids_rejects_the_candidate_and_the_run_goes_on(tmp_path, tool_name, reason):
-    from seal_agent.arc_scoring import prepare_job
+    from seal_agent.arc.scoring import prepare_job
     from seal_agent.runner import build_context
 
     (tmp_path / "bad.py").write_text(BAD_TOOLS)

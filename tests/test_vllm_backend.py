@@ -9,12 +9,12 @@ import torch
 from peft import set_peft_model_state_dict
 from peft.utils import load_peft_weights
 
+from seal_agent.arc.ttt_data import TrainingExample
 from seal_agent.config import resolve_config
 from seal_agent.engine.sequential import TrainJob
 from seal_agent.models import POLICY_ADAPTER, TTT_ADAPTER, attach_adapters, load_model_and_tokenizer
 from seal_agent.prompts import self_edit_json_schema
 from seal_agent.rest_em import save_policy
-from seal_agent.ttt_data import TrainingExample
 from seal_agent.vllm_backend import (
     PolicyNotSyncedError, VllmEngine, VllmPolicy, engine_args, greedy_sampling, lora_request_args, self_edit_sampling,
     transformers_logprobs,

@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from seal_agent.arc_data import ArcTask, Pair
+from seal_agent.arc.data import ArcTask, Pair
+from seal_agent.arc.evaluate import evaluate_voting
+from seal_agent.arc.grid_text import grid_to_text, parse_grid
+from seal_agent.arc.voting import VIEW_TRANSFORMS, answer_in_original_frame, build_queries, demonstration_subsets, vote
 from seal_agent.config import EvalConfig
-from seal_agent.evaluate import evaluate_voting
-from seal_agent.grid_text import grid_to_text, parse_grid
-from seal_agent.voting import VIEW_TRANSFORMS, answer_in_original_frame, build_queries, demonstration_subsets, vote
 
 A, B, C, D = [[1]], [[2]], [[3]], [[4]]
 

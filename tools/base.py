@@ -29,7 +29,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from langchain_core.tools import BaseTool, tool
 
-from seal_agent.arc_data import Pair
+from seal_agent.arc.data import Pair
 
 ARC_DOMAIN = "arc"
 KNOWLEDGE_DOMAIN = "knowledge"

@@ -26,7 +26,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from seal_agent.arc_data import TaskError
+from seal_agent.arc.data import TaskError
 from seal_agent.cli import eval_arc as cli_eval_arc
 from seal_agent.cli import knowledge as cli_knowledge
 from seal_agent.cli.common import console, echo_updates, fail, open_feed, progress_bar, run_to_end, start_run
@@ -231,7 +231,7 @@ def pretrain_nano_command(
     data_seed: int = typer.Option(1, help="Seed of the generated pretraining tasks."),
 ) -> None:
     """Pretrain a small Llama on the nano ARC world (held-out families excluded)."""
-    from seal_agent.nano_pretrain import SIZES, pretrain_nano
+    from seal_agent.arc.nano_pretrain import SIZES, pretrain_nano
 
     if size not in SIZES:
         fail(f"unknown size {size!r}; choose {', '.join(SIZES)}")

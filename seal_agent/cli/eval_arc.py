@@ -1,4 +1,4 @@
-"""`seal eval arc`: the ARC comparison rows on a set of tasks, in one command (`seal_agent.arc_eval`).
+"""`seal eval arc`: the ARC comparison rows on a set of tasks, in one command (`seal_agent.arc.sources`).
 
     seal eval arc --preset smoke --tasks 6e02f1e3,6150a2bd                     no update + the initial policy
     seal eval arc --run-dir runs/arc-... --tasks ID,ID                        no update, initial and latest policy
@@ -53,8 +53,8 @@ def eval_arc_command(
     from transformers.utils import logging as hf_logging
 
     from seal_agent import runner
-    from seal_agent.arc_data import TaskError
-    from seal_agent.arc_eval import eval_summary, evaluate_arc, fixed_source, policy_source, teacher_source
+    from seal_agent.arc.data import TaskError
+    from seal_agent.arc.sources import eval_summary, evaluate_arc, fixed_source, policy_source, teacher_source
     from seal_agent.chat_models import load_chat_model
     from tools import ToolLoadError, arc_tools
 

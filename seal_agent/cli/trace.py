@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from seal_agent.arc_colours import colour
+from seal_agent.arc.colours import colour
 from seal_agent.cli.common import console, fail
 from seal_agent.inspect.run_view import NotARunError, filter_candidates, open_run
 from seal_agent.run.traces import CANDIDATE_COLUMNS, JSON_COLUMNS

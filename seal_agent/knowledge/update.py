@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from seal_agent.arc.ttt_data import TrainingExample
 from seal_agent.knowledge.data import Passage
-from seal_agent.ttt_data import TrainingExample
 
 
 def update_examples(

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
-from seal_agent.arc_data import MAX_GRID_SIDE, ArcTask, Pair, leave_one_out, leave_two_out
-from seal_agent.grid_text import answer_text, task_prompt
+from seal_agent.arc.data import MAX_GRID_SIDE, ArcTask, Pair, leave_one_out, leave_two_out
+from seal_agent.arc.grid_text import answer_text, task_prompt
 from tools import Augmentation
 from tools.colour import colour_permutation
 

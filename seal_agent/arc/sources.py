@@ -11,7 +11,7 @@ evaluation queries:
     policy CKPT      K self-edits per task sampled from a policy checkpoint (or the initial policy)
     teacher NAME     K self-edits per task from any LangChain chat model with tool calling
 
-Every self-edit goes through `seal_agent.arc_scoring.score_self_edits`, exactly as in the
+Every self-edit goes through `seal_agent.arc.scoring.score_self_edits`, exactly as in the
 graph's `execute` node: validation, TTT data, the engine, voting, pass@2. A row's success is
 solved (task, self-edit) pairs over all pairs (the paper's measure), with a 95% Wilson
 interval and the breakdown by task. Each row's candidates are traced as one "round" of
@@ -35,11 +35,11 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from seal_agent.arc_data import ArcTask
-from seal_agent.arc_scoring import prepare_self_edits, query_seed, train_and_reward
+from seal_agent.arc.data import ArcTask
+from seal_agent.arc.evaluate import evaluate_base
+from seal_agent.arc.scoring import prepare_self_edits, query_seed, train_and_reward
 from seal_agent.candidates import candidates_from, message_from_json
 from seal_agent.chat_models import self_edit_from
-from seal_agent.evaluate import evaluate_base
 from seal_agent.prompts import SEPARATORS, openai_tools, prompt_options, self_edit_messages
 from seal_agent.run.seeding import derive_seed
 from seal_agent.state import Candidate

