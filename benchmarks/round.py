@@ -48,9 +48,7 @@ import importlib
 import torch
 
 from graphs.shared import rest_em_update
-from seal_agent.candidates import candidates_from, message_from_json
 from seal_agent.config import resolve_config
-from seal_agent.prompts import openai_tools, prompt_options, self_edit_messages
 from seal_agent.runner import build_context, prepare_run
 
 
@@ -73,6 +71,8 @@ scoring = first_module("seal_agent.arc.scoring", "seal_agent.arc_scoring")
 nano_world = first_module("seal_agent.arc.nano_world", "seal_agent.nano_world")
 nano_pretrain = first_module("seal_agent.arc.nano_pretrain", "seal_agent.nano_pretrain")
 derive_seed = first_module("seal_agent.run.seeding", "seal_agent.seeding").derive_seed
+candidate_json = first_module("seal_agent.policy.candidates", "seal_agent.candidates")
+policy_prompts = first_module("seal_agent.policy.prompts", "seal_agent.prompts")
 
 ROOT = Path(__file__).resolve().parent.parent  # this checkout (the code --against compares with)
 
@@ -159,7 +159,7 @@ def plain_generate_seconds(policy, prompt: str, n: int, length: int, seed: int) 
 def compile_grammar(policy, tools) -> None:
     # Commits before the sampling rework compile lazily in `_grammar`; later ones expose `compile_grammar`.
     compile_ = getattr(policy, "compile_grammar", None) or policy._grammar
-    compile_(openai_tools(tools))
+    compile_(policy_prompts.openai_tools(tools))
 
 
 def run_round(args) -> dict[str, Any]:
@@ -182,10 +182,10 @@ def run_round(args) -> dict[str, Any]:
         edits = fixed_self_edits(k)
         for task_id in sorted(ctx.tasks):
             task = ctx.tasks[task_id]
-            messages = self_edit_messages(task, ctx.tools, **prompt_options(config.policy))
+            messages = policy_prompts.self_edit_messages(task, ctx.tools, **policy_prompts.prompt_options(config.policy))
             seed = derive_seed(config.seed, 1, task_id, "propose")
             start = time.perf_counter()
-            result = ctx.policy.generate([messages], tools=openai_tools(ctx.tools), n=k, seed=seed)
+            result = ctx.policy.generate([messages], tools=policy_prompts.openai_tools(ctx.tools), n=k, seed=seed)
             seconds["sampling"] += time.perf_counter() - start
             prompt = ctx.policy.render_prompt(messages)
             lengths = [token_count(tokenizer, g.message.text) + 1 for g in result.generations[0]]  # + the end token
@@ -193,7 +193,7 @@ def run_round(args) -> dict[str, Any]:
             generated_positions += k * max(lengths)
             plain_seconds += plain_generate_seconds(ctx.policy, prompt, k, max(lengths), seed)
 
-            candidates = candidates_from([message_from_json(text) for text in edits])
+            candidates = candidate_json.candidates_from([candidate_json.message_from_json(text) for text in edits])
             start = time.perf_counter()
             prepared = scoring.prepare_self_edits(task, candidates, config=config, tokenizer=tokenizer, tools=ctx.tools, round_=1)
             seconds["data"] += time.perf_counter() - start

@@ -38,11 +38,11 @@ from langgraph.types import Command, Send
 from seal_agent.arc.data import ArcTask
 from seal_agent.arc.evaluate import evaluate_base
 from seal_agent.arc.scoring import query_seed, score_self_edits
-from seal_agent.candidates import candidates_from
 from seal_agent.config import RunConfig
 from seal_agent.engine import Engine
-from seal_agent.policy import LocalToolPolicy
-from seal_agent.prompts import openai_tools, prompt_options, self_edit_messages
+from seal_agent.policy.candidates import candidates_from
+from seal_agent.policy.local import LocalToolPolicy
+from seal_agent.policy.prompts import openai_tools, prompt_options, self_edit_messages
 from seal_agent.run.seeding import derive_seed
 from seal_agent.run.traces import TraceStore
 from seal_agent.state import ArcState, ExecuteInput, ProposeInput

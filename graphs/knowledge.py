@@ -45,7 +45,6 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 from safetensors.torch import load_file, save_file
 
-from seal_agent.candidates import candidates_from, rebuild_message
 from seal_agent.engine import ScoringEngine
 from seal_agent.engine.sequential import CandidateFailed, LoraEngine, TrainJob, planned_steps, split_on_out_of_memory
 from seal_agent.knowledge.config import KnowledgeRunConfig
@@ -54,11 +53,12 @@ from seal_agent.knowledge.prompts import bounded_tool_specs, knowledge_messages
 from seal_agent.knowledge.reward import mean_metrics, passage_metrics, reward_of, score_passage
 from seal_agent.knowledge.update import update_examples
 from seal_agent.models import TTT_ADAPTER, adapter_state, load_adapter_state, merge_adapter_into_base
-from seal_agent.policy import LocalToolPolicy
+from seal_agent.policy.candidates import candidates_from, rebuild_message
+from seal_agent.policy.local import LocalToolPolicy
+from seal_agent.policy.self_edit import KnowledgeEdit, Rejection, validate_knowledge_edit
 from seal_agent.run.directory import replaced_atomically
 from seal_agent.run.seeding import derive_seed
 from seal_agent.run.traces import TraceStore
-from seal_agent.self_edit import KnowledgeEdit, Rejection, validate_knowledge_edit
 from seal_agent.state import KnowledgeState, PassageCandidates, PassageInput
 
 from graphs.shared import PolicySlot, rest_em_update

@@ -31,7 +31,7 @@ from seal_agent.config import ConfigError, RunConfig, dump_config, load_run_conf
 from seal_agent.engine.batched import BatchedEngine
 from seal_agent.engine.sequential import LoraEngine
 from seal_agent.models import attach_adapters, load_model_and_tokenizer, model_source
-from seal_agent.policy import LocalToolPolicy
+from seal_agent.policy.local import LocalToolPolicy
 from seal_agent.rest_em import policy_state
 from seal_agent.run.directory import CONFIG_FILE, DB_FILE, SUMMARY_FILE, write_atomic
 from seal_agent.run.lock import RunLock, RunLockedError

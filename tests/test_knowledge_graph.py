@@ -15,9 +15,9 @@ from seal_agent.config import deep_merge, resolve_config
 from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.data import load_passages, sample_passages_path
 from seal_agent.knowledge.prompts import VARIANTS, bounded_tool_specs, knowledge_messages, variant_tools
-from seal_agent.chat_models import load_chat_model
 from seal_agent.knowledge.reward import judge_answers, passage_metrics, reward_of
 from seal_agent.knowledge.runner import build_knowledge_context, prepare_knowledge_run, run_knowledge
+from seal_agent.policy.chat_models import load_chat_model
 from seal_agent.run.traces import TraceStore
 from tests.conftest import SMALL_TINY
 from tools import knowledge_tools

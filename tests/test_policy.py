@@ -5,10 +5,10 @@ import pytest
 from langchain_core.messages import AIMessage
 
 from seal_agent.arc.data import ArcTask, Pair
-from seal_agent.candidates import parse_tool_calls
-from seal_agent.policy import LocalToolPolicy
-from seal_agent.prompts import openai_tools, self_edit_messages
-from seal_agent.self_edit import SelfEdit, validate_self_edit
+from seal_agent.policy.candidates import parse_tool_calls
+from seal_agent.policy.local import LocalToolPolicy
+from seal_agent.policy.prompts import openai_tools, self_edit_messages
+from seal_agent.policy.self_edit import SelfEdit, validate_self_edit
 from tools import TrainingSettings, arc_tools
 
 ARC_TOOLS = arc_tools("seal")

@@ -18,14 +18,14 @@ from typer.testing import CliRunner
 
 from benchmarks.crash_harness import comparable, crash_and_resume
 from seal_agent.arc.data import TaskError, load_tasks_from_path
-from seal_agent.candidates import parse_tool_calls
 from seal_agent.cli import app
 from seal_agent.config import ConfigError, resolve_config
 from seal_agent.engine.sequential import CandidateOutcome, TrainResult
+from seal_agent.policy.candidates import parse_tool_calls
+from seal_agent.policy.self_edit import Rejection, SelfEdit, validate_knowledge_edit, validate_self_edit
 from seal_agent.run.lock import RunLock, RunLockedError
 from seal_agent.run.traces import TraceStore
 from seal_agent.runner import build_context, prepare_run, run_arc
-from seal_agent.self_edit import Rejection, SelfEdit, validate_knowledge_edit, validate_self_edit
 from tests.conftest import SMALL_TINY, fast_config
 from tools import TrainingSettings, arc_tools, knowledge_tools
 
@@ -118,7 +118,7 @@ def fuzz_context(tmp_path_factory):
 def test_hostile_self_edits_are_accepted_or_rejected_never_a_crash(fuzz_context, calls, text):
     from graphs.arc import execute
 
-    from seal_agent.candidates import rebuild_message
+    from seal_agent.policy.candidates import rebuild_message
 
     defaults = TrainingSettings(learning_rate=1e-4, num_train_epochs=2, strategy="output_tokens")
     candidate = {"candidate": 0, "completion": text, "tool_calls": calls, "invalid_tool_calls": []}
@@ -140,7 +140,7 @@ def test_hostile_self_edits_are_accepted_or_rejected_never_a_crash(fuzz_context,
     "args": st.one_of(json_values, st.fixed_dictionaries({"statements": json_values}), st.fixed_dictionaries({"pairs": json_values}))}),
     max_size=4))
 def test_hostile_knowledge_self_edits_never_crash(calls):
-    from seal_agent.candidates import rebuild_message
+    from seal_agent.policy.candidates import rebuild_message
 
     message = rebuild_message({"candidate": 0, "completion": "", "tool_calls": calls, "invalid_tool_calls": []})
     edit = validate_knowledge_edit(message, knowledge_tools())

@@ -3,7 +3,7 @@ import math
 import pytest
 from langchain_core.messages import AIMessage
 
-from seal_agent.self_edit import Rejection, SelfEdit, validate_self_edit
+from seal_agent.policy.self_edit import Rejection, SelfEdit, validate_self_edit
 from tools import TrainingSettings, arc_tools
 
 SEAL = arc_tools("seal")

@@ -8,8 +8,8 @@ from langchain_core.messages import AIMessage
 from typer.testing import CliRunner
 
 from seal_agent.cli import app
+from seal_agent.policy.self_edit import Rejection, SelfEdit, validate_self_edit
 from seal_agent.runner import prepare_run, run_arc
-from seal_agent.self_edit import Rejection, SelfEdit, validate_self_edit
 from tests.conftest import fast_config
 from tools import ToolLoadError, TrainingSettings, arc_tools
 

@@ -55,7 +55,7 @@ def eval_arc_command(
     from seal_agent import runner
     from seal_agent.arc.data import TaskError
     from seal_agent.arc.sources import eval_summary, evaluate_arc, fixed_source, policy_source, teacher_source
-    from seal_agent.chat_models import load_chat_model
+    from seal_agent.policy.chat_models import load_chat_model
     from tools import ToolLoadError, arc_tools
 
     hf_logging.disable_progress_bar()
@@ -163,8 +163,8 @@ def trained_tasks(run_dir: Path) -> list[str] | None:
 
 def fixed_self_edits(given: list[str], path: Path | None, tools, config: RunConfig) -> list[tuple[str, list]]:
     """(name, calls) of every fixed self-edit asked for, each checked to be valid before any work."""
-    from seal_agent.candidates import message_from_json
-    from seal_agent.self_edit import Rejection, validate_self_edit
+    from seal_agent.policy.candidates import message_from_json
+    from seal_agent.policy.self_edit import Rejection, validate_self_edit
     from tools import TrainingSettings
 
     named: list[tuple[str, Any]] = []

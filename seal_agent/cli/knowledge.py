@@ -196,7 +196,7 @@ def eval_knowledge_command(
 
     from seal_agent.knowledge import runner as kr
     from seal_agent.knowledge.baselines import evaluate_baselines
-    from seal_agent.chat_models import load_chat_model
+    from seal_agent.policy.chat_models import load_chat_model
     from seal_agent.runner import ModelLoadError
 
     hf_logging.disable_progress_bar()

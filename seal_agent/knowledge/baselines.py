@@ -16,18 +16,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from seal_agent.chat_models import self_edit_from
+from seal_agent.engine.sequential import TrainJob, split_on_out_of_memory
 from seal_agent.knowledge.data import Passage
 from seal_agent.knowledge.prompts import knowledge_messages
 from seal_agent.knowledge.reward import mean_metrics
 from seal_agent.knowledge.update import update_examples
-from seal_agent.engine.sequential import TrainJob, split_on_out_of_memory
-from seal_agent.prompts import openai_tools
+from seal_agent.policy.chat_models import self_edit_from
+from seal_agent.policy.prompts import openai_tools
+from seal_agent.policy.self_edit import Rejection, validate_knowledge_edit
 from seal_agent.run.seeding import derive_seed
-from seal_agent.self_edit import Rejection, validate_knowledge_edit
 
 from graphs.knowledge import sample_self_edits
-from seal_agent.candidates import rebuild_message
+from seal_agent.policy.candidates import rebuild_message
 
 BASE, PASSAGE, POLICY = "base model", "passage only", "passage + policy self-edits"
 

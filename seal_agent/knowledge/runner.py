@@ -23,10 +23,10 @@ from typing import Any
 from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.data import Passage, load_passages, sample_passages_path
 from seal_agent.knowledge.prompts import variant_tools
-from seal_agent.chat_models import load_chat_model
 from seal_agent.knowledge.reward import mean_metrics
 from seal_agent.models import TTT_ADAPTER, adapter_state
-from seal_agent.policy import LocalToolPolicy
+from seal_agent.policy.chat_models import load_chat_model
+from seal_agent.policy.local import LocalToolPolicy
 from seal_agent.rest_em import load_policy, policy_state
 from seal_agent.run.directory import DB_FILE, write_atomic
 from seal_agent.run.traces import TraceStore
