@@ -91,7 +91,39 @@ class LoraConfigSection(_Section):
     )
 
 
-class TTTConfig(_Section):
+class UpdateEngineSettings(_Section):
+    """What every LoRA-update section shares (ARC's `ttt`, knowledge's `update`): the engine
+    that runs the updates and the limits on each one. A section adds its own `lora`, batch
+    size, step and length limits."""
+
+    section: ClassVar[str] = "ttt"  # the config key, for error messages
+
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping.")
+    max_seconds_per_candidate: float | None = Field(
+        None, gt=0, description="An update still training after this many seconds fails with the reason; none: no limit."
+    )
+    engine: Literal["batched", "sequential"] = Field(
+        "batched",
+        description="batched: the updates of a task's (or passage's) candidates train and evaluate together, "
+        "each row routed to its own adapter. sequential: the reference procedure, one update at a time.",
+    )
+    max_tokens_per_pass: int = Field(
+        8192, ge=64, description="Batched engine: most tokens (rows x padded length) in one forward pass."
+    )
+    max_padding_fraction: float = Field(
+        0.15, ge=0, lt=1,
+        description="Batched engine: a pass is cut where more than this fraction of its tokens would be padding.",
+    )
+
+    @model_validator(mode="after")
+    def _batched_needs_no_dropout(self):
+        if self.engine == "batched" and self.lora.dropout > 0:
+            raise ValueError(f"the batched engine needs {self.section}.lora.dropout 0 (SEAL uses 0); "
+                             f"or set {self.section}.engine: sequential")
+        return self
+
+
+class TTTConfig(UpdateEngineSettings):
     """Test-time training: how a self-edit becomes a LoRA update."""
 
     lora: LoraConfigSection = Field(default_factory=LoraConfigSection)
@@ -107,28 +139,6 @@ class TTTConfig(_Section):
     colour_twins: bool = Field(
         True, description="When a self-edit chooses any augmentation, add a colour-permuted twin of each copy (SEAL)."
     )
-    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping.")
-    max_seconds_per_candidate: float | None = Field(
-        None, gt=0, description="A candidate still training after this many seconds fails with the reason; none: no limit."
-    )
-    engine: Literal["batched", "sequential"] = Field(
-        "batched",
-        description="batched: a task's candidates train and evaluate together, each row routed to its own "
-        "adapter. sequential: the reference procedure, one candidate at a time.",
-    )
-    max_tokens_per_pass: int = Field(
-        8192, ge=64, description="Batched engine: most tokens (rows x padded length) in one forward pass."
-    )
-    max_padding_fraction: float = Field(
-        0.15, ge=0, lt=1,
-        description="Batched engine: a pass is cut where more than this fraction of its tokens would be padding.",
-    )
-
-    @model_validator(mode="after")
-    def _batched_needs_no_dropout(self) -> "TTTConfig":
-        if self.engine == "batched" and self.lora.dropout > 0:
-            raise ValueError("the batched engine needs ttt.lora.dropout 0 (SEAL uses 0); or set ttt.engine: sequential")
-        return self
 
 
 class PolicyConfig(_Section):

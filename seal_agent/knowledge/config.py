@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from seal_agent.config import ChatModelConfig, LoraConfigSection, ModelConfig, _Section
+from seal_agent.config import ChatModelConfig, LoraConfigSection, ModelConfig, UpdateEngineSettings, _Section
 
 PROMPTS = ("implications", "implications-long", "implications-very-long", "rewrite", "self-qa")
 REWARDS = ("loglik", "exact_match", "f1", "judge")
@@ -51,8 +51,10 @@ class KnowledgePolicyConfig(_Section):
     sft_batch_size: int = Field(4, ge=1)
 
 
-class UpdateConfig(_Section):
+class UpdateConfig(UpdateEngineSettings):
     """How a self-edit becomes a LoRA update of the model (the inner loop)."""
+
+    section: ClassVar[str] = "update"
 
     lora: LoraConfigSection = Field(
         default_factory=lambda: LoraConfigSection(rank=32, alpha=64, target_modules=ALL_PROJECTIONS),
@@ -65,21 +67,6 @@ class UpdateConfig(_Section):
     include_passage: bool = Field(True, description="Train on the passage itself as well as the self-edit's sequences.")
     max_steps: int = Field(2000, ge=1, description="A self-edit whose update needs more steps is rejected.")
     max_sequence_tokens: int = Field(2048, ge=16, description="Longer sequences are cut to this many tokens.")
-    max_grad_norm: float = Field(1.0, gt=0)
-    max_seconds_per_candidate: float | None = Field(
-        None, gt=0, description="An update still training after this many seconds fails with the reason; none: no limit."
-    )
-    engine: Literal["batched", "sequential"] = Field(
-        "batched", description="batched: a passage's k x s updates train together; sequential: one at a time."
-    )
-    max_tokens_per_pass: int = Field(8192, ge=64, description="Batched engine: most tokens in one forward pass.")
-    max_padding_fraction: float = Field(0.15, ge=0, lt=1)
-
-    @model_validator(mode="after")
-    def _batched_needs_no_dropout(self) -> "UpdateConfig":
-        if self.engine == "batched" and self.lora.dropout > 0:
-            raise ValueError("the batched engine needs update.lora.dropout 0; or set update.engine: sequential")
-        return self
 
 
 class RewardConfig(_Section):
