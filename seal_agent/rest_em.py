@@ -17,7 +17,7 @@ from pathlib import Path
 from peft import set_peft_model_state_dict
 from peft.utils import load_peft_weights
 
-from seal_agent.arc.ttt_data import IGNORE_INDEX, TrainingExample
+from seal_agent.engine.examples import IGNORE_INDEX, TrainingExample
 from seal_agent.engine.sequential import TrainResult, train_adapter
 from seal_agent.models import POLICY_ADAPTER, adapter_state, load_adapter_state
 

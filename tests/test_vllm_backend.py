@@ -9,8 +9,8 @@ import torch
 from peft import set_peft_model_state_dict
 from peft.utils import load_peft_weights
 
-from seal_agent.arc.ttt_data import TrainingExample
 from seal_agent.config import resolve_config
+from seal_agent.engine.examples import TrainingExample
 from seal_agent.engine.sequential import TrainJob
 from seal_agent.models import POLICY_ADAPTER, TTT_ADAPTER, attach_adapters, load_model_and_tokenizer
 from seal_agent.policy.prompts import self_edit_json_schema

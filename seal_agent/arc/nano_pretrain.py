@@ -30,7 +30,7 @@ from transformers import get_cosine_schedule_with_warmup
 from seal_agent.arc.data import ArcTask
 from seal_agent.arc.grid_text import answer_text, query_text
 from seal_agent.arc.nano_world import pretraining_tasks
-from seal_agent.arc.ttt_data import IGNORE_INDEX, TrainingExample
+from seal_agent.engine.examples import IGNORE_INDEX, TrainingExample
 from seal_agent.engine.sequential import collate
 from seal_agent.models import load_model_and_tokenizer
 from seal_agent.policy.local import render_chat

@@ -29,16 +29,10 @@ from dataclasses import dataclass, field
 
 from seal_agent.arc.data import MAX_GRID_SIDE, ArcTask, Pair, leave_one_out, leave_two_out
 from seal_agent.arc.grid_text import answer_text, task_prompt
+from seal_agent.engine.examples import IGNORE_INDEX, TrainingExample
 from tools import Augmentation
 from tools.colour import colour_permutation
 
-IGNORE_INDEX = -100
-
-
-@dataclass
-class TrainingExample:
-    input_ids: list[int]
-    labels: list[int]
 
 
 @dataclass

@@ -9,7 +9,8 @@ initial weights and then evaluates it. The graphs never see how:
     ray_engine.RayEngine     tasks spread over Ray actors, each with its own engine
     vllm_backend.VllmEngine  trains with the batched engine, evaluates through vLLM
 
-`Engine` is what the ARC loop needs; `ScoringEngine` adds what the knowledge loop needs
+What they train on is `examples.TrainingExample` (token ids and labels), whichever domain
+built it. `Engine` is what the ARC loop needs; `ScoringEngine` adds what the knowledge loop needs
 (a scoring callback run with each candidate's adapter in place). Every engine class
 implements its protocol completely (`tests/test_engine_protocol.py`), so callers never
 probe for methods.

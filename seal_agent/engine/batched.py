@@ -41,7 +41,7 @@ from seal_agent.engine.sequential import (
     CandidateFailed, CandidateOutcome, TrainJob, TrainResult, collate, greedy_generate, in_batches, micro_batches,
     time_limit_reason,
 )
-from seal_agent.arc.ttt_data import IGNORE_INDEX, TrainingExample
+from seal_agent.engine.examples import IGNORE_INDEX, TrainingExample
 from seal_agent.models import TTT_ADAPTER, adapter_state, load_adapter_state
 
 BETAS = (0.9, 0.999)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from transformers import get_cosine_schedule_with_warmup
 
-from seal_agent.arc.ttt_data import IGNORE_INDEX, TrainingExample
+from seal_agent.engine.examples import IGNORE_INDEX, TrainingExample
 from seal_agent.models import TTT_ADAPTER, activate, adapter_state, load_adapter_state
 
 

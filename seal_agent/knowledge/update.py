@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from seal_agent.arc.ttt_data import TrainingExample
+from seal_agent.engine.examples import TrainingExample
 from seal_agent.knowledge.data import Passage
 
 
