@@ -31,6 +31,7 @@ times, then prints the ratio per stage (REV's median seconds / this checkout's).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -43,17 +44,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import importlib
-
 import torch
 
-from graphs.shared import rest_em_update
 from seal_agent.config import resolve_config
 from seal_agent.runner import build_context, prepare_run
 
 
 def first_module(*names: str):
-    """The first of `names` (all under seal_agent) whose file the measured code has.
+    """The first of `names` whose file the measured code has (a name outside seal_agent: the last resort).
 
     `--against` runs this script with an older commit's code, where some modules had their
     earlier, flat names. The check is on files, not on whether the import succeeds: an
@@ -61,6 +59,8 @@ def first_module(*names: str):
     """
     root = Path(importlib.import_module("seal_agent").__file__).parent
     for name in names:
+        if not name.startswith("seal_agent."):  # outside the package (graphs): as it comes
+            return importlib.import_module(name)
         relative = Path(*name.split(".")[1:])
         if (root / relative).with_suffix(".py").exists() or (root / relative / "__init__.py").exists():
             return importlib.import_module(name)
@@ -73,6 +73,7 @@ nano_pretrain = first_module("seal_agent.arc.nano_pretrain", "seal_agent.nano_pr
 derive_seed = first_module("seal_agent.run.seeding", "seal_agent.seeding").derive_seed
 candidate_json = first_module("seal_agent.policy.candidates", "seal_agent.candidates")
 policy_prompts = first_module("seal_agent.policy.prompts", "seal_agent.prompts")
+rest_em_update = first_module("seal_agent.rl.rest_em", "graphs.shared").rest_em_update
 
 ROOT = Path(__file__).resolve().parent.parent  # this checkout (the code --against compares with)
 

@@ -43,11 +43,10 @@ from seal_agent.engine import Engine
 from seal_agent.policy.candidates import candidates_from
 from seal_agent.policy.local import LocalToolPolicy
 from seal_agent.policy.prompts import openai_tools, prompt_options, self_edit_messages
+from seal_agent.rl.rest_em import PolicySlot, rest_em_update
 from seal_agent.run.seeding import derive_seed
 from seal_agent.run.traces import TraceStore
 from seal_agent.state import ArcState, ExecuteInput, ProposeInput
-
-from graphs.shared import PolicySlot, rest_em_update
 
 
 @dataclass

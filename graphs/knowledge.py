@@ -56,12 +56,11 @@ from seal_agent.models import TTT_ADAPTER, adapter_state, load_adapter_state, me
 from seal_agent.policy.candidates import candidates_from, rebuild_message
 from seal_agent.policy.local import LocalToolPolicy
 from seal_agent.policy.self_edit import KnowledgeEdit, Rejection, validate_knowledge_edit
+from seal_agent.rl.rest_em import PolicySlot, rest_em_update
 from seal_agent.run.directory import replaced_atomically
 from seal_agent.run.seeding import derive_seed
 from seal_agent.run.traces import TraceStore
 from seal_agent.state import KnowledgeState, PassageCandidates, PassageInput
-
-from graphs.shared import PolicySlot, rest_em_update
 
 
 @dataclass

@@ -7,7 +7,7 @@ directory. The name `tiny` first builds a tiny Llama into the run directory
 One base model serves the whole run. It carries two adapters:
     "ttt"    - the test-time-training adapter, reset to the same initial weights before
                every candidate self-edit (`seal_agent.engine.sequential`);
-    "policy" - the adapter that writes self-edits, trained by ReST-EM (`seal_agent.rest_em`).
+    "policy" - the adapter that writes self-edits, trained by ReST-EM (`seal_agent.rl.sft`).
 Only one adapter is active at a time, so the policy never sees a candidate's update and a
 candidate's update starts from the base model, not from the policy.
 """

@@ -32,7 +32,7 @@ from seal_agent.engine.batched import BatchedEngine
 from seal_agent.engine.sequential import LoraEngine
 from seal_agent.models import attach_adapters, load_model_and_tokenizer, model_source
 from seal_agent.policy.local import LocalToolPolicy
-from seal_agent.rest_em import policy_state
+from seal_agent.rl.sft import policy_state
 from seal_agent.run.directory import CONFIG_FILE, DB_FILE, SUMMARY_FILE, write_atomic
 from seal_agent.run.lock import RunLock, RunLockedError
 from seal_agent.run.traces import TraceStore
@@ -167,7 +167,7 @@ def local_engine(section, peft_model, tokenizer, engine: str | None = None):
 
 def build_context(prepared: PreparedRun):
     from graphs.arc import ArcContext
-    from graphs.shared import PolicySlot
+    from seal_agent.rl.rest_em import PolicySlot
 
     config = prepared.config
     peft_model, tokenizer, source = load_run_model(config, config.ttt.lora, prepared.run_dir)
@@ -204,7 +204,7 @@ def build_context(prepared: PreparedRun):
 
 def vllm_backend(config: RunConfig, source: str, batched, policy_options: dict, slot, run_dir: Path):
     """vLLM for sampling and evaluation; the initial policy adapter saved so vLLM can load it."""
-    from seal_agent.rest_em import save_policy
+    from seal_agent.rl.sft import save_policy
     from seal_agent.vllm_backend import VllmClient, VllmEngine, VllmPolicy, engine_args
 
     client = VllmClient(args=engine_args(config, source))

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from seal_agent.cli import app
 from seal_agent.models import POLICY_ADAPTER
-from seal_agent.rest_em import save_policy
+from seal_agent.rl.sft import save_policy
 from seal_agent.runner import build_context, prepare_run
 
 from .conftest import SMALL_TINY, fast_config

@@ -240,7 +240,7 @@ def test_a_failed_reinforce_retried_in_process_gives_the_clean_result(tmp_path):
     clean = adapter_state(clean_ctx.engine.model, POLICY_ADAPTER)
 
     ctx = _context_for_reinforce(tmp_path / "retried")
-    import graphs.shared as shared_module
+    import seal_agent.rl.rest_em as shared_module
 
     original_save = shared_module.save_policy
     shared_module.save_policy = lambda *a, **k: (_ for _ in ()).throw(Killed())

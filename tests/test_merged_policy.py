@@ -8,9 +8,9 @@ import torch
 from langgraph.runtime import Runtime
 
 from graphs.arc import reinforce
-from graphs.shared import policy_base_weights
 from seal_agent.config import ConfigError
 from seal_agent.models import POLICY_ADAPTER, adapter_state
+from seal_agent.rl.rest_em import policy_base_weights
 from seal_agent.runner import build_context, prepare_run
 
 from .conftest import fast_config

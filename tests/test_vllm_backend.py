@@ -14,7 +14,7 @@ from seal_agent.engine.examples import TrainingExample
 from seal_agent.engine.sequential import TrainJob
 from seal_agent.models import POLICY_ADAPTER, TTT_ADAPTER, attach_adapters, load_model_and_tokenizer
 from seal_agent.policy.prompts import self_edit_json_schema
-from seal_agent.rest_em import save_policy
+from seal_agent.rl.sft import save_policy
 from seal_agent.vllm_backend import (
     PolicyNotSyncedError, VllmEngine, VllmPolicy, engine_args, greedy_sampling, lora_request_args, self_edit_sampling,
     transformers_logprobs,

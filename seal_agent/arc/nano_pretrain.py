@@ -35,7 +35,7 @@ from seal_agent.engine.sequential import collate
 from seal_agent.models import load_model_and_tokenizer
 from seal_agent.policy.local import render_chat
 from seal_agent.policy.prompts import SEPARATORS, self_edit_messages
-from seal_agent.rest_em import completion_example
+from seal_agent.rl.sft import completion_example
 from seal_agent.tiny_model import build_tiny_model
 from tools import arc_tools
 

@@ -27,7 +27,7 @@ from seal_agent.knowledge.reward import mean_metrics
 from seal_agent.models import TTT_ADAPTER, adapter_state
 from seal_agent.policy.chat_models import load_chat_model
 from seal_agent.policy.local import LocalToolPolicy
-from seal_agent.rest_em import load_policy, policy_state
+from seal_agent.rl.sft import load_policy, policy_state
 from seal_agent.run.directory import DB_FILE, write_atomic
 from seal_agent.run.traces import TraceStore
 from seal_agent.runner import (
@@ -96,7 +96,7 @@ def prepare_knowledge_run(config: KnowledgeRunConfig | None, run_dir: str | Path
 
 def build_knowledge_context(prepared: PreparedKnowledgeRun):
     from graphs.knowledge import KnowledgeContext
-    from graphs.shared import PolicySlot
+    from seal_agent.rl.rest_em import PolicySlot
 
     config = prepared.config
     peft_model, tokenizer, _source = load_run_model(config, config.update.lora, prepared.run_dir)

@@ -1,4 +1,4 @@
-"""What the ARC and knowledge graphs share: the policy adapter they sample from, and ReST-EM.
+"""What the ARC and knowledge graphs share: the policy adapter they sample from, and the ReST-EM update.
 
 Both graphs keep the policy as a peft adapter on the one base model. The state names the
 checkpoint to sample from (`policy/round_N`, relative to the run directory, or None for
@@ -21,7 +21,7 @@ from typing import Any
 
 from seal_agent.engine.sequential import CandidateFailed
 from seal_agent.models import POLICY_ADAPTER, merge_adapter_into_base
-from seal_agent.rest_em import fine_tune_policy, load_policy, merged_chain, save_policy
+from seal_agent.rl.sft import fine_tune_policy, load_policy, merged_chain, save_policy
 from seal_agent.run.seeding import derive_seed
 
 DIRTY = "<policy adapter modified since its last checkpoint>"
