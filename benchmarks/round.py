@@ -72,7 +72,8 @@ nano_world = first_module("seal_agent.arc.nano_world", "seal_agent.nano_world")
 nano_pretrain = first_module("seal_agent.arc.nano_pretrain", "seal_agent.nano_pretrain")
 derive_seed = first_module("seal_agent.run.seeding", "seal_agent.seeding").derive_seed
 candidate_json = first_module("seal_agent.policy.candidates", "seal_agent.candidates")
-policy_prompts = first_module("seal_agent.policy.prompts", "seal_agent.prompts")
+arc_prompts = first_module("seal_agent.arc.prompts", "seal_agent.policy.prompts", "seal_agent.prompts")
+tool_format = first_module("seal_agent.policy.tool_format", "seal_agent.policy.prompts", "seal_agent.prompts")
 rest_em_update = first_module("seal_agent.rl.rest_em", "graphs.shared").rest_em_update
 
 ROOT = Path(__file__).resolve().parent.parent  # this checkout (the code --against compares with)
@@ -160,7 +161,7 @@ def plain_generate_seconds(policy, prompt: str, n: int, length: int, seed: int) 
 def compile_grammar(policy, tools) -> None:
     # Commits before the sampling rework compile lazily in `_grammar`; later ones expose `compile_grammar`.
     compile_ = getattr(policy, "compile_grammar", None) or policy._grammar
-    compile_(policy_prompts.openai_tools(tools))
+    compile_(tool_format.openai_tools(tools))
 
 
 def run_round(args) -> dict[str, Any]:
@@ -183,10 +184,10 @@ def run_round(args) -> dict[str, Any]:
         edits = fixed_self_edits(k)
         for task_id in sorted(ctx.tasks):
             task = ctx.tasks[task_id]
-            messages = policy_prompts.self_edit_messages(task, ctx.tools, **policy_prompts.prompt_options(config.policy))
+            messages = arc_prompts.self_edit_messages(task, ctx.tools, **arc_prompts.prompt_options(config.policy))
             seed = derive_seed(config.seed, 1, task_id, "propose")
             start = time.perf_counter()
-            result = ctx.policy.generate([messages], tools=policy_prompts.openai_tools(ctx.tools), n=k, seed=seed)
+            result = ctx.policy.generate([messages], tools=tool_format.openai_tools(ctx.tools), n=k, seed=seed)
             seconds["sampling"] += time.perf_counter() - start
             prompt = ctx.policy.render_prompt(messages)
             lengths = [token_count(tokenizer, g.message.text) + 1 for g in result.generations[0]]  # + the end token

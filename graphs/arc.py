@@ -42,7 +42,8 @@ from seal_agent.config import RunConfig
 from seal_agent.engine import Engine
 from seal_agent.policy.candidates import candidates_from
 from seal_agent.policy.local import LocalToolPolicy
-from seal_agent.policy.prompts import openai_tools, prompt_options, self_edit_messages
+from seal_agent.arc.prompts import prompt_options, self_edit_messages
+from seal_agent.policy.tool_format import openai_tools
 from seal_agent.rl.rest_em import PolicySlot, rest_em_update
 from seal_agent.run.seeding import derive_seed
 from seal_agent.run.traces import TraceStore

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from seal_agent.engine.sequential import CandidateOutcome, TrainJob
 from seal_agent.policy.local import LocalToolPolicy
-from seal_agent.policy.prompts import self_edit_json_schema
+from seal_agent.policy.tool_format import self_edit_json_schema
 
 
 class VllmUnavailableError(Exception):

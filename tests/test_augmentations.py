@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seal_agent.arc.data import Pair
-from tools.base import ToolOutputError, _as_grid
+from seal_agent.grids import Pair
+from tools.base import ToolOutputError, as_grid
 from tools.colour import colour_permutation
 from tools.geometry import (
     ChainArgs, anti_transposition, chain, flip, mirroring, rotation, step_transform, symmetries, tiling, translation,
@@ -110,7 +110,7 @@ def test_demonstration_shuffle_is_a_permutation():
 ])
 def test_tool_output_checks(bad, reason):
     with pytest.raises(ToolOutputError, match=reason):
-        _as_grid(bad, "my_tool")
+        as_grid(bad, "my_tool")
 
 
 def test_forward_outputs_on_a_known_grid():

@@ -68,7 +68,8 @@ def test_a_fixed_self_edit_earns_what_the_execute_node_gives_it(tmp_path):
 
 def test_policy_rows_sample_from_the_named_checkpoint(tmp_path, config_file):
     from seal_agent.config import resolve_config
-    from seal_agent.policy.prompts import openai_tools, prompt_options, self_edit_messages
+    from seal_agent.arc.prompts import prompt_options, self_edit_messages
+    from seal_agent.policy.tool_format import openai_tools
     from seal_agent.run.seeding import derive_seed
 
     # A policy checkpoint that differs from the initial policy, saved as a run's round 1.

@@ -256,7 +256,8 @@ def test_a_failed_reinforce_retried_in_process_gives_the_clean_result(tmp_path):
 
 def test_proposals_come_from_the_policy_adapter_not_the_ttt_adapter(tmp_path):
     from seal_agent.models import TTT_ADAPTER
-    from seal_agent.policy.prompts import openai_tools, self_edit_messages
+    from seal_agent.arc.prompts import self_edit_messages
+    from seal_agent.policy.tool_format import openai_tools
 
     ctx = _context_for_reinforce(tmp_path)
     messages = self_edit_messages(ctx.tasks["6e02f1e3"], ctx.tools)

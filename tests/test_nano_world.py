@@ -107,7 +107,8 @@ def test_pretraining_self_edits_follow_the_rendered_policy_prompt_and_fit_the_gr
 
     from seal_agent.arc.nano_pretrain import PROMPT, self_edit_example, self_edit_text
     from seal_agent.policy.local import render_chat
-    from seal_agent.policy.prompts import openai_tools, self_edit_grammar, self_edit_messages
+    from seal_agent.arc.prompts import self_edit_messages
+    from seal_agent.policy.tool_format import openai_tools, self_edit_grammar
     from seal_agent.tiny_model import build_byte_tokenizer
     from tools import arc_tools
 

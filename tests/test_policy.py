@@ -4,10 +4,12 @@ import pytest
 
 from langchain_core.messages import AIMessage
 
-from seal_agent.arc.data import ArcTask, Pair
+from seal_agent.arc.data import ArcTask
+from seal_agent.grids import Pair
 from seal_agent.policy.candidates import parse_tool_calls
 from seal_agent.policy.local import LocalToolPolicy
-from seal_agent.policy.prompts import openai_tools, self_edit_messages
+from seal_agent.arc.prompts import self_edit_messages
+from seal_agent.policy.tool_format import openai_tools
 from seal_agent.policy.self_edit import SelfEdit, validate_self_edit
 from tools import TrainingSettings, arc_tools
 

@@ -7,9 +7,10 @@ import re
 
 import pytest
 
-from seal_agent.arc.data import ArcTask, Pair
+from seal_agent.arc.data import ArcTask
+from seal_agent.grids import Pair
 from seal_agent.config import RunConfig
-from seal_agent.policy.prompts import prompt_options, self_edit_messages
+from seal_agent.arc.prompts import prompt_options, self_edit_messages
 from tools import arc_tools
 
 TASK = ArcTask("a1b2c3d4", (Pair([[1, 0]], [[2, 0]]), Pair([[0, 1]], [[0, 2]])), (Pair([[1, 1]], [[2, 2]]),))

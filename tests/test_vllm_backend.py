@@ -13,7 +13,7 @@ from seal_agent.config import resolve_config
 from seal_agent.engine.examples import TrainingExample
 from seal_agent.engine.sequential import TrainJob
 from seal_agent.models import POLICY_ADAPTER, TTT_ADAPTER, attach_adapters, load_model_and_tokenizer
-from seal_agent.policy.prompts import self_edit_json_schema
+from seal_agent.policy.tool_format import self_edit_json_schema
 from seal_agent.rl.sft import save_policy
 from seal_agent.vllm_backend import (
     PolicyNotSyncedError, VllmEngine, VllmPolicy, engine_args, greedy_sampling, lora_request_args, self_edit_sampling,
@@ -113,7 +113,7 @@ def test_policy_samples_go_to_vllm_with_the_schema_and_the_policy_adapter(tiny_p
     policy.attach(tmp_path / "p" / POLICY_ADAPTER, "p", 4, 0.05, "probe")
     from langchain_core.messages import HumanMessage
 
-    from seal_agent.policy.prompts import openai_tools
+    from seal_agent.policy.tool_format import openai_tools
 
     messages = [HumanMessage("Task x: write a self-edit")]
     result = policy.generate([messages], tools=openai_tools(arc_tools("seal")), n=3, seed=11)

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from seal_agent.arc.data import ArcTask, Pair
+from seal_agent.arc.data import ArcTask
+from seal_agent.grids import Pair
 from seal_agent.arc.evaluate import evaluate_voting
 from seal_agent.arc.grid_text import grid_to_text, parse_grid
 from seal_agent.arc.voting import VIEW_TRANSFORMS, answer_in_original_frame, build_queries, demonstration_subsets, vote

@@ -29,7 +29,7 @@ from types import ModuleType
 from langchain_core.tools import BaseTool
 
 from tools.base import (
-    VOCABULARIES, Augmentation, GridTransform, TaskTransform, ToolOutputError, arc_tool, is_arc_tool, is_knowledge_tool,
+    VOCABULARIES, Augmentation, GridTransform, TaskTransform, ToolOutputError, arc_tool, as_grid, is_arc_tool, is_knowledge_tool,
     knowledge_tool,
 )
 from tools.training import TrainingSettings, train
@@ -135,6 +135,6 @@ def tool_summaries(tools: Iterable[BaseTool]) -> list[dict]:
 
 
 __all__ = [
-    "Augmentation", "GridTransform", "TaskTransform", "ToolOutputError", "ToolLoadError", "TrainingSettings",
+    "Augmentation", "GridTransform", "TaskTransform", "ToolOutputError", "ToolLoadError", "as_grid", "TrainingSettings",
     "arc_tool", "arc_tools", "knowledge_tool", "knowledge_tools", "tool_summaries", "train",
 ]

@@ -29,7 +29,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from langchain_core.tools import BaseTool, tool
 
-from seal_agent.arc.data import Pair
+from seal_agent.grids import Pair
 
 ARC_DOMAIN = "arc"
 KNOWLEDGE_DOMAIN = "knowledge"
@@ -69,7 +69,7 @@ class GridTransform:
         return GridTransform(f"{self.name}+{other.name}", lambda g: forward_b(forward_a(g)), inverse)
 
     def apply(self, pairs: Sequence[Pair], rng: random.Random) -> list[Pair]:
-        return [Pair(_as_grid(self(p.input), self.name), _as_grid(self(p.output), self.name)) for p in pairs]
+        return [Pair(as_grid(self(p.input), self.name), as_grid(self(p.output), self.name)) for p in pairs]
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class ToolOutputError(ValueError):
     """A tool produced something that is not a valid ARC grid (the candidate is rejected)."""
 
 
-def _as_grid(value, tool_name: str) -> list[list[int]]:
+def as_grid(value, tool_name: str) -> list[list[int]]:
     """Check a tool's output grid: a 2-D array of integers 0-9. Size is checked by the caller."""
     try:
         array = np.asarray(value)

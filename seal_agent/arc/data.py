@@ -17,19 +17,11 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from seal_agent.arc.grid_text import Grid
-
-MAX_GRID_SIDE = 30
+from seal_agent.grids import MAX_GRID_SIDE, Pair
 
 
 class TaskError(Exception):
     """A task that cannot be used; the message names the file, the task and the field."""
-
-
-@dataclass(frozen=True)
-class Pair:
-    input: Grid
-    output: Grid
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from seal_agent.arc.data import ArcTask
-from seal_agent.arc.grid_text import Grid, task_prompt
+from seal_agent.arc.grid_text import task_prompt
+from seal_agent.grids import Grid
 from seal_agent.arc.voting import answer_in_original_frame, build_queries, vote
 from seal_agent.config import EvalConfig
 from seal_agent.engine.sequential import in_batches

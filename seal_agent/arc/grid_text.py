@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-Grid = list[list[int]]
+from seal_agent.grids import Grid
 
 
 def grid_to_text(grid: Grid) -> str:

@@ -39,7 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seal_agent.arc.data import ArcTask, Pair
+from seal_agent.arc.data import ArcTask
+from seal_agent.grids import Pair
 
 Transform = Callable[[np.ndarray], np.ndarray]
 

@@ -40,7 +40,8 @@ from seal_agent.arc.evaluate import evaluate_base
 from seal_agent.arc.scoring import prepare_self_edits, query_seed, train_and_reward
 from seal_agent.policy.candidates import candidates_from, message_from_json
 from seal_agent.policy.chat_models import self_edit_from
-from seal_agent.policy.prompts import SEPARATORS, openai_tools, prompt_options, self_edit_messages
+from seal_agent.arc.prompts import prompt_options, self_edit_messages
+from seal_agent.policy.tool_format import SEPARATORS, openai_tools
 from seal_agent.run.seeding import derive_seed
 from seal_agent.state import Candidate
 from seal_agent.stats import success_row

@@ -26,13 +26,12 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-
-from seal_agent.arc.data import MAX_GRID_SIDE, ArcTask, Pair, leave_one_out, leave_two_out
+from seal_agent.arc.data import ArcTask, leave_one_out, leave_two_out
 from seal_agent.arc.grid_text import answer_text, task_prompt
 from seal_agent.engine.examples import IGNORE_INDEX, TrainingExample
-from tools import Augmentation
+from seal_agent.grids import MAX_GRID_SIDE, Pair
+from tools import Augmentation, ToolOutputError, as_grid
 from tools.colour import colour_permutation
-
 
 
 @dataclass
@@ -48,16 +47,13 @@ def _fits(grid) -> bool:
 
 def augment_pairs(pairs: Sequence[Pair], augmentation: Augmentation, rng: random.Random) -> list[Pair] | None:
     """Apply one augmentation to a task's pairs; None if any resulting grid is over 30x30."""
-    from tools import ToolOutputError
-    from tools.base import _as_grid
-
     out = augmentation.apply(list(pairs), rng)
     if not out:
         raise ToolOutputError(f"{augmentation.name} returned no demonstrations")
     if not all(isinstance(p, Pair) for p in out):
         raise ToolOutputError(f"{augmentation.name} returned {type(out[0]).__name__}s; expected Pair(input, output)")
     # Every augmentation's grids are checked, task-level ones too (GridTransform checks its own).
-    out = [Pair(_as_grid(p.input, augmentation.name), _as_grid(p.output, augmentation.name)) for p in out]
+    out = [Pair(as_grid(p.input, augmentation.name), as_grid(p.output, augmentation.name)) for p in out]
     if not all(_fits(p.input) and _fits(p.output) for p in out):
         return None
     return out

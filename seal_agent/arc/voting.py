@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from seal_agent.arc.data import MAX_GRID_SIDE, ArcTask, Pair, leave_one_out
-from seal_agent.arc.grid_text import Grid, parse_grid, task_prompt
+from seal_agent.arc.data import ArcTask, leave_one_out
+from seal_agent.arc.grid_text import parse_grid, task_prompt
+from seal_agent.grids import MAX_GRID_SIDE, Grid, Pair
 from tools.base import GridTransform
 from tools.geometry import IDENTITY, flip, rotation, transposition
 

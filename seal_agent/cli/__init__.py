@@ -186,7 +186,7 @@ def tools_list(
     if as_json:
         print(json.dumps(summaries, indent=2))
         return
-    from seal_agent.policy.prompts import describe_argument
+    from seal_agent.policy.tool_format import describe_argument
 
     table = Table(title=f"ARC self-edit tools ({vocabulary} vocabulary)" if domain == "arc" else "knowledge self-edit tools")
     table.add_column("tool")

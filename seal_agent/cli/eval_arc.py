@@ -40,7 +40,7 @@ def eval_arc_command(
         [], "--policy", help="A policy row: initial, latest or round_N (of --run-dir), or a policy directory; repeatable."),
     self_edit: list[str] = typer.Option(
         [], "--self-edit", help="A fixed self-edit row: a JSON array of tool calls, or NAME=JSON; repeatable. "
-        f"'paper' stands for SEAL's hand-picked config."),
+        "'paper' stands for SEAL's hand-picked config."),
     self_edits_file: Optional[Path] = typer.Option(
         None, "--self-edits", help="A YAML or JSON file mapping row names to fixed self-edits (JSON arrays of tool calls)."),
     no_update: bool = typer.Option(True, "--no-update/--skip-no-update", help="Include the no-update (in-context) row."),

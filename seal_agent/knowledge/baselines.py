@@ -22,7 +22,6 @@ from seal_agent.knowledge.prompts import knowledge_messages
 from seal_agent.knowledge.reward import mean_metrics
 from seal_agent.knowledge.update import update_examples
 from seal_agent.policy.chat_models import self_edit_from
-from seal_agent.policy.prompts import openai_tools
 from seal_agent.policy.self_edit import Rejection, validate_knowledge_edit
 from seal_agent.run.seeding import derive_seed
 

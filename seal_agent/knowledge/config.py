@@ -11,7 +11,7 @@ batch 1, on the self-edit's sequences plus the passage.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 

@@ -25,7 +25,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
 
 from seal_agent.knowledge.data import Passage
-from seal_agent.policy.prompts import describe_tools, openai_tools
+from seal_agent.policy.tool_format import describe_tools, openai_tools
 
 # variant -> (the tool it offers, what the model is asked to do, an example call's arguments)
 VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {

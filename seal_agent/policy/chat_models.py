@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.messages import AIMessage
 
 from seal_agent.policy.candidates import parse_tool_calls
-from seal_agent.policy.prompts import openai_tools
+from seal_agent.policy.tool_format import openai_tools
 
 
 def load_chat_model(section) -> Any:

@@ -2,7 +2,7 @@
 
 `LocalToolPolicy` returns `AIMessage`s whose `tool_calls` are the self-edit. With
 `constrained=True` every sampled token is masked by a grammar that xgrammar compiles from
-the bound tools' JSON schemas (`seal_agent.policy.prompts.self_edit_grammar`), so even a
+the bound tools' JSON schemas (`seal_agent.policy.tool_format.self_edit_grammar`), so even a
 random-init model writes only calls that match the schema: known tool names, each at
 most once, the required `train` call, arguments with numbers inside their bounds. Without
 the grammar (or when the token budget runs out) whatever was written is parsed; what fails
@@ -31,7 +31,7 @@ from transformers import DynamicCache
 
 from seal_agent.models import POLICY_ADAPTER
 from seal_agent.policy.candidates import parse_tool_calls
-from seal_agent.policy.prompts import openai_tools, self_edit_grammar
+from seal_agent.policy.tool_format import openai_tools, self_edit_grammar
 
 ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
 
