@@ -49,13 +49,13 @@ from seal_agent.engine import ScoringEngine
 from seal_agent.engine.sequential import CandidateFailed, LoraEngine, TrainJob, planned_steps, split_on_out_of_memory
 from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.data import Passage
-from seal_agent.knowledge.prompts import bounded_tool_specs, knowledge_messages
-from seal_agent.knowledge.reward import mean_metrics, passage_metrics, reward_of, score_passage
+from seal_agent.knowledge.reward import mean_metrics, passage_metrics
+from seal_agent.knowledge.scoring import (
+    candidate_row, passage_scorer, sample_self_edits, score_self_edits, update_seeds, validated, within_budget,
+)
 from seal_agent.knowledge.update import update_examples
 from seal_agent.models import TTT_ADAPTER, adapter_state, load_adapter_state, merge_adapter_into_base
-from seal_agent.policy.candidates import candidates_from, rebuild_message
 from seal_agent.policy.local import LocalToolPolicy
-from seal_agent.policy.self_edit import KnowledgeEdit, Rejection, validate_knowledge_edit
 from seal_agent.rl.rest_em import PolicySlot, rest_em_update
 from seal_agent.run.directory import replaced_atomically
 from seal_agent.run.seeding import derive_seed
@@ -86,10 +86,7 @@ class KnowledgeContext:
 
     def scorer(self, passage: Passage):
         """`score(model)` for the engines: the passage's questions, asked without the passage."""
-        answer_tokens = self.config.eval.answer_max_new_tokens if self.config.eval.greedy_answers else None
-        return lambda model: score_passage(
-            model, self.tokenizer, passage, batch_size=self.config.eval.batch_size, answer_max_new_tokens=answer_tokens
-        )
+        return passage_scorer(self.config, self.tokenizer, passage)
 
     def metrics(self, scored: dict[str, Any], passage: Passage) -> dict[str, Any]:
         return passage_metrics(scored, passage, self.judge)
@@ -109,48 +106,6 @@ class KnowledgeContext:
 
 
 # -- shared steps ---------------------------------------------------------------------------
-
-
-def sample_self_edits(ctx: KnowledgeContext, passage: Passage, n: int, seed: int) -> tuple[str, list]:
-    """n self-edits for `passage` from the policy, under the grammar of the variant's tool."""
-    config = ctx.config.policy
-    messages = knowledge_messages(passage, config.prompt, ctx.tools)
-    specs = bounded_tool_specs(ctx.tools, config.max_text_chars, config.max_items)
-    result = ctx.policy.generate([messages], tools=specs, n=n, seed=seed)
-    return ctx.policy.render_prompt(messages), candidates_from([g.message for g in result.generations[0]])
-
-
-def candidate_row(round_: int, passage_id: str, candidate: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "round": round_, "task_id": passage_id, "candidate": candidate["candidate"], "completion": candidate["completion"],
-        "tool_calls": candidate["tool_calls"], "status": "ok", "reason": None, "reward": 0.0, "tool_names": [],
-        "timings": {}, "seconds": 0.0,
-    }
-
-
-def validated(ctx: KnowledgeContext, candidate: dict[str, Any], row: dict[str, Any]) -> KnowledgeEdit | None:
-    """The candidate's self-edit, or None with the row marked rejected and why."""
-    edit = validate_knowledge_edit(rebuild_message(candidate), ctx.tools)
-    if isinstance(edit, Rejection):
-        row.update(status="rejected", reason=edit.reason)
-        return None
-    row["tool_names"] = edit.tool_names
-    row["data_sample"] = "\n---\n".join(edit.sequences)[:2000]
-    return edit
-
-
-def within_budget(ctx: KnowledgeContext, examples: list, row: dict[str, Any]) -> bool:
-    update = ctx.config.update
-    steps = planned_steps(len(examples), update.epochs, update.batch_size)
-    row["data_counts"] = {"sequences": len(examples), "tokens": sum(len(e.input_ids) for e in examples), "steps": steps}
-    if steps > update.max_steps:
-        row.update(status="rejected", reason=f"needs {steps} update steps; the budget is {update.max_steps}")
-        return False
-    return True
-
-
-def update_seeds(config: KnowledgeRunConfig, round_: int, passage_id: str, candidate: int | str) -> list[int]:
-    return [derive_seed(config.seed, round_, passage_id, candidate, "update", s) for s in range(config.update.seeds)]
 
 
 KEEP = ("round", "task_id", "candidate", "status", "reason", "reward", "improvement", "tool_names", "completion", "seconds")
@@ -197,7 +152,9 @@ def propose(payload: PassageInput, runtime: Runtime[KnowledgeContext]) -> Comman
     start = time.perf_counter()
     ctx.policy_slot.use(payload["policy_checkpoint"])
     seed = derive_seed(config.seed, payload["round"], payload["passage_id"], "propose")
-    prompt, candidates = sample_self_edits(ctx, ctx.passages[payload["passage_id"]], config.policy.candidates_per_passage, seed)
+    prompt, candidates = sample_self_edits(
+        ctx.policy, ctx.tools, ctx.passages[payload["passage_id"]], config, config.policy.candidates_per_passage, seed
+    )
     proposal = {
         "round": payload["round"], "task_id": payload["passage_id"], "prompt": prompt, "seed": seed,
         "candidates": candidates, "seconds": time.perf_counter() - start,
@@ -213,51 +170,10 @@ def propose(payload: PassageInput, runtime: Runtime[KnowledgeContext]) -> Comman
 def execute(payload: PassageCandidates, runtime: Runtime[KnowledgeContext]) -> dict[str, Any]:
     """One passage's k self-edits: each update trained with s seeds (k x s together), scored, rewarded."""
     ctx = runtime.context
-    config = ctx.config
-    passage = ctx.passages[payload["passage_id"]]
-    rows, jobs, owners = [], [], []
-    for candidate in payload["candidates"]:
-        row = candidate_row(payload["round"], payload["passage_id"], candidate)
-        rows.append(row)
-        edit = validated(ctx, candidate, row)
-        if edit is None:
-            continue
-        examples = update_examples(
-            ctx.tokenizer, passage, edit.sequences, config.update.include_passage, config.update.max_sequence_tokens
-        )
-        if not within_budget(ctx, examples, row):
-            continue
-        seeds = update_seeds(config, payload["round"], payload["passage_id"], candidate["candidate"])
-        row["training"] = {"learning_rate": config.update.learning_rate, "epochs": config.update.epochs, "seeds": seeds}
-        for seed in seeds:
-            jobs.append(TrainJob(examples, config.update.learning_rate, config.update.epochs, seed))
-            owners.append(row)
-    scorer = ctx.scorer(passage)
-    outcomes = split_on_out_of_memory(ctx.engine, jobs, lambda some: ctx.engine.train_and_score(some, scorer))
-    per_row: dict[int, list] = {}
-    for row, outcome in zip(owners, outcomes):
-        per_row.setdefault(id(row), []).append(outcome)
-    for row in rows:
-        outcomes = per_row.get(id(row))
-        if not outcomes:
-            continue
-        failures = [o.failure for o in outcomes if o.failure is not None]
-        if failures:
-            row.update(status="failed", reason=failures[0])
-            continue
-        per_seed = [ctx.metrics(o.evaluation, passage) for o in outcomes]
-        rewards = [reward_of(config.reward.kind, m, payload["base"]) for m in per_seed]
-        row["reward"] = sum(r for r, _ in rewards) / len(rewards)
-        row["improvement"] = sum(i for _, i in rewards) / len(rewards)
-        first = outcomes[0]
-        row["loss_curve"] = first.train.losses
-        row["predictions"] = first.evaluation["answers"]
-        row["metrics"] = {
-            "kind": config.reward.kind, "base": payload["base"], "after": mean_metrics(per_seed), "per_seed": per_seed,
-            "rewards": [r for r, _ in rewards], "loglik_per_question": [o.evaluation["loglik"] for o in outcomes],
-        }
-        row["timings"] = {"train": sum(o.train.seconds for o in outcomes), "eval": sum(o.train.eval_seconds for o in outcomes)}
-        row["seconds"] = row["timings"]["train"] + row["timings"]["eval"]
+    rows = score_self_edits(
+        ctx.passages[payload["passage_id"]], payload["candidates"], payload["base"],
+        config=ctx.config, engine=ctx.engine, tools=ctx.tools, round_=payload["round"], judge=ctx.judge,
+    )
     return {"results": record(ctx, rows)}
 
 
@@ -323,7 +239,7 @@ def cpt_update(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dic
         for candidate in proposals[passage_id]["candidates"]:
             row = candidate_row(1, passage_id, candidate)
             rows.append(row)
-            edit = validated(ctx, candidate, row)
+            edit = validated(candidate, ctx.tools, row)
             if edit is not None:
                 sequences += edit.sequences
         examples += update_examples(ctx.tokenizer, passage, sequences, config.update.include_passage, config.update.max_sequence_tokens)
@@ -372,15 +288,15 @@ def continual_step(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) ->
     passage = ctx.passages[passage_id]
     ctx.policy_slot.use(state.get("policy_checkpoint"))
     seed = derive_seed(config.seed, "continual", step, passage_id, "propose")
-    _prompt, (candidate,) = sample_self_edits(ctx, passage, 1, seed)
+    _prompt, (candidate,) = sample_self_edits(ctx.policy, ctx.tools, passage, config, 1, seed)
     row = candidate_row(step, passage_id, candidate)
-    edit = validated(ctx, candidate, row)
+    edit = validated(candidate, ctx.tools, row)
     # A rejected self-edit still leaves the passage itself to learn from (when configured).
     sequences = edit.sequences if edit is not None else []
     examples = update_examples(ctx.tokenizer, passage, sequences, config.update.include_passage, config.update.max_sequence_tokens)
     update_seed = update_seeds(config, step, passage_id, 0)[0]
     weights = ctx.initial_update_state  # LoRA's B starts at zero: merging it changes nothing
-    if examples and within_budget(ctx, examples, row):
+    if examples and within_budget(config, examples, row):
         try:
             trained = ctx.sequential.train(examples, config.update.learning_rate, config.update.epochs, update_seed)
             row["loss_curve"] = trained.losses

@@ -20,13 +20,12 @@ from seal_agent.engine.sequential import TrainJob, split_on_out_of_memory
 from seal_agent.knowledge.data import Passage
 from seal_agent.knowledge.prompts import knowledge_messages
 from seal_agent.knowledge.reward import mean_metrics
+from seal_agent.knowledge.scoring import sample_self_edits
 from seal_agent.knowledge.update import update_examples
+from seal_agent.policy.candidates import rebuild_message
 from seal_agent.policy.chat_models import self_edit_from
 from seal_agent.policy.self_edit import Rejection, validate_knowledge_edit
 from seal_agent.run.seeding import derive_seed
-
-from graphs.knowledge import sample_self_edits
-from seal_agent.policy.candidates import rebuild_message
 
 BASE, PASSAGE, POLICY = "base model", "passage only", "passage + policy self-edits"
 
@@ -48,7 +47,7 @@ def evaluate_baselines(
         edits: dict[str, list[list[str]]] = {PASSAGE: [[]]}
         seed = derive_seed(config.seed, "eval", passage.passage_id, "propose")
         ctx.policy_slot.use(None)  # the policy the run started from (config.policy_checkpoint)
-        _prompt, sampled = sample_self_edits(ctx, passage, self_edits, seed)
+        _prompt, sampled = sample_self_edits(ctx.policy, ctx.tools, passage, config, self_edits, seed)
         edits[POLICY] = [sequences_or_none(rebuild_message(c), ctx.tools) for c in sampled]
         if teacher is not None:
             edits[conditions[3]] = [sequences_or_none(self_edit_from(teacher, messages, ctx.tools), ctx.tools)]

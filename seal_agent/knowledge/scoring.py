@@ -1,0 +1,143 @@
+"""Score one passage's self-edits: sample, validate, build the update data, train, reward.
+
+The knowledge domain's inner loop as plain functions, the counterpart of
+`seal_agent.arc.scoring`. The graph's nodes (`graphs.knowledge`) and `seal eval knowledge`
+(`seal_agent.knowledge.baselines`) call them, so a self-edit is scored by the same path
+wherever it comes from:
+
+1. the policy writes k self-edits under the grammar of the prompt variant's tool
+   (`sample_self_edits`);
+2. each is validated (a bad one is rejected with its reason), turned into update sequences
+   (its own plus the passage), and checked against `update.max_steps`;
+3. the engine trains every accepted update with `update.seeds` seeds, all together, and
+   scores each updated model on the passage's questions without the passage;
+4. the reward is the configured metric's improvement over the base model, averaged over
+   the seeds (`seal_agent.knowledge.reward.reward_of`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from seal_agent.engine.sequential import TrainJob, planned_steps, split_on_out_of_memory
+from seal_agent.knowledge.config import KnowledgeRunConfig
+from seal_agent.knowledge.data import Passage
+from seal_agent.knowledge.prompts import bounded_tool_specs, knowledge_messages
+from seal_agent.knowledge.reward import mean_metrics, passage_metrics, reward_of, score_passage
+from seal_agent.knowledge.update import update_examples
+from seal_agent.policy.candidates import candidates_from, rebuild_message
+from seal_agent.policy.self_edit import KnowledgeEdit, Rejection, validate_knowledge_edit
+from seal_agent.run.seeding import derive_seed
+from seal_agent.state import Candidate
+
+
+def sample_self_edits(policy, tools: list, passage: Passage, config: KnowledgeRunConfig, n: int, seed: int) -> tuple[str, list[Candidate]]:
+    """n self-edits for `passage` from the policy, under the grammar of the variant's tool; and the rendered prompt."""
+    settings = config.policy
+    messages = knowledge_messages(passage, settings.prompt, tools)
+    specs = bounded_tool_specs(tools, settings.max_text_chars, settings.max_items)
+    result = policy.generate([messages], tools=specs, n=n, seed=seed)
+    return policy.render_prompt(messages), candidates_from([g.message for g in result.generations[0]])
+
+
+def passage_scorer(config: KnowledgeRunConfig, tokenizer, passage: Passage) -> Callable[[Any], dict[str, Any]]:
+    """`score(model)` for the engines: the passage's questions, asked without the passage."""
+    answer_tokens = config.eval.answer_max_new_tokens if config.eval.greedy_answers else None
+    return lambda model: score_passage(
+        model, tokenizer, passage, batch_size=config.eval.batch_size, answer_max_new_tokens=answer_tokens
+    )
+
+
+def candidate_row(round_: int, passage_id: str, candidate: Candidate) -> dict[str, Any]:
+    """A candidate's trace row before it is scored (`seal_agent.run.traces`)."""
+    return {
+        "round": round_, "task_id": passage_id, "candidate": candidate["candidate"], "completion": candidate["completion"],
+        "tool_calls": candidate["tool_calls"], "status": "ok", "reason": None, "reward": 0.0, "tool_names": [],
+        "timings": {}, "seconds": 0.0,
+    }
+
+
+def validated(candidate: Candidate, tools: list, row: dict[str, Any]) -> KnowledgeEdit | None:
+    """The candidate's self-edit, or None with the row marked rejected and why."""
+    edit = validate_knowledge_edit(rebuild_message(candidate), tools)
+    if isinstance(edit, Rejection):
+        row.update(status="rejected", reason=edit.reason)
+        return None
+    row["tool_names"] = edit.tool_names
+    row["data_sample"] = "\n---\n".join(edit.sequences)[:2000]
+    return edit
+
+
+def within_budget(config: KnowledgeRunConfig, examples: list, row: dict[str, Any]) -> bool:
+    """Whether the update fits `update.max_steps`; if not, the row is marked rejected."""
+    update = config.update
+    steps = planned_steps(len(examples), update.epochs, update.batch_size)
+    row["data_counts"] = {"sequences": len(examples), "tokens": sum(len(e.input_ids) for e in examples), "steps": steps}
+    if steps > update.max_steps:
+        row.update(status="rejected", reason=f"needs {steps} update steps; the budget is {update.max_steps}")
+        return False
+    return True
+
+
+def update_seeds(config: KnowledgeRunConfig, round_: int, passage_id: str, candidate: int | str) -> list[int]:
+    """The `update.seeds` training seeds of one update, derived from the run seed."""
+    return [derive_seed(config.seed, round_, passage_id, candidate, "update", s) for s in range(config.update.seeds)]
+
+
+def score_self_edits(
+    passage: Passage,
+    candidates: list[Candidate],
+    base: dict[str, Any],
+    *,
+    config: KnowledgeRunConfig,
+    engine,
+    tools: list,
+    round_: int,
+    judge=None,
+) -> list[dict[str, Any]]:
+    """Trace rows for `candidates` (one per candidate, in order), each with its reward against `base`."""
+    rows, jobs, owners = [], [], []
+    for candidate in candidates:
+        row = candidate_row(round_, passage.passage_id, candidate)
+        rows.append(row)
+        edit = validated(candidate, tools, row)
+        if edit is None:
+            continue
+        examples = update_examples(
+            engine.tokenizer, passage, edit.sequences, config.update.include_passage, config.update.max_sequence_tokens
+        )
+        if not within_budget(config, examples, row):
+            continue
+        seeds = update_seeds(config, round_, passage.passage_id, candidate["candidate"])
+        row["training"] = {"learning_rate": config.update.learning_rate, "epochs": config.update.epochs, "seeds": seeds}
+        for seed in seeds:
+            jobs.append(TrainJob(examples, config.update.learning_rate, config.update.epochs, seed))
+            owners.append(row)
+    scorer = passage_scorer(config, engine.tokenizer, passage)
+    outcomes = split_on_out_of_memory(engine, jobs, lambda some: engine.train_and_score(some, scorer))
+    per_row: dict[int, list] = {}
+    for row, outcome in zip(owners, outcomes):
+        per_row.setdefault(id(row), []).append(outcome)
+    for row in rows:
+        outcomes = per_row.get(id(row))
+        if not outcomes:
+            continue
+        failures = [o.failure for o in outcomes if o.failure is not None]
+        if failures:
+            row.update(status="failed", reason=failures[0])
+            continue
+        per_seed = [passage_metrics(o.evaluation, passage, judge) for o in outcomes]
+        rewards = [reward_of(config.reward.kind, m, base) for m in per_seed]
+        row["reward"] = sum(r for r, _ in rewards) / len(rewards)
+        row["improvement"] = sum(i for _, i in rewards) / len(rewards)
+        first = outcomes[0]
+        row["loss_curve"] = first.train.losses
+        row["predictions"] = first.evaluation["answers"]
+        row["metrics"] = {
+            "kind": config.reward.kind, "base": base, "after": mean_metrics(per_seed), "per_seed": per_seed,
+            "rewards": [r for r, _ in rewards], "loglik_per_question": [o.evaluation["loglik"] for o in outcomes],
+        }
+        row["timings"] = {"train": sum(o.train.seconds for o in outcomes), "eval": sum(o.train.eval_seconds for o in outcomes)}
+        row["seconds"] = row["timings"]["train"] + row["timings"]["eval"]
+    return rows
