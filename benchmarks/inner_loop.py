@@ -53,8 +53,8 @@ from seal_agent.arc.ttt_data import build_training_data
 from seal_agent.config import EvalConfig, LoraConfigSection
 from seal_agent.engine.batched import BatchedEngine
 from seal_agent.engine.sequential import LoraEngine, TrainJob
-from seal_agent.models import attach_adapters
-from seal_agent.tiny_model import build_byte_tokenizer, build_tiny_model
+from seal_agent.model.adapters import attach_adapters
+from seal_agent.model.tiny import build_byte_tokenizer, build_tiny_model
 from tools.seal_groups import basic_group, size_group
 
 

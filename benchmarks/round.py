@@ -47,7 +47,6 @@ from typing import Any
 import torch
 
 from seal_agent.config import resolve_config
-from seal_agent.runner import build_context, prepare_run
 
 
 def first_module(*names: str):
@@ -75,6 +74,8 @@ candidate_json = first_module("seal_agent.policy.candidates", "seal_agent.candid
 arc_prompts = first_module("seal_agent.arc.prompts", "seal_agent.policy.prompts", "seal_agent.prompts")
 tool_format = first_module("seal_agent.policy.tool_format", "seal_agent.policy.prompts", "seal_agent.prompts")
 rest_em_update = first_module("seal_agent.rl.rest_em", "graphs.shared").rest_em_update
+arc_job = first_module("seal_agent.jobs.arc", "seal_agent.runner")
+build_context, prepare_run = arc_job.build_context, arc_job.prepare_run
 
 ROOT = Path(__file__).resolve().parent.parent  # this checkout (the code --against compares with)
 
@@ -134,9 +135,8 @@ def round_config(name: str, model: str | None, tasks: int, candidates: int | Non
 
 def build_nano_architecture(out: str) -> None:
     """`seal pretrain nano`'s default architecture and tokenizer, random weights, saved to `out`."""
-    from seal_agent.tiny_model import build_tiny_model
-
-    build_tiny_model(out, seed=0, **nano_pretrain.SIZES["small"])
+    tiny = first_module("seal_agent.model.tiny", "seal_agent.tiny_model")
+    tiny.build_tiny_model(out, seed=0, **nano_pretrain.SIZES["small"])
 
 
 def token_count(tokenizer, text: str) -> int:

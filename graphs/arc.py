@@ -52,7 +52,7 @@ from seal_agent.state import ArcState, ExecuteInput, ProposeInput
 
 @dataclass
 class ArcContext:
-    """What the nodes need besides the state: built once per process by `seal_agent.runner`."""
+    """What the nodes need besides the state: built once per process by `seal_agent.jobs.arc`."""
 
     config: RunConfig
     tasks: dict[str, ArcTask]

@@ -54,7 +54,7 @@ from seal_agent.knowledge.scoring import (
     candidate_row, passage_scorer, sample_self_edits, score_self_edits, update_seeds, validated, within_budget,
 )
 from seal_agent.knowledge.update import update_examples
-from seal_agent.models import TTT_ADAPTER, adapter_state, load_adapter_state, merge_adapter_into_base
+from seal_agent.model.adapters import TTT_ADAPTER, adapter_state, load_adapter_state, merge_adapter_into_base
 from seal_agent.policy.local import LocalToolPolicy
 from seal_agent.rl.rest_em import PolicySlot, rest_em_update
 from seal_agent.run.directory import replaced_atomically
@@ -65,7 +65,7 @@ from seal_agent.state import KnowledgeState, PassageCandidates, PassageInput
 
 @dataclass
 class KnowledgeContext:
-    """What the nodes need besides the state: built once per process by `seal_agent.knowledge.runner`."""
+    """What the nodes need besides the state: built once per process by `seal_agent.jobs.knowledge`."""
 
     config: KnowledgeRunConfig
     passages: dict[str, Passage]

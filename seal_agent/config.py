@@ -141,17 +141,29 @@ class TTTConfig(UpdateEngineSettings):
     )
 
 
-class PolicyConfig(_Section):
-    """The self-edit policy: sampling and its ReST-EM fine-tuning."""
+class PolicySettings(_Section):
+    """What every domain's policy section holds: how self-edits are sampled, and ReST-EM's fine-tuning."""
 
-    candidates_per_task: int = Field(15, ge=1, description="K self-edits sampled per task per round.")
     temperature: float = Field(0.8, ge=0, description="Sampling temperature (SEAL: 0.8); 0 is greedy.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
     max_new_tokens: int = Field(384, ge=8, description="Token budget of one self-edit.")
+    constrained: bool = Field(True, description="Decode under the grammar of the tool schemas (xgrammar).")
+    lora: LoraConfigSection = Field(
+        default_factory=lambda: LoraConfigSection(rank=16, alpha=32),
+        description="The policy's own LoRA adapter, trained by ReST-EM.",
+    )
+    sft_learning_rate: float = Field(1e-4, gt=0, description="ReST-EM fine-tuning learning rate.")
+    sft_epochs: int = Field(2, ge=1, description="ReST-EM fine-tuning epochs over the kept self-edits.")
+    sft_batch_size: int = Field(4, ge=1, description="ReST-EM fine-tuning batch size.")
+
+
+class PolicyConfig(PolicySettings):
+    """The self-edit policy for ARC: sampling, the prompt, and its ReST-EM fine-tuning."""
+
+    candidates_per_task: int = Field(15, ge=1, description="K self-edits sampled per task per round.")
     max_optional_calls: int = Field(
         6, ge=0, le=16, description="Most calls to optional (augmentation) tools the grammar lets a self-edit make."
     )
-    constrained: bool = Field(True, description="Decode under the grammar of the tool schemas (xgrammar).")
     include_demonstrations: bool = Field(
         True, description="Show the task's demonstrations in the self-edit prompt."
     )
@@ -165,13 +177,6 @@ class PolicyConfig(_Section):
         description="Put the task id in the prompt. Off by default: a policy could tie a rewarded self-edit to a "
         "task's name instead of to what its demonstrations look like.",
     )
-    lora: LoraConfigSection = Field(
-        default_factory=lambda: LoraConfigSection(rank=16, alpha=32),
-        description="The policy's own LoRA adapter, trained by ReST-EM.",
-    )
-    sft_learning_rate: float = Field(1e-4, gt=0, description="ReST-EM fine-tuning learning rate.")
-    sft_epochs: int = Field(2, ge=1, description="ReST-EM fine-tuning epochs over the kept self-edits.")
-    sft_batch_size: int = Field(4, ge=1, description="ReST-EM fine-tuning batch size.")
     merge_into_base: bool = Field(
         False,
         description="SEAL's released code: after each ReST-EM fine-tune, merge the policy adapter into the base "
@@ -269,16 +274,31 @@ class VllmConfig(_Section):
     )
 
 
-class RunConfig(_Section):
-    """Everything a `seal run arc` needs. Each section maps to one component."""
+class RunConfigBase(_Section):
+    """What every domain's run config holds; a domain's config adds only its own sections."""
 
     preset_prefix: ClassVar[str] = ""  # presets are seal_agent/presets/<prefix><name>.yaml
 
-    domain: Literal["arc"] = Field("arc", description="Which SEAL loop this config is for.")
+    domain: str = Field(description="Which SEAL loop this config is for.")
     preset: str | None = Field(None, description="The preset this config started from, for the record.")
     seed: int = Field(0, description="Seeds sampling, data sampling and training; same seed, same run.")
-    rounds: int = Field(2, ge=1, description="ReST-EM rounds.")
     model: ModelConfig = Field(default_factory=ModelConfig)
+
+    def with_absolute_paths(self):
+        """A copy with every file path made absolute, so config.yaml means the same from any directory."""
+        config = self.model_copy(deep=True)
+        if config.data.path:  # every domain's data section may name a file
+            config.data.path = str(Path(config.data.path).resolve())
+        if config.model.name_or_path != "tiny" and Path(config.model.name_or_path).exists():
+            config.model.name_or_path = str(Path(config.model.name_or_path).resolve())
+        return config
+
+
+class RunConfig(RunConfigBase):
+    """Everything a `seal run arc` needs. Each section maps to one component."""
+
+    domain: Literal["arc"] = Field("arc", description="Which SEAL loop this config is for.")
+    rounds: int = Field(2, ge=1, description="ReST-EM rounds.")
     data: DataConfig = Field(default_factory=DataConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
@@ -300,6 +320,11 @@ class RunConfig(_Section):
             raise ValueError("policy.merge_into_base changes the base weights in this process; it runs with "
                              "backend 'transformers' and executor 'local'")
         return self
+
+    def with_absolute_paths(self) -> "RunConfig":
+        config = super().with_absolute_paths()
+        config.tools.modules = [str(Path(m).resolve()) if m.endswith(".py") or "/" in m else m for m in config.tools.modules]
+        return config
 
 
 def preset_dict(name: str, prefix: str = "") -> dict[str, Any]:

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from seal_agent.config import RunConfig, resolve_config
-from seal_agent.models import attach_adapters, load_model_and_tokenizer
-from seal_agent.tiny_model import build_tiny_model
+from seal_agent.model.adapters import attach_adapters
+from seal_agent.model.loading import load_model_and_tokenizer
+from seal_agent.model.tiny import build_tiny_model
 
 torch.set_num_threads(2)
 

@@ -13,9 +13,9 @@ from langgraph.runtime import Runtime
 from typer.testing import CliRunner
 
 from seal_agent.cli import app
-from seal_agent.models import POLICY_ADAPTER
+from seal_agent.model.adapters import POLICY_ADAPTER
 from seal_agent.rl.sft import save_policy
-from seal_agent.runner import build_context, prepare_run
+from seal_agent.jobs.arc import build_context, prepare_run
 
 from .conftest import SMALL_TINY, fast_config
 

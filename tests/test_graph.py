@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from graphs.arc import build_arc_graph, reinforce
-from seal_agent.models import POLICY_ADAPTER, adapter_state
-from seal_agent.runner import SUMMARY_FILE, build_context, prepare_run, run_arc
+from seal_agent.model.adapters import POLICY_ADAPTER, adapter_state
+from seal_agent.run.directory import SUMMARY_FILE
+from seal_agent.jobs.arc import build_context, prepare_run, run_arc
 from tests.conftest import fast_config
 
 
@@ -255,7 +256,7 @@ def test_a_failed_reinforce_retried_in_process_gives_the_clean_result(tmp_path):
 
 
 def test_proposals_come_from_the_policy_adapter_not_the_ttt_adapter(tmp_path):
-    from seal_agent.models import TTT_ADAPTER
+    from seal_agent.model.adapters import TTT_ADAPTER
     from seal_agent.arc.prompts import self_edit_messages
     from seal_agent.policy.tool_format import openai_tools
 

@@ -22,7 +22,7 @@ from seal_agent.cli import app
 from seal_agent.inspect.report import build_report
 from seal_agent.inspect.streaming import describe_update
 from seal_agent.inspect.trackers import TrackerFeed, open_trackers
-from seal_agent.runner import build_context, prepare_run, run_arc
+from seal_agent.jobs.arc import build_context, prepare_run, run_arc
 from tests.conftest import fast_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,7 +141,7 @@ def test_report_in_headless_chromium(hostile_run, tmp_path):
 
 def test_knowledge_report_shows_answers_before_and_after(tmp_path):
     from tests.test_knowledge_graph import knowledge_config
-    from seal_agent.knowledge.runner import prepare_knowledge_run, run_knowledge
+    from seal_agent.jobs.knowledge import prepare_knowledge_run, run_knowledge
 
     prepared = prepare_knowledge_run(knowledge_config(rounds=1), tmp_path / "k", resume=False)
     run_knowledge(prepared)

@@ -8,7 +8,7 @@ from seal_agent.knowledge.data import PassageError, load_passages
 from seal_agent.knowledge.reward import answer_log_likelihood, exact_match, question_prompt, token_f1
 from seal_agent.knowledge.update import update_examples
 from seal_agent.engine.sequential import LoraEngine
-from seal_agent.models import TTT_ADAPTER
+from seal_agent.model.adapters import TTT_ADAPTER
 from tools import knowledge_tools
 
 FACT = {

@@ -16,7 +16,7 @@ from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.data import load_passages, sample_passages_path
 from seal_agent.knowledge.prompts import VARIANTS, bounded_tool_specs, knowledge_messages, variant_tools
 from seal_agent.knowledge.reward import judge_answers, passage_metrics, reward_of
-from seal_agent.knowledge.runner import build_knowledge_context, prepare_knowledge_run, run_knowledge
+from seal_agent.jobs.knowledge import build_knowledge_context, prepare_knowledge_run, run_knowledge
 from seal_agent.policy.chat_models import load_chat_model
 from seal_agent.run.traces import TraceStore
 from tests.conftest import SMALL_TINY
@@ -131,7 +131,7 @@ def test_batched_and_sequential_engines_score_alike(tmp_path):
 
 
 def test_merging_an_update_into_the_base_matches_the_adapter(tiny_peft):
-    from seal_agent.models import TTT_ADAPTER, adapter_state, load_adapter_state, merge_adapter_into_base
+    from seal_agent.model.adapters import TTT_ADAPTER, adapter_state, load_adapter_state, merge_adapter_into_base
 
     model, tokenizer = tiny_peft
     initial = adapter_state(model, TTT_ADAPTER)

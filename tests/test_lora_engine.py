@@ -4,7 +4,7 @@ from seal_agent.arc.data import ArcTask
 from seal_agent.grids import Pair
 from seal_agent.arc.ttt_data import build_training_data
 from seal_agent.engine.sequential import LoraEngine
-from seal_agent.models import TTT_ADAPTER, adapter_state
+from seal_agent.model.adapters import TTT_ADAPTER, adapter_state
 
 TASK = ArcTask(
     "t",

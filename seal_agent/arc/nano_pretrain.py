@@ -32,12 +32,12 @@ from seal_agent.arc.grid_text import answer_text, query_text
 from seal_agent.arc.nano_world import pretraining_tasks
 from seal_agent.engine.examples import IGNORE_INDEX, TrainingExample
 from seal_agent.engine.sequential import collate
-from seal_agent.models import load_model_and_tokenizer
+from seal_agent.model.loading import load_model_and_tokenizer
 from seal_agent.policy.local import render_chat
 from seal_agent.arc.prompts import self_edit_messages
 from seal_agent.policy.tool_format import SEPARATORS
 from seal_agent.rl.sft import completion_example
-from seal_agent.tiny_model import build_tiny_model
+from seal_agent.model.tiny import build_tiny_model
 from tools import arc_tools
 
 SIZES = {

@@ -109,7 +109,11 @@ def run_arc_command(
     """Run the SEAL ARC loop: propose self-edits, test-time-train on them, reward, ReST-EM."""
     from transformers.utils import logging as hf_logging
 
-    from seal_agent import runner
+    from seal_agent.jobs.arc import prepare_run, run_arc
+    from seal_agent.model.loading import ModelLoadError
+    from seal_agent.run.directory import RunDirError
+    from seal_agent.run.traces import TraceStore
+    from tools import ToolLoadError
 
     hf_logging.disable_progress_bar()  # our own progress display says what is happening
     overrides = cli_overrides(tasks, rounds, candidates, model, seed, data, arc_version)
@@ -125,9 +129,9 @@ def run_arc_command(
     if backend is not None:
         overrides["backend"] = backend
     prepared = start_run(
-        runner.prepare_run, RunConfig, resume=resume, run_dir=run_dir, preset=preset, config=config, overrides=overrides,
+        prepare_run, RunConfig, resume=resume, run_dir=run_dir, preset=preset, config=config, overrides=overrides,
         name=lambda c: f"arc-{c.preset or 'custom'}",
-        errors=(ConfigError, TaskError, runner.RunDirError, runner.ToolLoadError, runner.ModelLoadError),
+        errors=(ConfigError, TaskError, RunDirError, ToolLoadError, ModelLoadError),
     )
     feed = open_feed(prepared, log_to, threads)
     cfg = prepared.config
@@ -159,9 +163,9 @@ def run_arc_command(
             )
 
     if resume:
-        done = len(runner.TraceStore(prepared.run_dir / DB_FILE).candidates())
+        done = len(TraceStore(prepared.run_dir / DB_FILE).candidates())
         progress.update(bar, completed=min(done, total))
-    summary = run_to_end(lambda: runner.run_arc(prepared, on_update=on_update), prepared, progress, feed, "arc")
+    summary = run_to_end(lambda: run_arc(prepared, on_update=on_update), prepared, progress, feed, "arc")
     console.print(round_table(summary))
     console.print(f"summary: {escape(str(prepared.run_dir / SUMMARY_FILE))}  ·  traces: seal trace show {escape(str(prepared.run_dir))}")
 

@@ -58,8 +58,8 @@ def start_run(prepare, schema, *, resume: bool, run_dir, preset, config, overrid
 
 def open_feed(prepared, log_to: list[str], threads: int | None):
     """Set torch's threads and open the trackers asked for; a tracker that cannot open exits 2."""
-    from seal_agent.runner import remove_new_run_dir
     from seal_agent.inspect.trackers import TrackerError, TrackerFeed, open_trackers
+    from seal_agent.run.directory import remove_new_run_dir
 
     if threads:
         import torch
@@ -68,7 +68,7 @@ def open_feed(prepared, log_to: list[str], threads: int | None):
     try:
         return TrackerFeed(open_trackers(log_to, prepared.run_dir, prepared.config.model_dump(mode="json")), prepared.run_dir)
     except TrackerError as err:
-        remove_new_run_dir(prepared)
+        remove_new_run_dir(prepared.run_dir, prepared.resume)
         fail(str(err))
 
 
@@ -93,8 +93,10 @@ def run_to_end(run, prepared, progress, feed, command: str):
     exit 2; Ctrl-C after some progress says how to resume and exits 130.
     """
     from seal_agent.engine.ray_engine import RayUnavailableError
+    from seal_agent.model.loading import ModelLoadError
+    from seal_agent.run.directory import remove_new_run_dir
+    from seal_agent.run.driver import has_progress
     from seal_agent.run.lock import RunLockedError
-    from seal_agent.runner import ModelLoadError, has_progress, remove_new_run_dir
     from seal_agent.vllm_backend import VllmUnavailableError
 
     try:
@@ -107,7 +109,7 @@ def run_to_end(run, prepared, progress, feed, command: str):
             fail(str(err))
         # A new run that completed no step is not worth keeping; one with progress can be resumed.
         if not has_progress(prepared.run_dir):
-            remove_new_run_dir(prepared)
+            remove_new_run_dir(prepared.run_dir, prepared.resume)
         if isinstance(err, (ModelLoadError, RayUnavailableError, VllmUnavailableError)):
             fail(str(err))
         if isinstance(err, KeyboardInterrupt) and has_progress(prepared.run_dir):

@@ -52,7 +52,11 @@ def eval_arc_command(
     """Score self-edits on ARC tasks: no update, fixed self-edits, policies, a teacher chat model."""
     from transformers.utils import logging as hf_logging
 
-    from seal_agent import runner
+    from seal_agent.jobs.arc import build_context, prepare_run
+    from seal_agent.model.loading import ModelLoadError
+    from seal_agent.run.directory import RunDirError, remove_new_run_dir
+    from seal_agent.run.driver import exclusive_run
+    from seal_agent.run.lock import RunLockedError
     from seal_agent.arc.data import TaskError
     from seal_agent.arc.sources import eval_summary, evaluate_arc, fixed_source, policy_source, teacher_source
     from seal_agent.policy.chat_models import load_chat_model
@@ -72,15 +76,15 @@ def eval_arc_command(
     checkpoints = policy_checkpoints(policy, run_dir, resolved, default=not fixed and not resolved.eval.teacher)
     out = out or Path("runs") / f"eval-arc-{datetime.now():%Y%m%d-%H%M%S}"
     try:
-        prepared = runner.prepare_run(resolved, out, resume=False)
-    except (ConfigError, TaskError, runner.RunDirError, ToolLoadError, runner.ModelLoadError) as err:
+        prepared = prepare_run(resolved, out, resume=False)
+    except (ConfigError, TaskError, RunDirError, ToolLoadError, ModelLoadError) as err:
         fail(str(err))
     if not prepared.tasks:
-        runner.remove_new_run_dir(prepared)
+        remove_new_run_dir(prepared.run_dir, prepared.resume)
         fail("no tasks to evaluate")
     try:
-        with runner.exclusive_run(prepared.run_dir):
-            ctx = runner.build_context(prepared)
+        with exclusive_run(prepared.run_dir):
+            ctx = build_context(prepared)
             try:
                 sources = [fixed_source(name, calls) for name, calls in fixed]
                 for name, checkpoint in checkpoints:
@@ -96,11 +100,11 @@ def eval_arc_command(
                 results = run_with_progress(ctx, sources, resolved, no_update, evaluate_arc)
             finally:
                 ctx.traces.close()
-    except (runner.ModelLoadError, PolicyError, runner.RunLockedError) as err:
-        runner.remove_new_run_dir(prepared)
+    except (ModelLoadError, PolicyError, RunLockedError) as err:
+        remove_new_run_dir(prepared.run_dir, prepared.resume)
         fail(str(err))
     except BaseException:
-        runner.remove_new_run_dir(prepared)  # an eval is not resumable: leave no half-written directory
+        remove_new_run_dir(prepared.run_dir, prepared.resume)  # an eval is not resumable: leave no half-written directory
         raise
     results["policy_trained_on"] = trained_on
     results["overlap_with_policy_training"] = sorted(set(trained_on or []) & set(results["tasks"]))
@@ -126,7 +130,6 @@ def eval_config(run_dir, preset, config_file, tasks, data, arc_version, model, s
     Also returns the tasks the run's policy trained on (None without --run-dir).
     """
     from seal_agent.cli import cli_overrides
-    from seal_agent.runner import with_absolute_paths
 
     if tasks is not None and not [t for t in tasks.split(",") if t.strip()]:
         fail("--tasks names no task")
@@ -147,7 +150,7 @@ def eval_config(run_dir, preset, config_file, tasks, data, arc_version, model, s
         base = saved.model_dump(mode="json")
         if saved.model.name_or_path == "tiny" and (run_dir / "base_model").is_dir():
             base["model"]["name_or_path"] = str((run_dir / "base_model").resolve())  # the very weights the run used
-        return with_absolute_paths(RunConfig.model_validate(deep_merge(base, overrides))), trained_on
+        return RunConfig.model_validate(deep_merge(base, overrides)).with_absolute_paths(), trained_on
     except ConfigError as err:
         fail(str(err))
 

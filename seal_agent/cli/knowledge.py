@@ -113,8 +113,9 @@ def run_knowledge_command(
     updated on it, and is rewarded by how well it answers questions without the passage."""
     from transformers.utils import logging as hf_logging
 
-    from seal_agent.knowledge import runner as kr
-    from seal_agent.runner import ModelLoadError, RunDirError
+    from seal_agent.jobs.knowledge import FORGETTING_FILE, prepare_knowledge_run, run_knowledge
+    from seal_agent.model.loading import ModelLoadError
+    from seal_agent.run.directory import RunDirError
 
     hf_logging.disable_progress_bar()
     overrides = knowledge_overrides(
@@ -122,7 +123,7 @@ def run_knowledge_command(
         reward=reward, model=model, seed=seed, policy=policy, engine=engine,
     )
     prepared = start_run(
-        kr.prepare_knowledge_run, KnowledgeRunConfig, resume=resume, run_dir=run_dir, preset=preset, config=config,
+        prepare_knowledge_run, KnowledgeRunConfig, resume=resume, run_dir=run_dir, preset=preset, config=config,
         overrides=overrides, name=lambda c: f"knowledge-{c.mode}-{c.preset or 'custom'}",
         errors=(ConfigError, PassageError, RunDirError, ModelLoadError),
     )
@@ -159,7 +160,7 @@ def run_knowledge_command(
                 f"policy {'updated' if r['policy_updated'] else 'unchanged'} · {r['seconds']:.1f}s"
             )
 
-    summary = run_to_end(lambda: kr.run_knowledge(prepared, on_update=on_update), prepared, progress, feed, "knowledge")
+    summary = run_to_end(lambda: run_knowledge(prepared, on_update=on_update), prepared, progress, feed, "knowledge")
     if cfg.mode == "single":
         console.print(rounds_table(summary))
     elif cfg.mode == "cpt":
@@ -169,7 +170,7 @@ def run_knowledge_command(
             [("base model", r["base"]), ("after the update", r["after"])]))
     else:
         console.print(forgetting_table(summary["forgetting"]))
-        console.print(f"forgetting matrix: {escape(str(prepared.run_dir / kr.FORGETTING_FILE))}")
+        console.print(f"forgetting matrix: {escape(str(prepared.run_dir / FORGETTING_FILE))}")
     console.print(f"summary: {escape(str(prepared.run_dir / 'summary.json'))}  ·  traces: seal trace show {escape(str(prepared.run_dir))}")
 
 
@@ -194,10 +195,11 @@ def eval_knowledge_command(
     configured) passage + a second chat model's self-edits, on the same passages."""
     from transformers.utils import logging as hf_logging
 
-    from seal_agent.knowledge import runner as kr
+    from seal_agent.jobs.knowledge import PreparedKnowledgeRun, build_knowledge_context
     from seal_agent.knowledge.baselines import evaluate_baselines
+    from seal_agent.knowledge.data import load_configured_passages
     from seal_agent.policy.chat_models import load_chat_model
-    from seal_agent.runner import ModelLoadError
+    from seal_agent.model.loading import ModelLoadError
 
     hf_logging.disable_progress_bar()
     overrides = knowledge_overrides(data=data, seeds=seeds, model=model)
@@ -219,11 +221,11 @@ def eval_knowledge_command(
             resolved = resolve_config(preset or ("smoke" if not config else None), config, overrides, schema=KnowledgeRunConfig)
             resolved.policy_checkpoint = policy
             work_dir = Path(tempfile.mkdtemp(prefix="seal-eval-"))
-        resolved = kr.with_absolute_paths(resolved)
-        loaded = kr.load_configured_passages(resolved)
+        resolved = resolved.with_absolute_paths()
+        loaded = load_configured_passages(resolved.data)
         teacher = load_chat_model(resolved.eval.teacher) if resolved.eval.teacher else None
-        prepared = kr.PreparedKnowledgeRun(resolved, work_dir, loaded, resume=True)
-        ctx = kr.build_knowledge_context(prepared)
+        prepared = PreparedKnowledgeRun(resolved, work_dir, loaded, resume=True)
+        ctx = build_knowledge_context(prepared)
     except (ConfigError, PassageError, ModelLoadError, ValueError) as err:
         fail(str(err))
     teacher_name = resolved.eval.teacher.class_path.rsplit(".", 1)[-1] if teacher is not None else "teacher"

@@ -42,7 +42,7 @@ from seal_agent.engine.sequential import (
     time_limit_reason,
 )
 from seal_agent.engine.examples import IGNORE_INDEX, TrainingExample
-from seal_agent.models import TTT_ADAPTER, adapter_state, load_adapter_state
+from seal_agent.model.adapters import TTT_ADAPTER, adapter_state, load_adapter_state
 
 BETAS = (0.9, 0.999)
 EPS = 1e-8

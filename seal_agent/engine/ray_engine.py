@@ -37,7 +37,8 @@ class EngineActor:
                  engine: dict[str, Any], threads: int | None):
         from seal_agent.engine.batched import BatchedEngine
         from seal_agent.config import LoraConfigSection
-        from seal_agent.models import attach_adapters, load_model_and_tokenizer
+        from seal_agent.model.adapters import attach_adapters
+        from seal_agent.model.loading import load_model_and_tokenizer
 
         if threads:
             torch.set_num_threads(threads)  # the driver's count: the same arithmetic, the same results

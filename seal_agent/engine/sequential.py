@@ -22,7 +22,7 @@ import torch
 from transformers import get_cosine_schedule_with_warmup
 
 from seal_agent.engine.examples import IGNORE_INDEX, TrainingExample
-from seal_agent.models import TTT_ADAPTER, activate, adapter_state, load_adapter_state
+from seal_agent.model.adapters import TTT_ADAPTER, activate, adapter_state, load_adapter_state
 
 
 class CandidateFailed(Exception):

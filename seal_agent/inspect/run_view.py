@@ -39,14 +39,14 @@ def load_sources(domain: str, config: dict[str, Any]) -> tuple[dict[str, Any], s
     try:
         if domain == "knowledge":
             from seal_agent.knowledge.config import KnowledgeRunConfig
-            from seal_agent.knowledge.runner import load_configured_passages
+            from seal_agent.knowledge.data import load_configured_passages
 
-            passages = load_configured_passages(KnowledgeRunConfig.model_validate(config))
+            passages = load_configured_passages(KnowledgeRunConfig.model_validate(config).data)
             return {p.passage_id: p for p in passages}, None
+        from seal_agent.arc.data import load_configured_tasks
         from seal_agent.config import RunConfig
-        from seal_agent.runner import load_tasks
 
-        return {t.task_id: t for t in load_tasks(RunConfig.model_validate(config))}, None
+        return {t.task_id: t for t in load_configured_tasks(RunConfig.model_validate(config).data)}, None
     except Exception as err:  # moved data, changed config schema: inspect the rest anyway
         return {}, f"the run's {'passages' if domain == 'knowledge' else 'tasks'} could not be loaded: {err}"
 

@@ -11,11 +11,12 @@ batch 1, on the self-edit's sequences plus the passage.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from seal_agent.config import ChatModelConfig, LoraConfigSection, ModelConfig, UpdateEngineSettings, _Section
+from seal_agent.config import ChatModelConfig, LoraConfigSection, PolicySettings, RunConfigBase, UpdateEngineSettings, _Section
 
 PROMPTS = ("implications", "implications-long", "implications-very-long", "rewrite", "self-qa")
 REWARDS = ("loglik", "exact_match", "f1", "judge")
@@ -30,25 +31,23 @@ class PassageDataConfig(_Section):
     limit: int | None = Field(None, ge=1, description="Use only the first N passages of the file.")
 
 
-class KnowledgePolicyConfig(_Section):
-    """The self-edit policy: which prompt, how many samples, and its ReST-EM fine-tuning."""
+class KnowledgePolicyConfig(PolicySettings):
+    """The self-edit policy for knowledge: which prompt, how many samples, and its ReST-EM fine-tuning."""
 
     prompt: Literal[PROMPTS] = Field(  # type: ignore[valid-type]
         "implications", description="Self-edit prompt: " + ", ".join(PROMPTS) + "."
     )
     candidates_per_passage: int = Field(5, ge=1, description="k self-edits sampled per passage (paper: 5).")
     temperature: float = Field(1.0, ge=0, description="Sampling temperature; 0 is greedy.")
-    top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(1024, ge=8, description="Token budget of one self-edit.")
-    constrained: bool = Field(True, description="Decode under the grammar of the tool schemas (xgrammar).")
     max_text_chars: int = Field(
         1000, ge=1, description="Longest string (a statement, a rewrite, an answer) the grammar lets the policy write."
     )
     max_items: int = Field(20, ge=1, description="Most statements or question-answer pairs in one self-edit.")
-    lora: LoraConfigSection = Field(default_factory=lambda: LoraConfigSection(rank=16, alpha=32, target_modules=ALL_PROJECTIONS))
-    sft_learning_rate: float = Field(1e-4, gt=0, description="ReST-EM fine-tuning learning rate.")
-    sft_epochs: int = Field(2, ge=1)
-    sft_batch_size: int = Field(4, ge=1)
+    lora: LoraConfigSection = Field(
+        default_factory=lambda: LoraConfigSection(rank=16, alpha=32, target_modules=ALL_PROJECTIONS),
+        description="The policy's own LoRA adapter, trained by ReST-EM.",
+    )
 
 
 class UpdateConfig(UpdateEngineSettings):
@@ -83,6 +82,12 @@ class RewardConfig(_Section):
             raise ValueError("reward kind 'judge' needs reward.judge (class_path and kwargs of a LangChain chat model)")
         return self
 
+    def with_absolute_paths(self) -> "KnowledgeRunConfig":
+        config = super().with_absolute_paths()
+        if config.policy_checkpoint:
+            config.policy_checkpoint = str(Path(config.policy_checkpoint).resolve())
+        return config
+
 
 class KnowledgeEvalConfig(_Section):
     greedy_answers: bool = Field(True, description="Also decode greedy answers (EM and F1); needed by exact_match, f1, judge.")
@@ -93,13 +98,12 @@ class KnowledgeEvalConfig(_Section):
     )
 
 
-class KnowledgeRunConfig(_Section):
+class KnowledgeRunConfig(RunConfigBase):
     """Everything a `seal run knowledge` needs."""
 
     preset_prefix: ClassVar[str] = "knowledge_"
 
     domain: Literal["knowledge"] = Field("knowledge", description="Which SEAL loop this config is for.")
-    preset: str | None = Field(None, description="The preset this config started from, for the record.")
     seed: int = Field(0, description="Seeds passage order, sampling and updates; same seed, same run.")
     mode: Literal[MODES] = Field(  # type: ignore[valid-type]
         "single",
@@ -113,7 +117,6 @@ class KnowledgeRunConfig(_Section):
     policy_checkpoint: str | None = Field(
         None, description="Start from a trained policy adapter: a run's policy/round_N directory. None: a fresh one."
     )
-    model: ModelConfig = Field(default_factory=ModelConfig)
     data: PassageDataConfig = Field(default_factory=PassageDataConfig)
     policy: KnowledgePolicyConfig = Field(default_factory=KnowledgePolicyConfig)
     update: UpdateConfig = Field(default_factory=UpdateConfig)
@@ -125,3 +128,9 @@ class KnowledgeRunConfig(_Section):
         if self.reward.kind != "loglik" and not self.eval.greedy_answers:
             raise ValueError(f"reward kind {self.reward.kind!r} grades greedy answers: set eval.greedy_answers true")
         return self
+
+    def with_absolute_paths(self) -> "KnowledgeRunConfig":
+        config = super().with_absolute_paths()
+        if config.policy_checkpoint:
+            config.policy_checkpoint = str(Path(config.policy_checkpoint).resolve())
+        return config

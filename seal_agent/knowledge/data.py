@@ -132,3 +132,9 @@ def sample_passages_path() -> Path:
     from importlib import resources
 
     return Path(str(resources.files("seal_agent.presets").joinpath("knowledge_sample.jsonl")))
+
+
+def load_configured_passages(data) -> list[Passage]:
+    """The passages a config's `data` section names (the bundled sample when it names no file)."""
+    passages = load_passages(data.path or sample_passages_path())
+    return passages[: data.limit] if data.limit else passages

@@ -29,7 +29,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 from transformers import DynamicCache
 
-from seal_agent.models import POLICY_ADAPTER
+from seal_agent.model.adapters import POLICY_ADAPTER
 from seal_agent.policy.candidates import parse_tool_calls
 from seal_agent.policy.tool_format import openai_tools, self_edit_grammar
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from seal_agent.engine.sequential import CandidateFailed
-from seal_agent.models import POLICY_ADAPTER, merge_adapter_into_base
+from seal_agent.model.adapters import POLICY_ADAPTER, merge_adapter_into_base
 from seal_agent.rl.sft import fine_tune_policy, load_policy, merged_chain, save_policy
 from seal_agent.run.seeding import derive_seed
 

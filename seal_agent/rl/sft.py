@@ -19,7 +19,7 @@ from peft.utils import load_peft_weights
 
 from seal_agent.engine.examples import IGNORE_INDEX, TrainingExample
 from seal_agent.engine.sequential import TrainResult, train_adapter
-from seal_agent.models import POLICY_ADAPTER, adapter_state, load_adapter_state
+from seal_agent.model.adapters import POLICY_ADAPTER, adapter_state, load_adapter_state
 
 
 def completion_example(tokenizer, prompt: str, completion: str) -> TrainingExample:

@@ -3,7 +3,7 @@
 The smoke preset and the test suite never download weights. Instead they build a model of
 a real architecture (Llama: RoPE, SwiGLU MLP, RMSNorm, grouped-query attention) from a
 config, save it with `save_pretrained`, and load it through the ordinary `from_pretrained`
-path in `seal_agent.models` — exactly the path a hub model such as
+path in `seal_agent.model.loading` — exactly the path a hub model such as
 `meta-llama/Llama-3.2-1B-Instruct` takes.
 
 The tokenizer is byte-level BPE with no merges: one token per byte, so it covers ARC grid
@@ -11,7 +11,7 @@ text, the JSON of tool calls, and any unicode a model might be shown, with 256 t
 few special ones. It carries a small chat template so the policy can format chat messages
 the same way it would for an instruct model.
 
-    python -c "from seal_agent.tiny_model import build_tiny_model; build_tiny_model('tiny')"
+    python -c "from seal_agent.model.tiny import build_tiny_model; build_tiny_model('tiny')"
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Run the knowledge-incorporation graphs in a run directory (`seal run knowledge`).
+"""`seal run knowledge` as a function: prepare a run directory, build the context, drive the graph.
 
 A run directory holds what an ARC run's does (config.yaml, run.sqlite with checkpoints
 and traces, base_model/ for `tiny`, policy/round_N/, summary.json), and for
@@ -20,29 +20,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from graphs.knowledge import KnowledgeContext, build_knowledge_graph
+from seal_agent.engine.local import local_engine
 from seal_agent.knowledge.config import KnowledgeRunConfig
-from seal_agent.knowledge.data import Passage, load_passages, sample_passages_path
+from seal_agent.knowledge.data import Passage, load_configured_passages
 from seal_agent.knowledge.prompts import variant_tools
 from seal_agent.knowledge.reward import mean_metrics
-from seal_agent.models import TTT_ADAPTER, adapter_state
+from seal_agent.model.adapters import TTT_ADAPTER, adapter_state
+from seal_agent.model.loading import ModelLoadError, check_model_source, load_run_model
 from seal_agent.policy.chat_models import load_chat_model
 from seal_agent.policy.local import LocalToolPolicy
+from seal_agent.rl.rest_em import PolicySlot
 from seal_agent.rl.sft import load_policy, policy_state
-from seal_agent.run.directory import DB_FILE, write_atomic
+from seal_agent.run.directory import DB_FILE, check_new_run_dir, create_run_dir, saved_config, write_atomic
+from seal_agent.run.driver import drive_graph, exclusive_run
 from seal_agent.run.traces import TraceStore
-from seal_agent.runner import (
-    ModelLoadError, check_model_source, check_new_run_dir, create_run_dir, drive_graph, exclusive_run,
-    load_run_model, local_engine, saved_config,
-)
 from tools import knowledge_tools
 
 THREAD_ID = "seal-knowledge"
 FORGETTING_FILE = "forgetting.json"
-
-
-def load_configured_passages(config: KnowledgeRunConfig) -> list[Passage]:
-    passages = load_passages(config.data.path or sample_passages_path())
-    return passages[: config.data.limit] if config.data.limit else passages
 
 
 def plan_passages(passage_ids: list[str], config: KnowledgeRunConfig) -> list[list[str]]:
@@ -58,17 +54,6 @@ def plan_passages(passage_ids: list[str], config: KnowledgeRunConfig) -> list[li
     return [[order[(r * n + i) % len(order)] for i in range(n)] for r in range(rounds)]
 
 
-def with_absolute_paths(config: KnowledgeRunConfig) -> KnowledgeRunConfig:
-    config = config.model_copy(deep=True)
-    if config.data.path:
-        config.data.path = str(Path(config.data.path).resolve())
-    if config.policy_checkpoint:
-        config.policy_checkpoint = str(Path(config.policy_checkpoint).resolve())
-    if config.model.name_or_path != "tiny" and Path(config.model.name_or_path).exists():
-        config.model.name_or_path = str(Path(config.model.name_or_path).resolve())
-    return config
-
-
 @dataclass
 class PreparedKnowledgeRun:
     config: KnowledgeRunConfig
@@ -82,12 +67,12 @@ def prepare_knowledge_run(config: KnowledgeRunConfig | None, run_dir: str | Path
     run_dir = Path(run_dir)
     if resume:
         config = saved_config(run_dir, KnowledgeRunConfig)
-        return PreparedKnowledgeRun(config, run_dir, load_configured_passages(config), resume=True)
+        return PreparedKnowledgeRun(config, run_dir, load_configured_passages(config.data), resume=True)
     check_new_run_dir(run_dir, config)
-    config = with_absolute_paths(config)
-    passages = load_configured_passages(config)  # may raise PassageError: nothing created yet
+    config = config.with_absolute_paths()
+    passages = load_configured_passages(config.data)  # may raise PassageError: nothing created yet
     variant_tools(config.policy.prompt, knowledge_tools())
-    check_model_source(config)
+    check_model_source(config.model)
     if config.policy_checkpoint and not (Path(config.policy_checkpoint) / "policy").is_dir():
         raise ModelLoadError(f"policy checkpoint {config.policy_checkpoint}: no policy/ adapter inside (expected a run's policy/round_N)")
     create_run_dir(run_dir, config)
@@ -95,9 +80,6 @@ def prepare_knowledge_run(config: KnowledgeRunConfig | None, run_dir: str | Path
 
 
 def build_knowledge_context(prepared: PreparedKnowledgeRun):
-    from graphs.knowledge import KnowledgeContext
-    from seal_agent.rl.rest_em import PolicySlot
-
     config = prepared.config
     peft_model, tokenizer, _source = load_run_model(config, config.update.lora, prepared.run_dir)
     initial_policy = policy_state(peft_model)
@@ -171,8 +153,6 @@ def run_knowledge(
     context=None,
 ) -> dict[str, Any]:
     """Run (or resume) the configured mode's graph to the end; returns the summary (summary.json)."""
-    from graphs.knowledge import build_knowledge_graph
-
     config = prepared.config
     ids = [p.passage_id for p in prepared.passages]
     plan = plan_passages(ids, config)

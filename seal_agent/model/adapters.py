@@ -1,8 +1,4 @@
-"""Load the base model and tokenizer once per run, and give it its two LoRA adapters.
-
-Models load through the ordinary `from_pretrained` path from a hub id or a local
-directory. The name `tiny` first builds a tiny Llama into the run directory
-(`seal_agent.tiny_model`) and then loads it through that same path.
+"""The base model's two LoRA adapters, and moving weights in and out of them.
 
 One base model serves the whole run. It carries two adapters:
     "ttt"    - the test-time-training adapter, reset to the same initial weights before
@@ -14,50 +10,13 @@ candidate's update starts from the base model, not from the policy.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from seal_agent.config import LoraConfigSection, ModelConfig
-from seal_agent.tiny_model import build_tiny_model
+from seal_agent.config import LoraConfigSection
 
 TTT_ADAPTER = "ttt"
 POLICY_ADAPTER = "policy"
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def model_source(model_config: ModelConfig, run_dir: Path) -> str:
-    """The hub id or directory to load; builds the tiny model first when asked for `tiny`."""
-    if model_config.name_or_path != "tiny":
-        return model_config.name_or_path
-    tiny = model_config.tiny
-    path = build_tiny_model(run_dir / "base_model", **tiny.model_dump())
-    return str(path)
-
-
-def load_model_and_tokenizer(name_or_path: str, dtype: str = "float32", device: str = "auto", gguf_file: str | None = None):
-    """Any causal LM and its tokenizer, from a hub id or a local path.
-
-    `gguf_file`: a GGUF file inside `name_or_path` (llama.cpp's format); transformers reads
-    its tokenizer and dequantizes its weights (needs the `gguf` package).
-    """
-    extra = {"gguf_file": gguf_file} if gguf_file else {}
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, **extra)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=DTYPES[dtype], **extra)
-    model.to(resolve_device(device))
-    model.eval()
-    return model, tokenizer
 
 
 def lora_config(section: LoraConfigSection) -> LoraConfig:

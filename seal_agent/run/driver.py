@@ -1,0 +1,113 @@
+"""Drive a LangGraph graph to the end in a run directory, under its SQLite checkpointer.
+
+The graph's checkpoints live in the run directory's `run.sqlite` (beside the traces), so
+a run killed at any point resumes from its last completed step (`--resume`).
+`summary.json` is rewritten as the run goes. Nothing here knows a domain: the callers
+(`seal_agent.jobs`) pass the graph, its context and how to summarise its state.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from seal_agent.run.directory import DB_FILE, SUMMARY_FILE, write_atomic
+from seal_agent.run.lock import RunLock
+
+
+def open_checkpointer(run_dir: Path) -> SqliteSaver:
+    conn = sqlite3.connect(str(run_dir / DB_FILE), check_same_thread=False, timeout=30)
+    return SqliteSaver(conn)
+
+
+def drive_graph(
+    builder,
+    run_dir: Path,
+    thread_id: str,
+    context,
+    initial_input: dict[str, Any],
+    resume: bool,
+    summarise: Callable[[dict[str, Any], float | None], dict[str, Any]],
+    summary_nodes: tuple[str, ...],
+    on_update: Callable[[str, dict[str, Any]], None] | None = None,
+    interrupt_after: list[str] | None = None,
+    max_concurrency: int = 1,
+) -> dict[str, Any]:
+    """Run (or resume) a graph to the end under the run directory's SQLite checkpointer.
+
+    `summary.json` is rewritten (atomically) after each node in `summary_nodes` and at the
+    end; `summarise(state, seconds)` makes it. `on_update(node, update)` sees every node's
+    update as it happens (LangGraph "updates" streaming). `interrupt_after` stops the run
+    after the named nodes, as a kill would, for tests and for stepping through a run.
+    """
+    checkpointer = open_checkpointer(run_dir)
+    graph = builder.compile(checkpointer=checkpointer)
+    # max_concurrency: how many Send branches run at once (more than 1 with several Ray actors).
+    run_config = {"configurable": {"thread_id": thread_id}, "max_concurrency": max_concurrency, "recursion_limit": 10_000}
+    existing = graph.get_state(run_config)
+    if resume and existing.values and not existing.next:
+        stream = []  # finished already: nothing to run, just summarise
+    else:
+        stream = graph.stream(
+            None if existing.values else initial_input,
+            run_config,
+            context=context,
+            stream_mode="updates",
+            interrupt_after=interrupt_after,
+            durability="sync",
+        )
+    start = time.perf_counter()
+    try:
+        for chunk in stream:
+            for node, update in chunk.items():
+                if on_update is not None and node != "__interrupt__":
+                    on_update(node, update or {})
+                if node in summary_nodes:
+                    state = graph.get_state(run_config).values
+                    write_atomic(run_dir / SUMMARY_FILE, json.dumps(summarise(state, None), indent=2))
+        state = graph.get_state(run_config).values
+        summary = summarise(state, time.perf_counter() - start)
+        write_atomic(run_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
+    finally:
+        checkpointer.conn.close()
+    return summary
+
+
+def has_progress(run_dir: Path) -> bool:
+    """Whether a run directory holds any completed step worth resuming."""
+    db = run_dir / DB_FILE
+    if not db.exists():
+        return False
+    conn = sqlite3.connect(str(db))
+    try:
+        (count,) = conn.execute("SELECT count(*) FROM checkpoints").fetchone()
+        return count > 0
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+
+
+@contextmanager
+def exclusive_run(run_dir: Path):
+    """Hold the run directory's lock for the whole run; then clear what a killed process left.
+
+    Every file a run writes is written under a `.tmp` name and renamed into place, so a
+    kill leaves at worst a `.tmp` file or directory, never a half-written real one. With
+    the lock held nobody else is writing: those leftovers can go.
+    """
+    with RunLock(run_dir):
+        for leftover in run_dir.rglob("*.tmp"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+        yield
