@@ -6,9 +6,9 @@ import pytest
 
 from seal_agent.engine import Engine, ScoringEngine
 from seal_agent.engine.batched import BatchedEngine
-from seal_agent.engine.ray_engine import RayEngine
+from seal_agent.engine.ray import RayEngine
 from seal_agent.engine.sequential import LoraEngine
-from seal_agent.vllm_backend import VllmEngine
+from seal_agent.engine.vllm import VllmEngine
 
 
 def protocol_methods(protocol) -> set[str]:

@@ -33,7 +33,7 @@ def test_ray_actors_give_the_same_run_as_in_process(tmp_path):
 
 
 def test_a_killed_ray_worker_is_restarted_and_its_task_retried(tmp_path):
-    from seal_agent.engine.ray_engine import RayEngine
+    from seal_agent.engine.ray import RayEngine
 
     prepared = prepare_run(fast_config(rounds=1, executor={"kind": "ray", "actors": 1}), tmp_path / "run", resume=False)
     ctx = build_context(prepared)

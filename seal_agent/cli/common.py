@@ -92,12 +92,12 @@ def run_to_end(run, prepared, progress, feed, command: str):
     Another process holding the directory, a model or an optional backend that cannot load
     exit 2; Ctrl-C after some progress says how to resume and exits 130.
     """
-    from seal_agent.engine.ray_engine import RayUnavailableError
+    from seal_agent.engine.ray import RayUnavailableError
     from seal_agent.model.loading import ModelLoadError
     from seal_agent.run.directory import remove_new_run_dir
     from seal_agent.run.driver import has_progress
     from seal_agent.run.lock import RunLockedError
-    from seal_agent.vllm_backend import VllmUnavailableError
+    from seal_agent.engine.vllm import VllmUnavailableError
 
     try:
         with progress:

@@ -6,8 +6,8 @@ initial weights and then evaluates it. The graphs never see how:
 
     sequential.LoraEngine    the reference procedure, one candidate at a time
     batched.BatchedEngine    K candidates' adapters stacked and trained together
-    ray_engine.RayEngine     tasks spread over Ray actors, each with its own engine
-    vllm_backend.VllmEngine  trains with the batched engine, evaluates through vLLM
+    ray.RayEngine            tasks spread over Ray actors, each with its own engine
+    vllm.VllmEngine          trains with the batched engine, evaluates through vLLM
 
 What they train on is `examples.TrainingExample` (token ids and labels), whichever domain
 built it. `Engine` is what the ARC loop needs; `ScoringEngine` adds what the knowledge loop needs

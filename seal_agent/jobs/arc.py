@@ -84,7 +84,7 @@ def build_context(prepared: PreparedRun):
     peft_model, tokenizer, source = load_run_model(config, config.ttt.lora, prepared.run_dir)
     engine = local_engine(config.ttt, peft_model, tokenizer)
     if config.executor.kind == "ray":
-        from seal_agent.engine.ray_engine import RayEngine
+        from seal_agent.engine.ray import RayEngine
 
         engine = RayEngine(engine, config, source)
     policy_options = dict(
@@ -115,7 +115,8 @@ def build_context(prepared: PreparedRun):
 
 def vllm_backend(config: RunConfig, source: str, batched, policy_options: dict, slot, run_dir: Path):
     """vLLM for sampling and evaluation; the initial policy adapter saved so vLLM can load it."""
-    from seal_agent.vllm_backend import VllmClient, VllmEngine, VllmPolicy, engine_args
+    from seal_agent.engine.vllm import VllmClient, VllmEngine, engine_args
+    from seal_agent.policy.vllm import VllmPolicy
 
     client = VllmClient(args=engine_args(config, source))
     policy = VllmPolicy(client=client, **policy_options)

@@ -16,10 +16,8 @@ from seal_agent.model.adapters import POLICY_ADAPTER, TTT_ADAPTER, attach_adapte
 from seal_agent.model.loading import load_model_and_tokenizer
 from seal_agent.policy.tool_format import self_edit_json_schema
 from seal_agent.rl.sft import save_policy
-from seal_agent.vllm_backend import (
-    PolicyNotSyncedError, VllmEngine, VllmPolicy, engine_args, greedy_sampling, lora_request_args, self_edit_sampling,
-    transformers_logprobs,
-)
+from seal_agent.engine.vllm import VllmEngine, engine_args, greedy_sampling, lora_request_args
+from seal_agent.policy.vllm import PolicyNotSyncedError, VllmPolicy, self_edit_sampling, transformers_logprobs
 from tools import arc_tools
 
 
@@ -173,7 +171,7 @@ needs_vllm = pytest.mark.skipif(
 @pytest.mark.gpu
 @needs_vllm
 def test_real_vllm_samples_from_the_updated_policy(tiny_model_dir, tmp_path):
-    from seal_agent.vllm_backend import VllmClient
+    from seal_agent.engine.vllm import VllmClient
 
     config = resolve_config("smoke", overrides={"model": {"dtype": "bfloat16"}})
     client = VllmClient(args=engine_args(config, str(tiny_model_dir)) | {"gpu_memory_utilization": 0.3})
@@ -197,7 +195,7 @@ def test_the_requests_are_valid_vllm_objects():
     from vllm import SamplingParams
     from vllm.lora.request import LoRARequest
 
-    from seal_agent.vllm_backend import VllmClient
+    from seal_agent.engine.vllm import VllmClient
 
     client = VllmClient(llm=object())  # no engine needed to build requests
     params = client.sampling_params(self_edit_sampling(resolve_config("smoke").policy, 4, 3, arc_tools("seal")))
