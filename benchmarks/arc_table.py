@@ -45,7 +45,8 @@ from typing import Any
 
 from seal_agent.arc.nano_world import eval_tasks, family_of, rl_tasks
 from seal_agent.arc.sources import choice_summary, evaluate_arc, fixed_source, policy_source
-from seal_agent.config import deep_merge, read_yaml_mapping, resolve_config
+from seal_agent.arc.config import RunConfig
+from seal_agent.config import deep_merge, read_yaml_mapping
 from seal_agent.jobs.arc import build_context, prepare_run, run_arc
 from seal_agent.run.driver import exclusive_run
 from seal_agent.arc.data import load_configured_tasks
@@ -111,7 +112,7 @@ def seed_config(args, seed: int, data: dict[str, Any], extra: dict[str, Any]) ->
     layers = {} if args.arc_subset else NANO_CONFIG
     layers = deep_merge(layers, read_yaml_mapping(args.config) if args.config else {})
     layers = deep_merge(layers, {"seed": seed, "model": {"name_or_path": args.model}, "data": data})
-    return resolve_config("paper" if args.arc_subset else None, overrides=deep_merge(layers, extra))
+    return RunConfig.resolve("paper" if args.arc_subset else None, overrides=deep_merge(layers, extra))
 
 
 def say(message: str) -> None:

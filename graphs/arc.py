@@ -38,7 +38,7 @@ from langgraph.types import Command, Send
 from seal_agent.arc.data import ArcTask
 from seal_agent.arc.evaluate import evaluate_base
 from seal_agent.arc.scoring import query_seed, score_self_edits
-from seal_agent.config import RunConfig
+from seal_agent.arc.config import RunConfig
 from seal_agent.engine import Engine
 from seal_agent.policy.candidates import candidates_from
 from seal_agent.policy.local import LocalToolPolicy

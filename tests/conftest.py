@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from seal_agent.config import RunConfig, resolve_config
+
+from seal_agent.arc.config import RunConfig
 from seal_agent.model.adapters import attach_adapters
 from seal_agent.model.loading import load_model_and_tokenizer
 from seal_agent.model.tiny import build_tiny_model
@@ -47,7 +48,7 @@ def fast_config(**overrides) -> RunConfig:
     }
     from seal_agent.config import deep_merge
 
-    return resolve_config("smoke", overrides=deep_merge(base, overrides))
+    return RunConfig.resolve("smoke", overrides=deep_merge(base, overrides))
 
 
 TASK = {

@@ -7,7 +7,7 @@ import pytest
 def test_the_batched_engine_refuses_lora_dropout_naming_the_section(section):
     from pydantic import ValidationError
 
-    from seal_agent.config import TTTConfig
+    from seal_agent.arc.config import TTTConfig
     from seal_agent.knowledge.config import UpdateConfig
 
     schema = {"ttt": TTTConfig, "update": UpdateConfig}[section]

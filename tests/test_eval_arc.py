@@ -67,13 +67,13 @@ def test_a_fixed_self_edit_earns_what_the_execute_node_gives_it(tmp_path):
 
 
 def test_policy_rows_sample_from_the_named_checkpoint(tmp_path, config_file):
-    from seal_agent.config import resolve_config
+    from seal_agent.arc.config import RunConfig
     from seal_agent.arc.prompts import prompt_options, self_edit_messages
     from seal_agent.policy.tool_format import openai_tools
     from seal_agent.run.seeding import derive_seed
 
     # A policy checkpoint that differs from the initial policy, saved as a run's round 1.
-    config = resolve_config(config_file=config_file)
+    config = RunConfig.resolve(config_file=config_file)
     ctx = build_context(prepare_run(config, tmp_path / "maker", resume=False))
     with torch.no_grad():
         for name, param in ctx.engine.model.named_parameters():

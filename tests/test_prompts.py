@@ -9,7 +9,7 @@ import pytest
 
 from seal_agent.arc.data import ArcTask
 from seal_agent.grids import Pair
-from seal_agent.config import RunConfig
+from seal_agent.arc.config import RunConfig
 from seal_agent.arc.prompts import prompt_options, self_edit_messages
 from tools import arc_tools
 

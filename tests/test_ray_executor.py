@@ -9,7 +9,7 @@ import time
 import pytest
 
 from benchmarks.crash_harness import comparable
-from seal_agent.config import resolve_config
+from seal_agent.arc.config import RunConfig
 from seal_agent.jobs.arc import build_context, prepare_run, run_arc
 from seal_agent.run.traces import TraceStore
 from tests.conftest import fast_config
@@ -73,11 +73,11 @@ def test_a_killed_ray_worker_is_restarted_and_its_task_retried(tmp_path):
 
 def test_ray_needs_the_batched_engine():
     with pytest.raises(Exception, match="ttt.engine: batched"):
-        resolve_config("smoke", overrides={"executor": {"kind": "ray"}, "ttt": {"engine": "sequential"}})
+        RunConfig.resolve("smoke", overrides={"executor": {"kind": "ray"}, "ttt": {"engine": "sequential"}})
 
 
 @pytest.mark.slow
 def test_smoke_preset_on_ray_matches_in_process(tmp_path):
-    local = run_arc(prepare_run(resolve_config("smoke"), tmp_path / "local", resume=False))
-    on_ray = run_arc(prepare_run(resolve_config("smoke", overrides={"executor": {"kind": "ray"}}), tmp_path / "ray", resume=False))
+    local = run_arc(prepare_run(RunConfig.resolve("smoke"), tmp_path / "local", resume=False))
+    on_ray = run_arc(prepare_run(RunConfig.resolve("smoke", overrides={"executor": {"kind": "ray"}}), tmp_path / "ray", resume=False))
     assert comparable(on_ray) == comparable(local)

@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from benchmarks.crash_harness import comparable, crash_and_resume
 from seal_agent.arc.data import TaskError, load_tasks_from_path
 from seal_agent.cli import app
-from seal_agent.config import ConfigError, resolve_config
+from seal_agent.arc.config import RunConfig
+from seal_agent.config import ConfigError
 from seal_agent.engine.sequential import CandidateOutcome, TrainResult
 from seal_agent.policy.candidates import parse_tool_calls
 from seal_agent.policy.self_edit import Rejection, SelfEdit, validate_knowledge_edit, validate_self_edit
@@ -194,10 +195,10 @@ def test_bad_configs_list_every_problem_in_one_error(unknown, wrong):
         key, value = WRONG[section]
         overrides.setdefault(section, {})[key] = value
     if not overrides:
-        assert resolve_config("smoke", overrides=overrides).rounds >= 1
+        assert RunConfig.resolve("smoke", overrides=overrides).rounds >= 1
         return
     with pytest.raises(ConfigError) as err:
-        resolve_config("smoke", overrides=overrides)
+        RunConfig.resolve("smoke", overrides=overrides)
     message = str(err.value)
     for section, key in unknown:
         assert f"{section}.{key}: unknown key" in message

@@ -9,7 +9,7 @@ import torch
 from peft import set_peft_model_state_dict
 from peft.utils import load_peft_weights
 
-from seal_agent.config import resolve_config
+from seal_agent.arc.config import RunConfig
 from seal_agent.engine.examples import TrainingExample
 from seal_agent.engine.sequential import TrainJob
 from seal_agent.model.adapters import POLICY_ADAPTER, TTT_ADAPTER, attach_adapters
@@ -22,7 +22,7 @@ from tools import arc_tools
 
 
 def test_engine_args_turn_lora_on_with_the_configs_rank_limit():
-    config = resolve_config("paper", overrides={"ttt": {"lora": {"rank": 64}}, "policy": {"lora": {"rank": 16}},
+    config = RunConfig.resolve("paper", overrides={"ttt": {"lora": {"rank": 64}}, "policy": {"lora": {"rank": 16}},
                                                 "vllm": {"max_loras": 12, "max_model_len": 4096}})
     args = engine_args(config, "/models/llama")
     assert args["model"] == "/models/llama" and args["enable_lora"] is True
@@ -31,7 +31,7 @@ def test_engine_args_turn_lora_on_with_the_configs_rank_limit():
 
 
 def test_self_edits_are_sampled_under_the_tool_call_schema():
-    config = resolve_config("smoke")
+    config = RunConfig.resolve("smoke")
     tools = arc_tools("seal")
     spec = self_edit_sampling(config.policy, n=15, seed=7, tools=tools)
     assert spec["structured_outputs"] == {"json": self_edit_json_schema(tools)}
@@ -61,7 +61,7 @@ class StandInClient:
 
     def __init__(self, model_dir, stale=False):
         model, self.tokenizer = load_model_and_tokenizer(str(model_dir), device="cpu")
-        config = resolve_config("smoke", overrides={"ttt": {"lora": {"rank": 8, "alpha": 16}}, "policy": {"lora": {"rank": 4, "alpha": 8}}})
+        config = RunConfig.resolve("smoke", overrides={"ttt": {"lora": {"rank": 8, "alpha": 16}}, "policy": {"lora": {"rank": 4, "alpha": 8}}})
         self.model = attach_adapters(model, config.ttt.lora, config.policy.lora, seed=0)
         self.stale, self.requests, self.loaded = stale, [], None
 
@@ -173,7 +173,7 @@ needs_vllm = pytest.mark.skipif(
 def test_real_vllm_samples_from_the_updated_policy(tiny_model_dir, tmp_path):
     from seal_agent.engine.vllm import VllmClient
 
-    config = resolve_config("smoke", overrides={"model": {"dtype": "bfloat16"}})
+    config = RunConfig.resolve("smoke", overrides={"model": {"dtype": "bfloat16"}})
     client = VllmClient(args=engine_args(config, str(tiny_model_dir)) | {"gpu_memory_utilization": 0.3})
     model, tokenizer = load_model_and_tokenizer(str(tiny_model_dir), dtype="bfloat16", device="cuda")
     peft_model = attach_adapters(model, config.ttt.lora, config.policy.lora, seed=0)
@@ -198,7 +198,7 @@ def test_the_requests_are_valid_vllm_objects():
     from seal_agent.engine.vllm import VllmClient
 
     client = VllmClient(llm=object())  # no engine needed to build requests
-    params = client.sampling_params(self_edit_sampling(resolve_config("smoke").policy, 4, 3, arc_tools("seal")))
+    params = client.sampling_params(self_edit_sampling(RunConfig.resolve("smoke").policy, 4, 3, arc_tools("seal")))
     assert isinstance(params, SamplingParams) and params.n == 4 and params.seed == 3
     assert params.structured_outputs.json == self_edit_json_schema(arc_tools("seal"))
     request = client.lora(lora_request_args("candidate-0", "/tmp/adapter"))

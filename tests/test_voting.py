@@ -7,7 +7,7 @@ from seal_agent.grids import Pair
 from seal_agent.arc.evaluate import evaluate_voting
 from seal_agent.arc.grid_text import grid_to_text, parse_grid
 from seal_agent.arc.voting import VIEW_TRANSFORMS, answer_in_original_frame, build_queries, demonstration_subsets, vote
-from seal_agent.config import EvalConfig
+from seal_agent.arc.config import EvalConfig
 
 A, B, C, D = [[1]], [[2]], [[3]], [[4]]
 

@@ -20,7 +20,7 @@ from seal_agent.arc.data import ArcTask
 from seal_agent.arc.grid_text import task_prompt
 from seal_agent.grids import Grid
 from seal_agent.arc.voting import answer_in_original_frame, build_queries, vote
-from seal_agent.config import EvalConfig
+from seal_agent.arc.config import EvalConfig
 from seal_agent.engine.sequential import in_batches
 from seal_agent.run.seeding import derive_seed
 

@@ -25,7 +25,7 @@ from typing import Any
 from seal_agent.arc.data import ArcTask
 from seal_agent.arc.evaluate import plan_queries, score
 from seal_agent.arc.ttt_data import build_training_data
-from seal_agent.config import RunConfig
+from seal_agent.arc.config import RunConfig
 from seal_agent.engine.sequential import CandidateOutcome, TrainJob, planned_steps, split_on_out_of_memory
 from seal_agent.policy.candidates import rebuild_message
 from seal_agent.policy.self_edit import Rejection, SelfEdit, validate_self_edit

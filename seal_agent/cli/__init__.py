@@ -31,7 +31,8 @@ from seal_agent.cli import eval_arc as cli_eval_arc
 from seal_agent.cli import knowledge as cli_knowledge
 from seal_agent.cli.common import console, echo_updates, fail, open_feed, progress_bar, run_to_end, start_run
 from seal_agent.cli.trace import trace_app
-from seal_agent.config import ConfigError, RunConfig
+from seal_agent.config import ConfigError
+from seal_agent.arc.config import RunConfig
 from seal_agent.run.directory import DB_FILE, SUMMARY_FILE
 
 app = typer.Typer(help="SEAL: a language model that writes its own fine-tuning (self-edits) and learns to write better ones.", no_args_is_help=True)

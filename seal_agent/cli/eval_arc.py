@@ -21,7 +21,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from seal_agent.cli.common import console, fail, progress_bar
-from seal_agent.config import ConfigError, RunConfig, deep_merge, load_run_config, read_yaml_mapping, resolve_config
+from seal_agent.config import ConfigError, deep_merge, load_run_config, read_yaml_mapping
+from seal_agent.arc.config import RunConfig
 from seal_agent.run.directory import CONFIG_FILE, SUMMARY_FILE, write_atomic
 
 HANDPICKED = "paper's hand-picked"
@@ -140,7 +141,7 @@ def eval_config(run_dir, preset, config_file, tasks, data, arc_version, model, s
         overrides.setdefault("eval", {})["self_edits_per_task"] = candidates
     try:
         if run_dir is None:
-            return resolve_config(preset if preset or config_file else "smoke", config_file, overrides), None
+            return RunConfig.resolve(preset if preset or config_file else "smoke", config_file, overrides), None
         if preset or config_file or model:
             fail("--run-dir evaluates with the run's own config and model; drop --preset, --config and --model")
         if not (run_dir / CONFIG_FILE).exists():

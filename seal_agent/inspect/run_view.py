@@ -44,7 +44,7 @@ def load_sources(domain: str, config: dict[str, Any]) -> tuple[dict[str, Any], s
             passages = load_configured_passages(KnowledgeRunConfig.model_validate(config).data)
             return {p.passage_id: p for p in passages}, None
         from seal_agent.arc.data import load_configured_tasks
-        from seal_agent.config import RunConfig
+        from seal_agent.arc.config import RunConfig
 
         return {t.task_id: t for t in load_configured_tasks(RunConfig.model_validate(config).data)}, None
     except Exception as err:  # moved data, changed config schema: inspect the rest anyway

@@ -10,7 +10,7 @@ A run directory holds:
 Everything that can be checked is checked before the directory is created (config, task
 files, task ids, tool modules, the model's path), so a bad input leaves nothing behind.
 
-    prepared = prepare_run(resolve_config("smoke"), "runs/x", resume=False)
+    prepared = prepare_run(RunConfig.resolve("smoke"), "runs/x", resume=False)
     summary = run_arc(prepared)
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 from graphs.arc import ArcContext, build_arc_graph
 from seal_agent.arc.data import ArcTask, load_configured_tasks
-from seal_agent.config import RunConfig
+from seal_agent.arc.config import RunConfig
 from seal_agent.engine.local import local_engine
 from seal_agent.model.loading import check_model_source, load_run_model
 from seal_agent.policy.local import LocalToolPolicy
