@@ -44,7 +44,7 @@ from seal_agent.policy.candidates import candidates_from
 from seal_agent.policy.local import LocalToolPolicy
 from seal_agent.arc.prompts import prompt_options, self_edit_messages
 from seal_agent.policy.tool_format import openai_tools
-from seal_agent.rl.rest_em import PolicySlot, rest_em_update
+from seal_agent.rl.rest_em import PolicySlot, candidate_counts, end_of_round, rest_em_update
 from seal_agent.run.seeding import derive_seed
 from seal_agent.run.traces import TraceStore
 from seal_agent.state import ArcState, ExecuteInput, ProposeInput
@@ -152,17 +152,12 @@ def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
         "round": current,
         "success_rate": sum(r["reward"] for r in results) / len(results) if results else 0.0,
         "mean_reward": sum(r["reward"] for r in results) / len(results) if results else 0.0,
-        "candidates": len(results),
-        "valid_fraction": sum(r["status"] != "rejected" for r in results) / len(results) if results else 0.0,
-        "failed": sum(r["status"] == "failed" for r in results),
+        **candidate_counts(results),
         "rewarded": len(rewarded),
         **policy,
         "seconds": proposal_seconds + sum(r["seconds"] for r in results) + (time.perf_counter() - start),
     }
-    update: dict[str, Any] = {"rounds": [summary], "policy_checkpoint": policy["policy_checkpoint"]}
-    if current >= config.rounds:
-        update["stop_reason"] = "done"
-    return update
+    return end_of_round(summary, policy, current, config.rounds)
 
 
 def next_round_or_end(state: ArcState) -> str:

@@ -56,7 +56,7 @@ from seal_agent.knowledge.scoring import (
 from seal_agent.knowledge.update import update_examples
 from seal_agent.model.adapters import TTT_ADAPTER, adapter_state, load_adapter_state, merge_adapter_into_base
 from seal_agent.policy.local import LocalToolPolicy
-from seal_agent.rl.rest_em import PolicySlot, rest_em_update
+from seal_agent.rl.rest_em import PolicySlot, candidate_counts, end_of_round, rest_em_update
 from seal_agent.run.directory import replaced_atomically
 from seal_agent.run.seeding import derive_seed
 from seal_agent.run.traces import TraceStore
@@ -201,9 +201,7 @@ def reinforce(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dict
         "mean_reward": sum(r["reward"] for r in ok) / len(ok) if ok else 0.0,
         "best_reward": sum(max((r["reward"] for r in ok if r["task_id"] == p), default=0.0) for p in passages) / len(passages),
         "base": mean_metrics([state["baseline"][p] for p in passages]),
-        "candidates": len(results),
-        "valid_fraction": sum(r["status"] != "rejected" for r in results) / len(results) if results else 0.0,
-        "failed": sum(r["status"] == "failed" for r in results),
+        **candidate_counts(results),
         "kept": len(kept),
         **policy,
         "passages": passages,
@@ -215,10 +213,7 @@ def reinforce(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dict
         "seconds": sum(p["seconds"] for p in proposals.values()) + sum(r["seconds"] for r in results)
         + (time.perf_counter() - start),
     }
-    update: dict[str, Any] = {"rounds": [summary], "policy_checkpoint": policy["policy_checkpoint"]}
-    if current >= config.rounds:
-        update["stop_reason"] = "done"
-    return update
+    return end_of_round(summary, policy, current, config.rounds)
 
 
 def next_round_or_end(state: KnowledgeState) -> str:

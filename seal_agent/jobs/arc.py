@@ -29,7 +29,7 @@ from seal_agent.model.loading import check_model_source, load_run_model
 from seal_agent.policy.local import LocalToolPolicy
 from seal_agent.rl.rest_em import PolicySlot
 from seal_agent.rl.sft import policy_state, save_policy
-from seal_agent.run.directory import DB_FILE, check_new_run_dir, create_run_dir, saved_config
+from seal_agent.run.directory import DB_FILE, create_run_dir, run_config
 from seal_agent.run.driver import drive_graph, exclusive_run
 from seal_agent.run.traces import TraceStore
 from tools import arc_tools
@@ -67,16 +67,13 @@ class PreparedRun:
 def prepare_run(config: RunConfig | None, run_dir: str | Path, resume: bool) -> PreparedRun:
     """Check everything, then (for a new run) create the directory and write config.yaml."""
     run_dir = Path(run_dir)
-    if resume:
-        config = saved_config(run_dir, RunConfig)
-        return PreparedRun(config, run_dir, load_configured_tasks(config.data), resume=True)
-    check_new_run_dir(run_dir, config)
-    config = config.with_absolute_paths()  # config.yaml must mean the same from any directory
+    config = run_config(run_dir, config, resume, RunConfig)
     tasks = load_configured_tasks(config.data)  # may raise TaskError: nothing has been created yet
-    arc_tools(config.tools.vocabulary, config.tools.modules)  # may raise ToolLoadError, likewise
-    check_model_source(config.model)  # may raise ModelLoadError, likewise
-    create_run_dir(run_dir, config)
-    return PreparedRun(config, run_dir, tasks, resume=False)
+    if not resume:
+        arc_tools(config.tools.vocabulary, config.tools.modules)  # may raise ToolLoadError, likewise
+        check_model_source(config.model)  # may raise ModelLoadError, likewise
+        create_run_dir(run_dir, config)
+    return PreparedRun(config, run_dir, tasks, resume)
 
 
 def build_context(prepared: PreparedRun):

@@ -32,7 +32,7 @@ from seal_agent.policy.chat_models import load_chat_model
 from seal_agent.policy.local import LocalToolPolicy
 from seal_agent.rl.rest_em import PolicySlot
 from seal_agent.rl.sft import load_policy, policy_state
-from seal_agent.run.directory import DB_FILE, check_new_run_dir, create_run_dir, saved_config, write_atomic
+from seal_agent.run.directory import DB_FILE, create_run_dir, run_config, write_atomic
 from seal_agent.run.driver import drive_graph, exclusive_run
 from seal_agent.run.traces import TraceStore
 from tools import knowledge_tools
@@ -65,18 +65,17 @@ class PreparedKnowledgeRun:
 def prepare_knowledge_run(config: KnowledgeRunConfig | None, run_dir: str | Path, resume: bool) -> PreparedKnowledgeRun:
     """Check everything, then (for a new run) create the directory and write config.yaml."""
     run_dir = Path(run_dir)
-    if resume:
-        config = saved_config(run_dir, KnowledgeRunConfig)
-        return PreparedKnowledgeRun(config, run_dir, load_configured_passages(config.data), resume=True)
-    check_new_run_dir(run_dir, config)
-    config = config.with_absolute_paths()
+    config = run_config(run_dir, config, resume, KnowledgeRunConfig)
     passages = load_configured_passages(config.data)  # may raise PassageError: nothing created yet
-    variant_tools(config.policy.prompt, knowledge_tools())
-    check_model_source(config.model)
-    if config.policy_checkpoint and not (Path(config.policy_checkpoint) / "policy").is_dir():
-        raise ModelLoadError(f"policy checkpoint {config.policy_checkpoint}: no policy/ adapter inside (expected a run's policy/round_N)")
-    create_run_dir(run_dir, config)
-    return PreparedKnowledgeRun(config, run_dir, passages, resume=False)
+    if not resume:
+        variant_tools(config.policy.prompt, knowledge_tools())
+        check_model_source(config.model)
+        if config.policy_checkpoint and not (Path(config.policy_checkpoint) / "policy").is_dir():
+            raise ModelLoadError(
+                f"policy checkpoint {config.policy_checkpoint}: no policy/ adapter inside (expected a run's policy/round_N)"
+            )
+        create_run_dir(run_dir, config)
+    return PreparedKnowledgeRun(config, run_dir, passages, resume)
 
 
 def build_knowledge_context(prepared: PreparedKnowledgeRun):

@@ -9,8 +9,9 @@ about the passage without seeing it, and how much better it answers is the rewar
     prompts     the messages that ask for a self-edit, one template per variant of the paper
     update      a self-edit -> training examples
     reward      how well the updated model answers without the passage
-    runner      prepare and run `seal run knowledge`
+    scoring     one passage's self-edits -> trace rows with rewards (the graph's nodes and
+                `seal eval knowledge` share it)
     baselines   `seal eval knowledge`: base model, passage only, policy, teacher rows
 
-The graph itself is `graphs.knowledge`.
+The graph itself is `graphs.knowledge`; `seal_agent.jobs.knowledge` runs it in a run directory.
 """

@@ -82,12 +82,6 @@ class RewardConfig(_Section):
             raise ValueError("reward kind 'judge' needs reward.judge (class_path and kwargs of a LangChain chat model)")
         return self
 
-    def with_absolute_paths(self) -> "KnowledgeRunConfig":
-        config = super().with_absolute_paths()
-        if config.policy_checkpoint:
-            config.policy_checkpoint = str(Path(config.policy_checkpoint).resolve())
-        return config
-
 
 class KnowledgeEvalConfig(_Section):
     greedy_answers: bool = Field(True, description="Also decode greedy answers (EM and F1); needed by exact_match, f1, judge.")

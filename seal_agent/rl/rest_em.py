@@ -119,3 +119,20 @@ def policy_base_weights(model) -> dict[str, Any]:
 
     return {name: module.get_base_layer().weight for name, module in model.named_modules()
             if isinstance(module, LoraLayer) and POLICY_ADAPTER in module.lora_A}
+
+
+def candidate_counts(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """A round's candidates: how many were scored, the fraction that were valid self-edits, how many failed to train."""
+    return {
+        "candidates": len(results),
+        "valid_fraction": sum(r["status"] != "rejected" for r in results) / len(results) if results else 0.0,
+        "failed": sum(r["status"] == "failed" for r in results),
+    }
+
+
+def end_of_round(summary: dict[str, Any], policy: dict[str, Any], current: int, rounds: int) -> dict[str, Any]:
+    """A reinforce node's state update: the round's summary, the new policy checkpoint, and "done" after the last round."""
+    update: dict[str, Any] = {"rounds": [summary], "policy_checkpoint": policy["policy_checkpoint"]}
+    if current >= rounds:
+        update["stop_reason"] = "done"
+    return update

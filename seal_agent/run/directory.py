@@ -50,6 +50,16 @@ def saved_config(run_dir: Path, schema: type[BaseModel]):
     return load_run_config(run_dir / CONFIG_FILE, schema)
 
 
+def run_config(run_dir: Path, config, resume: bool, schema: type[BaseModel]):
+    """The config a run in `run_dir` goes on with: the saved one on --resume; else `config`,
+    with its file paths made absolute, once the directory is known to be free (nothing is
+    created yet: the caller checks its inputs, then calls `create_run_dir`)."""
+    if resume:
+        return saved_config(run_dir, schema)
+    check_new_run_dir(run_dir, config)
+    return config.with_absolute_paths()  # config.yaml must mean the same from any directory
+
+
 def check_new_run_dir(run_dir: Path, config: BaseModel | None) -> None:
     """A new run needs a config and a directory that is absent or empty."""
     if config is None:
