@@ -81,3 +81,14 @@ def test_missing_model_directory_exit_2(tmp_path):
     result = runner.invoke(app, ["run", "arc", "--model", str(tmp_path / "no-model"), "--run-dir", str(tmp_path / "r")])
     assert result.exit_code == 2 and "no-model" in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_trace_training_cell_reads_both_domains_with_the_same_keys():
+    from seal_agent.cli.trace import training_cell
+
+    arc = {"training": {"learning_rate": 1e-4, "num_train_epochs": 3, "strategy": "output_tokens"}}
+    knowledge = {"training": {"learning_rate": 1e-3, "num_train_epochs": 2, "seeds": [5, 6]}}
+    assert training_cell(arc) == "lr 0.0001, 3 ep, output_tokens"
+    assert training_cell(knowledge) == "lr 0.001, 2 ep, 2 seeds"
+    assert training_cell({"training": {"learning_rate": 1e-3, "epochs": 2, "seeds": [5]}}) == "lr 0.001, 2 ep, 1 seeds"
+    assert training_cell({"status": "rejected"}) == "-"

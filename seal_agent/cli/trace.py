@@ -99,12 +99,17 @@ def prediction_cell(row: dict[str, Any], domain: str) -> str:
 
 
 def training_cell(row: dict[str, Any]) -> str:
+    """A row's training settings: learning rate, epochs, then the loss strategy (ARC) or the seeds (knowledge)."""
     training = row.get("training") or {}
-    if "num_train_epochs" in training:
-        return f"lr {training['learning_rate']:g}, {training['num_train_epochs']} ep, {training['strategy']}"
-    if "epochs" in training:
-        return f"lr {training['learning_rate']:g}, {training['epochs']} ep, {len(training.get('seeds', []))} seeds"
-    return "-"
+    epochs = training.get("num_train_epochs", training.get("epochs"))  # "epochs": older knowledge runs
+    if epochs is None:
+        return "-"
+    parts = [f"lr {training['learning_rate']:g}", f"{epochs} ep"]
+    if "strategy" in training:
+        parts.append(training["strategy"])
+    if "seeds" in training:
+        parts.append(f"{len(training['seeds'])} seeds")
+    return ", ".join(parts)
 
 
 @trace_app.command("show")

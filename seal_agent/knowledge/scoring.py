@@ -110,7 +110,8 @@ def score_self_edits(
         if not within_budget(config, examples, row):
             continue
         seeds = update_seeds(config, round_, passage.passage_id, candidate["candidate"])
-        row["training"] = {"learning_rate": config.update.learning_rate, "epochs": config.update.epochs, "seeds": seeds}
+        # The same keys as an ARC trace row's training (the `train` tool's argument names).
+        row["training"] = {"learning_rate": config.update.learning_rate, "num_train_epochs": config.update.epochs, "seeds": seeds}
         for seed in seeds:
             jobs.append(TrainJob(examples, config.update.learning_rate, config.update.epochs, seed))
             owners.append(row)

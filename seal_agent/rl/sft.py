@@ -20,6 +20,7 @@ from peft.utils import load_peft_weights
 from seal_agent.engine.examples import IGNORE_INDEX, TrainingExample
 from seal_agent.engine.sequential import TrainResult, train_adapter
 from seal_agent.model.adapters import POLICY_ADAPTER, adapter_state, load_adapter_state
+from seal_agent.run.directory import replaced_atomically
 
 
 def completion_example(tokenizer, prompt: str, completion: str) -> TrainingExample:
@@ -51,11 +52,10 @@ def fine_tune_policy(
 def save_policy(peft_model, directory: Path) -> Path:
     """Save the policy adapter in peft's format; written to a temporary name, then renamed."""
     directory = Path(directory)
-    tmp = directory.with_name(directory.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    peft_model.save_pretrained(str(tmp), selected_adapters=[POLICY_ADAPTER])
-    shutil.rmtree(directory, ignore_errors=True)
-    tmp.rename(directory)
+    shutil.rmtree(directory.with_name(directory.name + ".tmp"), ignore_errors=True)  # a killed save's leftover
+    with replaced_atomically(directory) as tmp:
+        peft_model.save_pretrained(str(tmp), selected_adapters=[POLICY_ADAPTER])
+        shutil.rmtree(directory, ignore_errors=True)  # os.replace cannot replace a directory that holds files
     return directory
 
 
