@@ -37,7 +37,7 @@ from langgraph.types import Command, Send
 
 from seal_agent.arc.data import ArcTask
 from seal_agent.arc.evaluate import evaluate_base
-from seal_agent.arc.scoring import query_seed, score_self_edits
+from seal_agent.arc.scoring import query_seed, rest_em_kept, score_self_edits
 from seal_agent.arc.config import RunConfig
 from seal_agent.engine import Engine
 from seal_agent.policy.candidates import candidates_from
@@ -141,8 +141,7 @@ def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
     start = time.perf_counter()
     results = [r for r in state["results"] if r["round"] == current]
     prompts = {p["task_id"]: p["prompt"] for p in state["proposals"] if p["round"] == current}
-    # In a fixed order, whatever order the branches finished in: the fine-tune is seeded by position.
-    rewarded = sorted((r for r in results if r["reward"] >= 1.0), key=lambda r: (r["task_id"], r["candidate"]))
+    rewarded = rest_em_kept(results)
     pairs = [(prompts[r["task_id"]], r["completion"]) for r in rewarded]
     policy = rest_em_update(
         ctx.policy_slot, ctx.engine.tokenizer, config.policy, config.seed, current, state.get("policy_checkpoint"), pairs

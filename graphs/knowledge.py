@@ -51,7 +51,8 @@ from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.data import Passage
 from seal_agent.knowledge.reward import mean_metrics, passage_metrics
 from seal_agent.knowledge.scoring import (
-    candidate_row, passage_scorer, sample_self_edits, score_self_edits, update_seeds, validated, within_budget,
+    candidate_row, passage_scorer, rest_em_kept, sample_self_edits, score_self_edits, update_seeds, validated,
+    within_budget,
 )
 from seal_agent.knowledge.update import update_examples
 from seal_agent.model.adapters import TTT_ADAPTER, adapter_state, load_adapter_state, merge_adapter_into_base
@@ -185,12 +186,7 @@ def reinforce(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dict
     start = time.perf_counter()
     results = [r for r in state["results"] if r["round"] == current]
     proposals = {p["task_id"]: p for p in state["proposals"] if p["round"] == current}
-    kept = []
-    for passage_id in state["round_passages"][current - 1]:
-        scored = [r for r in results if r["task_id"] == passage_id and r["status"] == "ok"]
-        best = max(scored, key=lambda r: (r["reward"], -r["candidate"]), default=None)
-        if best is not None and best["improvement"] > 0:
-            kept.append(best)
+    kept = rest_em_kept(results, state["round_passages"][current - 1])
     pairs = [(proposals[r["task_id"]]["prompt"], r["completion"]) for r in kept]
     policy = rest_em_update(ctx.policy_slot, ctx.tokenizer, config.policy, config.seed, current, state.get("policy_checkpoint"), pairs)
     ok = [r for r in results if r["status"] == "ok"]

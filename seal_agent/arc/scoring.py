@@ -163,3 +163,13 @@ def run_jobs(config: RunConfig, engine, jobs: list[TrainJob], plan) -> list[Cand
         engine, jobs,
         lambda some: engine.train_and_generate(some, plan.prompts, config.eval.max_new_tokens, config.eval.batch_size),
     )
+
+
+def rest_em_kept(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """ReST-EM's selection for ARC: the self-edits whose adapted model solved their task (reward 1).
+
+    In (task, candidate) order, whatever order the graph's branches finished in: the policy's
+    fine-tune is seeded by position, so the same run keeps the same examples in the same order.
+    """
+    return sorted((r for r in results if r["reward"] >= 1.0), key=lambda r: (r["task_id"], r["candidate"]))
+

@@ -142,3 +142,16 @@ def score_self_edits(
         row["timings"] = {"train": sum(o.train.seconds for o in outcomes), "eval": sum(o.train.eval_seconds for o in outcomes)}
         row["seconds"] = row["timings"]["train"] + row["timings"]["eval"]
     return rows
+
+
+def rest_em_kept(results: list[dict[str, Any]], passage_ids: list[str]) -> list[dict[str, Any]]:
+    """ReST-EM's selection for knowledge: per passage, its best-rewarded self-edit, kept only if
+    it beat the base model (SEAL keeps the best of k when it improves); in passage order."""
+    kept = []
+    for passage_id in passage_ids:
+        scored = [r for r in results if r["task_id"] == passage_id and r["status"] == "ok"]
+        best = max(scored, key=lambda r: (r["reward"], -r["candidate"]), default=None)
+        if best is not None and best["improvement"] > 0:
+            kept.append(best)
+    return kept
+
