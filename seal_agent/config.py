@@ -1,4 +1,9 @@
-"""The run configuration: one pydantic model per component, presets, and loading with clear errors.
+"""Run configuration: the sections every domain shares, presets, and loading with clear errors.
+
+Each domain's config (`seal_agent.arc.config.RunConfig`,
+`seal_agent.knowledge.config.KnowledgeRunConfig`) builds on `RunConfigBase` and the
+shared sections here (model, LoRA, the update engine's settings, the policy's sampling
+and ReST-EM settings), and holds only what is its own.
 
 A config is resolved in layers: the preset (`seal_agent/presets/<name>.yaml`), then a user
 config file (`--config FILE`), then command-line overrides. Unknown keys and wrong types
