@@ -54,7 +54,7 @@ from seal_agent.knowledge.scoring import (
     candidate_row, passage_scorer, rest_em_kept, sample_self_edits, score_self_edits, update_seeds, validated,
     within_budget,
 )
-from seal_agent.knowledge.update import update_examples
+from seal_agent.knowledge.update import self_edit_examples
 from seal_agent.model.adapters import TTT_ADAPTER, adapter_state, load_adapter_state, merge_adapter_into_base
 from seal_agent.policy.local import LocalToolPolicy
 from seal_agent.rl.rest_em import PolicySlot, candidate_counts, end_of_round, rest_em_update
@@ -186,7 +186,7 @@ def reinforce(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dict
     start = time.perf_counter()
     results = [r for r in state["results"] if r["round"] == current]
     proposals = {p["task_id"]: p for p in state["proposals"] if p["round"] == current}
-    kept = rest_em_kept(results, state["round_passages"][current - 1])
+    kept = rest_em_kept(results, state["round_passages"][current - 1], config.policy.keep)
     pairs = [(proposals[r["task_id"]]["prompt"], r["completion"]) for r in kept]
     policy = rest_em_update(ctx.policy_slot, ctx.tokenizer, config.policy, config.seed, current, state.get("policy_checkpoint"), pairs)
     ok = [r for r in results if r["status"] == "ok"]
@@ -226,14 +226,14 @@ def cpt_update(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dic
     rows, examples = [], []
     for passage_id in passages:
         passage = ctx.passages[passage_id]
-        sequences = []
+        self_edits = []
         for candidate in proposals[passage_id]["candidates"]:
             row = candidate_row(1, passage_id, candidate)
             rows.append(row)
             edit = validated(candidate, ctx.tools, row)
             if edit is not None:
-                sequences += edit.sequences
-        examples += update_examples(ctx.tokenizer, passage, sequences, config.update.include_passage, config.update.max_sequence_tokens)
+                self_edits.append(edit.sequences)
+        examples += self_edit_examples(ctx.tokenizer, passage, self_edits, config.update)
     seeds = update_seeds(config, 1, "cpt", "all")
     jobs = [TrainJob(examples, config.update.learning_rate, config.update.epochs, seed) for seed in seeds]
 
@@ -283,8 +283,7 @@ def continual_step(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) ->
     row = candidate_row(step, passage_id, candidate)
     edit = validated(candidate, ctx.tools, row)
     # A rejected self-edit still leaves the passage itself to learn from (when configured).
-    sequences = edit.sequences if edit is not None else []
-    examples = update_examples(ctx.tokenizer, passage, sequences, config.update.include_passage, config.update.max_sequence_tokens)
+    examples = self_edit_examples(ctx.tokenizer, passage, [edit.sequences if edit is not None else []], config.update)
     update_seed = update_seeds(config, step, passage_id, 0)[0]
     weights = ctx.initial_update_state  # LoRA's B starts at zero: merging it changes nothing
     if examples and within_budget(config, examples, row):

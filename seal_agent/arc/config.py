@@ -53,13 +53,6 @@ class PolicyConfig(PolicySettings):
         description="Put the task id in the prompt. Off by default: a policy could tie a rewarded self-edit to a "
         "task's name instead of to what its demonstrations look like.",
     )
-    merge_into_base: bool = Field(
-        False,
-        description="SEAL's released code: after each ReST-EM fine-tune, merge the policy adapter into the base "
-        "weights, so the fine-tuned model is also the base that test-time training starts from and that "
-        "answers; the next round fine-tunes a fresh adapter. Off: the policy is a separate adapter and "
-        "test-time training always starts from the original base model.",
-    )
 
 class ToolsConfig(_Section):
     """Which self-edit tools the policy is offered."""

@@ -89,7 +89,7 @@ def forgetting_table(forgetting: dict[str, Any]) -> Table:
 
 
 def run_knowledge_command(
-    preset: Optional[str] = typer.Option(None, help="smoke (tiny model, a minute), cpu (minutes), paper (GPU, real model)."),
+    preset: Optional[str] = typer.Option(None, help="smoke (tiny model, a minute), cpu (minutes), paper or paper_cpt (GPU, real model; SEAL's settings)."),
     config: Optional[Path] = typer.Option(None, "--config", help="A YAML config; its values override the preset's."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Where the run is kept. Default: runs/knowledge-<time>."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir from its last completed step."),

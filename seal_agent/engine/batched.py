@@ -11,7 +11,7 @@ carries the index of its candidate, and
 
 is the same LoRA update peft computes, for many adapters in one pass. Each training step
 takes the next micro-batch of every candidate that is still training (its own data, loss
-mask, learning rate, cosine schedule, epochs), runs one shared forward and backward, and
+mask, learning rate and its schedule, epochs), runs one shared forward and backward, and
 updates each candidate's slice with its own AdamW step and gradient clipping. Candidates
 that finish drop out; the rest go on. Rows are sorted by length and split into chunks
 under a token budget, so short sequences are not padded to the longest one; gradients
@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from seal_agent.engine.sequential import (
-    CandidateFailed, CandidateOutcome, TrainJob, TrainResult, collate, greedy_generate, in_batches, micro_batches,
+    CandidateFailed, CandidateOutcome, TrainJob, TrainResult, collate, greedy_generate, in_batches, lr_factor, micro_batches,
     time_limit_reason,
 )
 from seal_agent.engine.examples import IGNORE_INDEX, TrainingExample
@@ -48,18 +48,12 @@ BETAS = (0.9, 0.999)
 EPS = 1e-8
 
 
-def cosine_factor(step: int, total: int) -> float:
-    """transformers' cosine schedule with no warmup, at optimiser step `step` (0-based)."""
-    progress = step / max(1, total)
-    return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-
 class BatchedEngine:
     """Trains and evaluates K candidate adapters together against one base model."""
 
     def __init__(
         self, peft_model, tokenizer, *, batch_size: int, max_grad_norm: float = 1.0, max_tokens_per_pass: int = 8192,
-        max_padding_fraction: float = 0.15, time_limit: float | None = None,
+        max_padding_fraction: float = 0.15, time_limit: float | None = None, lr_schedule: str = "cosine",
     ):
         self.model = peft_model
         self.time_limit = time_limit  # seconds of training a candidate may take; None: no limit
@@ -68,6 +62,8 @@ class BatchedEngine:
         self.batch_size = batch_size
         self.max_grad_norm = max_grad_norm
         self.max_tokens_per_pass = max_tokens_per_pass
+        self.lr_schedule = lr_schedule
+        lr_factor(lr_schedule, 0, 1)  # an unknown schedule fails here, not mid-run
         self.device = next(peft_model.parameters()).device
         self.stack: StackedLora | None = None
         # Captured now, before anything trains the "ttt" adapter: every slot starts from it.
@@ -197,7 +193,7 @@ class BatchedEngine:
         # Per-candidate gradient norm over all of its weights, as clip_grad_norm_ computes it.
         clip = (self.max_grad_norm / (g.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-6)).clamp(max=1.0)
         t = torch.tensor([steps[k] + 1 for k in range(k_count)], dtype=torch.float64)
-        lr = torch.tensor([jobs[k].learning_rate * cosine_factor(steps[k], len(schedules[k])) for k in range(k_count)],
+        lr = torch.tensor([jobs[k].learning_rate * lr_factor(self.lr_schedule, steps[k], len(schedules[k])) for k in range(k_count)],
                           dtype=torch.float64)
         step_size = (lr / (1 - BETAS[0] ** t)).to(device=p.device, dtype=p.dtype).view(k_count, 1)
         bias2_sqrt = (1 - BETAS[1] ** t).sqrt().to(device=p.device, dtype=p.dtype).view(k_count, 1)

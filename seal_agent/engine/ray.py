@@ -77,7 +77,7 @@ class RayEngine:
         engine = {
             "batch_size": config.ttt.batch_size, "max_grad_norm": config.ttt.max_grad_norm,
             "max_tokens_per_pass": config.ttt.max_tokens_per_pass, "max_padding_fraction": config.ttt.max_padding_fraction,
-            "time_limit": config.ttt.max_seconds_per_candidate,
+            "time_limit": config.ttt.max_seconds_per_candidate, "lr_schedule": config.ttt.lr_schedule,
         }
         self.actors = [
             actor_class.remote(source, config.model.model_dump(), config.ttt.lora.model_dump(), config.policy.lora.model_dump(),

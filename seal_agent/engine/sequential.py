@@ -1,7 +1,7 @@
 """The LoRA engine: train a candidate's test-time-training adapter, generate with it.
 
 The reference procedure, one candidate at a time: reset the TTT adapter to its initial
-weights, train it on the candidate's data (AdamW, cosine schedule, batch `batch_size`,
+weights, train it on the candidate's data (AdamW, a cosine or linear decay, batch `batch_size`,
 gradient clipping), then generate greedily with it. The base model is held once; every
 candidate starts from the same initial adapter, so candidates never leak into each other.
 
@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers import get_cosine_schedule_with_warmup
 
 from seal_agent.engine.examples import IGNORE_INDEX, TrainingExample
 from seal_agent.model.adapters import TTT_ADAPTER, activate, adapter_state, load_adapter_state
@@ -147,6 +146,17 @@ def collate(examples: list[TrainingExample], pad_token_id: int, device) -> dict[
     }
 
 
+def lr_factor(schedule: str, step: int, total: int) -> float:
+    """The learning rate's multiplier at optimiser step `step` (0-based) of `total`, no warmup:
+    transformers' cosine or linear schedule, the same figures as its `get_*_schedule_with_warmup`."""
+    progress = step / max(1, total)
+    if schedule == "linear":
+        return max(0.0, 1.0 - progress)
+    if schedule == "cosine":
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+    raise ValueError(f"unknown learning-rate schedule {schedule!r}; choose cosine or linear")
+
+
 def train_adapter(
     peft_model,
     adapter: str,
@@ -159,8 +169,9 @@ def train_adapter(
     seed: int,
     max_grad_norm: float = 1.0,
     time_limit: float | None = None,
+    lr_schedule: str = "cosine",
 ) -> TrainResult:
-    """Fine-tune one LoRA adapter of `peft_model` in place: AdamW, cosine schedule, clipping.
+    """Fine-tune one LoRA adapter of `peft_model` in place: AdamW, a decaying schedule, clipping.
 
     Shared by test-time training (the "ttt" adapter) and ReST-EM (the "policy" adapter).
     The example order of each epoch is a seeded shuffle, so a run is reproducible.
@@ -172,7 +183,8 @@ def train_adapter(
     device = next(peft_model.parameters()).device
     total_steps = planned_steps(len(examples), epochs, batch_size)
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
-    schedule = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=0, num_training_steps=total_steps)
+    lr_factor(lr_schedule, 0, total_steps)  # an unknown schedule fails before any step
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(lr_schedule, step, total_steps))
     start = time.perf_counter()
     peft_model.train()
     try:
@@ -209,8 +221,10 @@ class LoraEngine:
     adapter (or none) applied, and may call the model, `generate` it, or both.
     """
 
-    def __init__(self, peft_model, tokenizer, *, batch_size: int, max_grad_norm: float = 1.0, time_limit: float | None = None):
+    def __init__(self, peft_model, tokenizer, *, batch_size: int, max_grad_norm: float = 1.0, time_limit: float | None = None,
+                 lr_schedule: str = "cosine"):
         self.model = peft_model
+        self.lr_schedule = lr_schedule
         self.time_limit = time_limit  # seconds of training a candidate may take; None: no limit
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -241,6 +255,7 @@ class LoraEngine:
             seed=seed,
             max_grad_norm=self.max_grad_norm,
             time_limit=self.time_limit,
+            lr_schedule=self.lr_schedule,
         )
 
     def generate(self, prompts: list[str], max_new_tokens: int, use_adapter: bool = True) -> list[str]:

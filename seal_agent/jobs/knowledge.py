@@ -100,7 +100,7 @@ def build_knowledge_context(prepared: PreparedKnowledgeRun):
         policy=policy,
         traces=TraceStore(prepared.run_dir / DB_FILE),
         run_dir=prepared.run_dir,
-        policy_slot=PolicySlot(peft_model, prepared.run_dir, initial_policy),
+        policy_slot=PolicySlot(peft_model, prepared.run_dir, initial_policy, merge=config.policy.merge_into_base),
         tools=variant_tools(config.policy.prompt, knowledge_tools()),
         judge=load_chat_model(config.reward.judge) if config.reward.kind == "judge" else None,
         initial_update_state=adapter_state(peft_model, TTT_ADAPTER),

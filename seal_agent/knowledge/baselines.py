@@ -21,7 +21,7 @@ from seal_agent.knowledge.data import Passage
 from seal_agent.knowledge.prompts import knowledge_messages
 from seal_agent.knowledge.reward import mean_metrics
 from seal_agent.knowledge.scoring import sample_self_edits
-from seal_agent.knowledge.update import update_examples
+from seal_agent.knowledge.update import self_edit_examples
 from seal_agent.policy.candidates import rebuild_message
 from seal_agent.policy.chat_models import self_edit_from
 from seal_agent.policy.self_edit import Rejection, validate_knowledge_edit
@@ -57,9 +57,7 @@ def evaluate_baselines(
                 written[name] += 1
                 if sequences is None:
                     rejected[name] += 1
-                examples = update_examples(
-                    ctx.tokenizer, passage, sequences or [], config.update.include_passage, config.update.max_sequence_tokens
-                )
+                examples = self_edit_examples(ctx.tokenizer, passage, [sequences or []], config.update)
                 for s in range(config.update.seeds):
                     jobs.append(TrainJob(examples, config.update.learning_rate, config.update.epochs,
                                          derive_seed(config.seed, "eval", passage.passage_id, name, index, s)))

@@ -44,6 +44,11 @@ class KnowledgePolicyConfig(PolicySettings):
         1000, ge=1, description="Longest string (a statement, a rewrite, an answer) the grammar lets the policy write."
     )
     max_items: int = Field(20, ge=1, description="Most statements or question-answer pairs in one self-edit.")
+    keep: Literal["improved", "best"] = Field(
+        "improved",
+        description="ReST-EM's selection per passage: improved keeps the best of k self-edits only if it beat the "
+        "base model; best keeps it whatever its gain (SEAL's released code).",
+    )
     lora: LoraConfigSection = Field(
         default_factory=lambda: LoraConfigSection(rank=16, alpha=32, target_modules=ALL_PROJECTIONS),
         description="The policy's own LoRA adapter, trained by ReST-EM.",
@@ -64,6 +69,13 @@ class UpdateConfig(UpdateEngineSettings):
     batch_size: int = Field(1, ge=1, description="Sequences per optimiser step (paper: 1).")
     seeds: int = Field(3, ge=1, description="s: each self-edit's update is run with this many seeds, rewards averaged (paper: 3).")
     include_passage: bool = Field(True, description="Train on the passage itself as well as the self-edit's sequences.")
+    split_items: bool = Field(
+        True, description="Each statement, rewrite or question-answer pair is its own training sequence; false: each "
+        "self-edit is one sequence (SEAL's CPT runs do not split completions).",
+    )
+    passage_per_self_edit: bool = Field(
+        False, description="Mode cpt: the passage is added once per self-edit, as SEAL's CPT code does; false: once.",
+    )
     max_steps: int = Field(2000, ge=1, description="A self-edit whose update needs more steps is rejected.")
     max_sequence_tokens: int = Field(2048, ge=16, description="Longer sequences are cut to this many tokens.")
 
@@ -85,7 +97,11 @@ class RewardConfig(_Section):
 
 class KnowledgeEvalConfig(_Section):
     greedy_answers: bool = Field(True, description="Also decode greedy answers (EM and F1); needed by exact_match, f1, judge.")
-    answer_max_new_tokens: int = Field(24, ge=1, description="Token budget of one answer.")
+    answer_max_new_tokens: int = Field(24, ge=1, description="Token budget of one answer (SEAL's code: 64).")
+    first_line_only: bool = Field(
+        True, description="Grade a greedy answer up to its first line break; false: the whole continuation (SEAL's "
+        "code, whose grader is an LLM told to be lenient).",
+    )
     batch_size: int = Field(16, ge=1, description="Questions scored or decoded together.")
     teacher: ChatModelConfig | None = Field(
         None, description="`seal eval knowledge`: a second chat model whose self-edits are also evaluated (the paper's GPT-4.1 row)."
@@ -96,6 +112,7 @@ class KnowledgeRunConfig(RunConfigBase):
     """Everything a `seal run knowledge` needs."""
 
     preset_prefix: ClassVar[str] = "knowledge_"
+    presets: ClassVar[tuple[str, ...]] = ("smoke", "cpu", "paper", "paper_cpt")
 
     domain: Literal["knowledge"] = Field("knowledge", description="Which SEAL loop this config is for.")
     seed: int = Field(0, description="Seeds passage order, sampling and updates; same seed, same run.")
@@ -121,6 +138,8 @@ class KnowledgeRunConfig(RunConfigBase):
     def _answers_when_needed(self) -> "KnowledgeRunConfig":
         if self.reward.kind != "loglik" and not self.eval.greedy_answers:
             raise ValueError(f"reward kind {self.reward.kind!r} grades greedy answers: set eval.greedy_answers true")
+        if self.policy.merge_into_base and self.mode != "single":
+            raise ValueError("policy.merge_into_base merges ReST-EM rounds into the base weights; only mode single has rounds")
         return self
 
     def with_absolute_paths(self) -> "KnowledgeRunConfig":

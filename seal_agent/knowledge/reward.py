@@ -94,10 +94,14 @@ def first_line(text: str) -> str:
     return text.strip().split("\n", 1)[0].strip()
 
 
-def score_passage(model, tokenizer, passage: Passage, *, batch_size: int, answer_max_new_tokens: int | None) -> dict[str, Any]:
+def score_passage(
+    model, tokenizer, passage: Passage, *, batch_size: int, answer_max_new_tokens: int | None, first_line_only: bool = True,
+) -> dict[str, Any]:
     """Per question: the best log-likelihood over its gold answers, and the greedy answer.
 
     `answer_max_new_tokens=None` skips decoding (the log-likelihood reward needs none).
+    `first_line_only`: the answer is cut at its first line break; otherwise the whole greedy
+    continuation is graded (SEAL's code: up to 64 tokens, to a lenient grader).
     """
     pairs = [(q, i, gold) for i, q in enumerate(passage.questions) for gold in q.answers]
     prompts = [question_prompt(passage, q.question) for q, _i, _gold in pairs]
@@ -112,7 +116,7 @@ def score_passage(model, tokenizer, passage: Passage, *, batch_size: int, answer
         answers: list[str] = []
         for first in range(0, len(questions), batch_size):
             answers += greedy_generate(model, tokenizer, questions[first : first + batch_size], answer_max_new_tokens)
-        result["answers"] = [first_line(a) for a in answers]
+        result["answers"] = [first_line(a) if first_line_only else a.strip() for a in answers]
     return result
 
 

@@ -25,7 +25,7 @@ from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.data import Passage
 from seal_agent.knowledge.prompts import bounded_tool_specs, knowledge_messages
 from seal_agent.knowledge.reward import mean_metrics, passage_metrics, reward_of, score_passage
-from seal_agent.knowledge.update import update_examples
+from seal_agent.knowledge.update import self_edit_examples
 from seal_agent.policy.candidates import candidates_from, rebuild_message
 from seal_agent.policy.self_edit import KnowledgeEdit, Rejection, validate_knowledge_edit
 from seal_agent.run.seeding import derive_seed
@@ -45,7 +45,8 @@ def passage_scorer(config: KnowledgeRunConfig, tokenizer, passage: Passage) -> C
     """`score(model)` for the engines: the passage's questions, asked without the passage."""
     answer_tokens = config.eval.answer_max_new_tokens if config.eval.greedy_answers else None
     return lambda model: score_passage(
-        model, tokenizer, passage, batch_size=config.eval.batch_size, answer_max_new_tokens=answer_tokens
+        model, tokenizer, passage, batch_size=config.eval.batch_size, answer_max_new_tokens=answer_tokens,
+        first_line_only=config.eval.first_line_only,
     )
 
 
@@ -104,9 +105,7 @@ def score_self_edits(
         edit = validated(candidate, tools, row)
         if edit is None:
             continue
-        examples = update_examples(
-            engine.tokenizer, passage, edit.sequences, config.update.include_passage, config.update.max_sequence_tokens
-        )
+        examples = self_edit_examples(engine.tokenizer, passage, [edit.sequences], config.update)
         if not within_budget(config, examples, row):
             continue
         seeds = update_seeds(config, round_, passage.passage_id, candidate["candidate"])
@@ -144,14 +143,19 @@ def score_self_edits(
     return rows
 
 
-def rest_em_kept(results: list[dict[str, Any]], passage_ids: list[str]) -> list[dict[str, Any]]:
-    """ReST-EM's selection for knowledge: per passage, its best-rewarded self-edit, kept only if
-    it beat the base model (SEAL keeps the best of k when it improves); in passage order."""
+def rest_em_kept(results: list[dict[str, Any]], passage_ids: list[str], keep: str = "improved") -> list[dict[str, Any]]:
+    """ReST-EM's selection for knowledge: per passage, its best-rewarded self-edit, in passage order.
+
+    keep "improved": only if it beat the base model; "best": whatever its gain, as SEAL's
+    released code does (the top-1 of k by mean reward over the update seeds).
+    """
+    if keep not in ("improved", "best"):
+        raise ValueError(f"unknown selection {keep!r}; choose improved or best")
     kept = []
     for passage_id in passage_ids:
         scored = [r for r in results if r["task_id"] == passage_id and r["status"] == "ok"]
         best = max(scored, key=lambda r: (r["reward"], -r["candidate"]), default=None)
-        if best is not None and best["improvement"] > 0:
+        if best is not None and (keep == "best" or best["improvement"] > 0):
             kept.append(best)
     return kept
 

@@ -29,3 +29,24 @@ def update_examples(
         ids = ids + [tokenizer.eos_token_id]
         examples.append(TrainingExample(input_ids=ids, labels=list(ids)))
     return examples
+
+
+def self_edit_examples(tokenizer, passage: Passage, self_edits: Sequence[Sequence[str]], settings) -> list[TrainingExample]:
+    """The training examples of one update on `passage` from the sequences of some self-edits.
+
+    `settings` is the config's `update` section:
+        split_items            each statement / rewrite / question-answer pair is its own
+                               sequence (true); or each self-edit is one (SEAL's CPT runs);
+        passage_per_self_edit  the passage joins every self-edit (SEAL's CPT: the passage is
+                               trained as often as there are self-edits); or once (false);
+        include_passage, max_sequence_tokens  as in `update_examples`.
+    """
+    edits = [list(items) if settings.split_items else ["\n".join(items)] for items in self_edits]
+    if not settings.passage_per_self_edit:
+        return update_examples(tokenizer, passage, [text for edit in edits for text in edit],
+                               settings.include_passage, settings.max_sequence_tokens)
+    examples: list[TrainingExample] = []
+    for edit in edits or [[]]:
+        examples += update_examples(tokenizer, passage, edit, settings.include_passage, settings.max_sequence_tokens)
+    return examples
+
