@@ -24,28 +24,19 @@ import random
 import time
 from pathlib import Path
 
-import torch
-from transformers import get_cosine_schedule_with_warmup
-
 from seal_agent.arc.data import ArcTask
 from seal_agent.arc.grid_text import answer_text, query_text
 from seal_agent.arc.nano_world import pretraining_tasks
 from seal_agent.engine.examples import IGNORE_INDEX, TrainingExample
-from seal_agent.engine.sequential import collate
+from seal_agent.engine.full_training import train_full_model
 from seal_agent.model.loading import load_model_and_tokenizer
 from seal_agent.policy.local import render_chat
 from seal_agent.arc.prompts import self_edit_messages
 from seal_agent.policy.tool_format import SEPARATORS
 from seal_agent.rl.sft import completion_example
-from seal_agent.model.tiny import build_tiny_model
+from seal_agent.model.tiny import SIZES, build_tiny_model
 from tools import arc_tools
 
-SIZES = {
-    "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                  intermediate_size=384, initializer_range=0.02),
-    "medium": dict(hidden_size=384, num_hidden_layers=8, num_attention_heads=6, num_key_value_heads=2,
-                   intermediate_size=1024, initializer_range=0.02),
-}
 
 
 # The initial policy's prior over self-edits (see the module docstring).
@@ -107,19 +98,6 @@ def pretraining_examples(tokenizer, count: int, seed: int, self_edit_share: floa
     return examples
 
 
-def length_grouped_batches(examples: list[TrainingExample], batch_size: int, rng: random.Random):
-    """Endless batches of examples of similar length, in random order, each example once per pass.
-
-    Self-edit sequences are several times longer than task sequences: a random batch would
-    almost always hold one and be padded to its length, tripling the cost of a step.
-    """
-    while True:
-        ordered = sorted(examples, key=lambda e: (len(e.input_ids), rng.random()))
-        batches = [ordered[i:i + batch_size] for i in range(0, len(ordered) - batch_size + 1, batch_size)]
-        rng.shuffle(batches)
-        yield from batches
-
-
 def pretrain_nano(out: str | Path, size: str = "small", steps: int = 2000, batch_size: int = 16, learning_rate: float = 3e-3,
                   seed: int = 0, data_seed: int = 1, device: str = "auto", on_step=None) -> dict:
     """Build, pretrain and save; returns the recipe (also written to `out/nano_recipe.json`)."""
@@ -127,25 +105,9 @@ def pretrain_nano(out: str | Path, size: str = "small", steps: int = 2000, batch
     build_tiny_model(out, seed=seed, **SIZES[size])
     model, tokenizer = load_model_and_tokenizer(str(out), "float32", device)
     examples = pretraining_examples(tokenizer, steps * batch_size // 2, data_seed)
-    torch.manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
-    schedule = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=min(100, steps // 10), num_training_steps=steps)
-    batches = length_grouped_batches(examples, batch_size, random.Random(seed))
-    device_ = next(model.parameters()).device
-    losses, start = [], time.perf_counter()
-    model.train()
-    for step in range(steps):
-        batch = collate(next(batches), tokenizer.pad_token_id, device_)
-        loss = model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(round(loss.item(), 5))
-        if on_step is not None:
-            on_step(step + 1, losses[-1])
-    model.eval()
+    start = time.perf_counter()
+    losses = train_full_model(model, tokenizer, examples, steps=steps, batch_size=batch_size, learning_rate=learning_rate,
+                              seed=seed, on_step=on_step)
     model.save_pretrained(out)
     recipe = {
         "size": size, "architecture": SIZES[size], "parameters": sum(p.numel() for p in model.parameters()),

@@ -228,16 +228,22 @@ app.add_typer(pretrain_app, name="pretrain")
 @pretrain_app.command("nano")
 def pretrain_nano_command(
     out: Path = typer.Option(..., "--out", help="Directory for the model (loadable with from_pretrained)."),
+    world: str = typer.Option("arc", help="arc (the nano ARC world) or knowledge (the nano knowledge world)."),
     size: str = typer.Option("small", help="small (minutes on a CPU) or medium (a GPU)."),
-    steps: int = typer.Option(2000, min=1, help="Optimiser steps (2000: about 6 minutes on 2 CPU cores at the small size)."),
+    steps: int = typer.Option(2000, min=1, help="Optimiser steps (2000: 6 to 10 minutes on 2 CPU cores at the small size)."),
     batch_size: int = typer.Option(16, min=1, help="Sequences per step."),
     learning_rate: float = typer.Option(3e-3, help="Peak learning rate (cosine schedule)."),
     seed: int = typer.Option(0, help="Seed of the initialisation and batch order."),
-    data_seed: int = typer.Option(1, help="Seed of the generated pretraining tasks."),
+    data_seed: int = typer.Option(1, help="Seed of the generated pretraining data."),
 ) -> None:
-    """Pretrain a small Llama on the nano ARC world (held-out families excluded)."""
-    from seal_agent.arc.nano_pretrain import SIZES, pretrain_nano
+    """Pretrain a small Llama on a nano world (held-out families or people excluded)."""
+    from seal_agent.arc.nano_pretrain import pretrain_nano
+    from seal_agent.knowledge.nano_pretrain import pretrain_knowledge_nano
+    from seal_agent.model.tiny import SIZES
 
+    pretrainers = {"arc": pretrain_nano, "knowledge": pretrain_knowledge_nano}
+    if world not in pretrainers:
+        fail(f"unknown world {world!r}; choose {', '.join(pretrainers)}")
     if size not in SIZES:
         fail(f"unknown size {size!r}; choose {', '.join(SIZES)}")
     if out.exists() and any(out.iterdir()):
@@ -245,8 +251,10 @@ def pretrain_nano_command(
     progress = progress_bar()
     bar = progress.add_task("pretraining", total=steps)
     with progress:
-        recipe = pretrain_nano(out, size, steps, batch_size, learning_rate, seed, data_seed,
-                               on_step=lambda step, loss: progress.update(bar, completed=step, description=f"loss {loss:.3f}"))
+        recipe = pretrainers[world](
+            out, size, steps, batch_size, learning_rate, seed, data_seed,
+            on_step=lambda step, loss: progress.update(bar, completed=step, description=f"loss {loss:.3f}"),
+        )
     losses = recipe["loss_curve"]
     console.print(f"{recipe['parameters']:,} parameters · {steps} steps in {recipe['seconds']:.0f}s · "
                   f"loss {losses[0]:.3f} → {sum(losses[-20:]) / len(losses[-20:]):.3f} · recipe: {escape(str(out / 'nano_recipe.json'))}")

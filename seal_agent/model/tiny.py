@@ -40,6 +40,14 @@ CHAT_TEMPLATE = (
 )
 
 
+# The nano worlds' model sizes (`seal pretrain nano --size`): small pretrains in minutes on a CPU.
+SIZES = {
+    "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                  intermediate_size=384, initializer_range=0.02),
+    "medium": dict(hidden_size=384, num_hidden_layers=8, num_attention_heads=6, num_key_value_heads=2,
+                   intermediate_size=1024, initializer_range=0.02),
+}
+
 def build_byte_tokenizer() -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer with an empty merge list: exactly one token per byte."""
     byte_to_unicode = pre_tokenizers.ByteLevel.alphabet()

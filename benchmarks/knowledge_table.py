@@ -1,0 +1,234 @@
+"""The paper's Table 2 (single passage) on passages the policy never trained on, pooled over seeds.
+
+    seal pretrain nano --world knowledge --out models/nano-knowledge
+    python benchmarks/knowledge_table.py --model models/nano-knowledge --seeds 1,2,3 \\
+        --json benchmarks/results_knowledge_table_nano.json
+
+Protocol, for each seed (DESIGN.md section 6):
+  1. ReST-EM (`seal run knowledge`, mode single) runs on the RL passages only: `--rounds`
+     rounds of `--rl-passages` fresh passages, `--candidates` self-edits each.
+  2. Every row is scored on the evaluation passages by `seal eval knowledge`'s code
+     (`seal_agent.knowledge.baselines.evaluate_baselines`): each update trains on the passage
+     (and a self-edit) with `--update-seeds` seeds, then the passage's questions are asked
+     without it:
+        base model                 no update
+        passage only               the passage alone
+        implications before RL     the passage + `--candidates` self-edits of the initial policy
+        teacher implications       the passage + the scripted teacher's self-edit (every fact
+                                   restated person first; it stands in for the paper's GPT-4.1)
+        SEAL round N               the passage + self-edits of the policy after N rounds
+The RL and evaluation passages are people of disjoint roles of the nano world
+(`seal_agent.knowledge.nano_world.ROLE_INITIALS`); the script refuses to run if they share
+a person or a passage id.
+
+Accuracy is the exact match of the greedy answer to the known answer, pooled over
+(question, self-edit, update seed) with a 95% Wilson interval; the log-likelihood gain of
+the gold answers over the base model is a mean over passages with a normal 95% interval
+(passages are the independent units). Finished seeds are written to WORK/seed-N.json and
+reused with the same --work. `--json` writes the table, the passage lists of every seed, the
+settings, the model's recipe and the seconds per stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from seal_agent.config import deep_merge, read_yaml_mapping
+from seal_agent.jobs.knowledge import PreparedKnowledgeRun, build_knowledge_context, prepare_knowledge_run, run_knowledge
+from seal_agent.knowledge import nano_world
+from seal_agent.knowledge.baselines import BASE, PASSAGE, POLICY, evaluate_baselines
+from seal_agent.knowledge.config import KnowledgeRunConfig
+from seal_agent.policy.chat_models import load_chat_model
+from seal_agent.stats import success_row
+
+TEACHER = {"class_path": "seal_agent.knowledge.nano_world.RestatingTeacher"}
+
+# The nano world's loop: the implications prompt the nano model's prior was pretrained after,
+# short statements, small updates (lr 3e-3 x 10 epochs: passage only 12% exact match, the
+# teacher's restatements 54%, on 12 evaluation people before any RL).
+NANO_CONFIG = {
+    "model": {"dtype": "float32", "device": "auto"},
+    "policy": {"prompt": "implications", "temperature": 1.0, "max_new_tokens": 400, "max_text_chars": 80, "max_items": 6,
+               "lora": {"rank": 8, "alpha": 16}, "sft_learning_rate": 3e-3, "sft_epochs": 8, "sft_batch_size": 4},
+    "update": {"lora": {"rank": 8, "alpha": 16}, "epochs": 10, "learning_rate": 3e-3, "batch_size": 1},
+    "eval": {"answer_max_new_tokens": 8, "batch_size": 32, "teacher": TEACHER},
+    "reward": {"kind": "loglik"},
+}
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def seed_config(args, seed: int, data_path: Path, extra: dict[str, Any]) -> KnowledgeRunConfig:
+    layers = deep_merge(NANO_CONFIG, {"model": {"name_or_path": args.model}, "seed": seed, "data": {"path": str(data_path)},
+                                      "policy": {"candidates_per_passage": args.candidates},
+                                      "update": {"seeds": args.update_seeds}})
+    if args.config:
+        layers = deep_merge(layers, read_yaml_mapping(args.config))
+    return KnowledgeRunConfig.resolve(None, overrides=deep_merge(layers, extra))
+
+
+def check_disjoint(rl, evaluation) -> None:
+    shared = {p.title for p in rl} & {p.title for p in evaluation} | {p.passage_id for p in rl} & {p.passage_id for p in evaluation}
+    if shared:
+        raise SystemExit(f"RL and evaluation passages overlap: {sorted(shared)[:5]}")
+
+
+def score(config: KnowledgeRunConfig, run_dir: Path, passages, k: int, teacher: bool) -> dict[str, Any]:
+    """`seal eval knowledge`'s rows on `passages` with the policy `config.policy_checkpoint` names."""
+    prepared = PreparedKnowledgeRun(config, run_dir, passages, resume=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ctx = build_knowledge_context(prepared)
+    try:
+        chat = load_chat_model(config.eval.teacher) if teacher else None
+        return evaluate_baselines(ctx, passages, self_edits=k, teacher=chat, teacher_name="teacher")
+    finally:
+        ctx.traces.close()
+
+
+def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
+    start = time.perf_counter()
+    work.mkdir(parents=True, exist_ok=True)
+    rl = nano_world.passages("rl", args.rounds * args.rl_passages, seed)
+    evaluation = nano_world.passages("eval", args.eval_passages, seed)
+    check_disjoint(rl, evaluation)
+    nano_world.write_passages(rl, work / "rl.jsonl")
+    nano_world.write_passages(evaluation, work / "eval.jsonl")
+    seconds: dict[str, float] = {}
+
+    say(f"seed {seed}: rows before RL on {len(evaluation)} evaluation passages")
+    t = time.perf_counter()
+    before = score(seed_config(args, seed, work / "eval.jsonl", {}), work / "before", evaluation, args.candidates, True)
+    seconds["rows before RL"] = time.perf_counter() - t
+
+    say(f"seed {seed}: ReST-EM, {args.rounds} rounds of {args.rl_passages} RL passages")
+    t = time.perf_counter()
+    config = seed_config(args, seed, work / "rl.jsonl", {"mode": "single", "rounds": args.rounds,
+                                                          "passages_per_round": args.rl_passages})
+    summary = run_knowledge(prepare_knowledge_run(config, work / "rest-em", resume=False))
+    seconds["ReST-EM"] = time.perf_counter() - t
+
+    rounds = []
+    for r in summary["rounds"]:
+        say(f"seed {seed}: SEAL round {r['round']} on the evaluation passages")
+        t = time.perf_counter()
+        checkpoint = r.get("policy_checkpoint")
+        extra = {"policy_checkpoint": str(work / "rest-em" / checkpoint)} if checkpoint else {}
+        scored = score(seed_config(args, seed, work / "eval.jsonl", extra), work / f"round-{r['round']}", evaluation,
+                       args.candidates, False)
+        seconds[f"SEAL round {r['round']}"] = time.perf_counter() - t
+        rounds.append({"round": r["round"], "kept": r.get("kept"), "policy_updated": r.get("policy_updated"), "scored": scored})
+
+    teacher_name = next(row["name"] for row in before["rows"] if row["name"] not in (BASE, PASSAGE, POLICY))
+    conditions = [(BASE, before, BASE, 1), (PASSAGE, before, PASSAGE, 1), ("implications before RL", before, POLICY, args.candidates),
+                  ("teacher implications", before, teacher_name, 1)]
+    conditions += [(f"SEAL round {r['round']}", r["scored"], POLICY, args.candidates) for r in rounds]
+    base_per_passage = before["per_passage"][BASE]
+    rows = []
+    for name, scored, key, self_edits in conditions:
+        per_passage = scored["per_passage"][key]
+        scored_passages = [p for p in evaluation if p.passage_id in per_passage]  # every update of a passage may fail
+        trials_per_question = self_edits * (args.update_seeds if key != BASE else 1)
+        rows.append({
+            "name": name,
+            "correct": sum(per_passage[p.passage_id]["exact_match"] * len(p.questions) * trials_per_question for p in scored_passages),
+            "trials": sum(len(p.questions) * trials_per_question for p in scored_passages),
+            "loglik_gain": [per_passage[p.passage_id]["loglik"] - base_per_passage[p.passage_id]["loglik"] for p in scored_passages],
+            "unscored_passages": [p.passage_id for p in evaluation if p.passage_id not in per_passage],
+        })
+    return {
+        "seed": seed, "rl_passages": [p.passage_id for p in rl], "eval_passages": [p.passage_id for p in evaluation],
+        "rows": rows, "rest_em": [{k: v for k, v in r.items() if k != "scored"} for r in rounds],
+        "rest_em_summary": [{k: r.get(k) for k in ("round", "mean_reward", "best_reward", "kept", "valid_fraction", "policy_updated")}
+                            for r in summary["rounds"]],
+        "seconds": {**{k: round(v, 1) for k, v in seconds.items()}, "total": round(time.perf_counter() - start, 1)},
+    }
+
+
+def pool(per_seed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    names = [r["name"] for r in per_seed[0]["rows"]]
+    table = []
+    for name in names:
+        rows = [r for seed in per_seed for r in seed["rows"] if r["name"] == name]
+        correct, trials = sum(r["correct"] for r in rows), sum(r["trials"] for r in rows)
+        gains = [g for r in rows for g in r["loglik_gain"]]
+        mean = statistics.fmean(gains)
+        half = 1.96 * statistics.stdev(gains) / math.sqrt(len(gains)) if len(gains) > 1 else 0.0
+        row = success_row(name, round(correct, 3), trials)
+        row.update({"loglik_gain": mean, "loglik_gain_ci": [mean - half, mean + half], "passages": len(gains)})
+        table.append(row)
+    return table
+
+
+def print_table(rows: list[dict[str, Any]], title: str) -> None:
+    print(title)
+    print(f"{'':26} {'exact match':>11}  {'95% CI':>15}  {'correct/trials':>15}  {'loglik gain':>11}  {'95% CI':>17}")
+    for r in rows:
+        low, high = r["loglik_gain_ci"]
+        print(f"{r['name']:26} {r['success']:>11.1%}  [{r['ci_low']:.1%}, {r['ci_high']:.1%}]  "
+              f"{r['solved']:>7.0f}/{r['n']:<7}  {r['loglik_gain']:>11.3f}  [{low:.3f}, {high:.3f}]")
+
+
+def model_recipe(model: str) -> dict[str, Any] | None:
+    path = Path(model) / "nano_recipe.json"
+    if not path.exists():
+        return None
+    recipe = json.loads(path.read_text())
+    losses = recipe.pop("loss_curve", [])
+    return {**recipe, "first_loss": losses[0] if losses else None, "last_100_mean_loss": sum(losses[-100:]) / max(1, len(losses[-100:]))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="A `seal pretrain nano --world knowledge` model directory.")
+    parser.add_argument("--seeds", default="1,2,3", help="Comma-separated seeds; rows pool over them.")
+    parser.add_argument("--rounds", type=int, default=2, help="ReST-EM rounds on the RL passages.")
+    parser.add_argument("--rl-passages", type=int, default=24, help="Fresh RL passages per round.")
+    parser.add_argument("--eval-passages", type=int, default=24, help="Evaluation passages (people never seen by RL or pretraining).")
+    parser.add_argument("--candidates", type=int, default=5, help="k self-edits per passage, in ReST-EM and in each policy row (paper: 5).")
+    parser.add_argument("--update-seeds", type=int, default=2, help="s: seeds of every update (paper: 3).")
+    parser.add_argument("--config", type=Path, help="A YAML config layered over the world's.")
+    parser.add_argument("--work", type=Path, help="Where the runs go (default: a temporary directory); finished seeds are reused.")
+    parser.add_argument("--json", type=Path, help="Write the table and everything behind it here.")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="seal-knowledge-table-"))
+    seeds = [int(s) for s in args.seeds.split(",")]
+    per_seed = []
+    for seed in seeds:
+        saved = work / f"seed-{seed}.json"
+        if saved.exists():
+            say(f"seed {seed}: reusing {saved}")
+            per_seed.append(json.loads(saved.read_text()))
+            continue
+        per_seed.append(run_seed(args, seed, work / f"seed-{seed}"))
+        saved.write_text(json.dumps(per_seed[-1], indent=1))
+    rows = pool(per_seed)
+    print_table(rows, f"knowledge table (single passage), nano world, seeds {seeds}: evaluation passages disjoint from RL")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "world": "nano-knowledge", "model": args.model, "seeds": seeds,
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
+            "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("work", "json")},
+            "loop_config": NANO_CONFIG, "model_recipe": model_recipe(args.model),
+            "rl_passages": {s["seed"]: s["rl_passages"] for s in per_seed},
+            "eval_passages": {s["seed"]: s["eval_passages"] for s in per_seed},
+            "rows": rows, "rest_em": {s["seed"]: s["rest_em_summary"] for s in per_seed},
+            "seconds_per_seed": {s["seed"]: s["seconds"] for s in per_seed},
+        }, indent=1))
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

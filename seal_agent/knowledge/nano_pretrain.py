@@ -1,0 +1,127 @@
+"""`seal pretrain nano --world knowledge`: a small Llama pretrained on the nano knowledge world.
+
+    seal pretrain nano --world knowledge --out models/nano-knowledge
+
+The pretraining people (`nano_world.people("pretraining", ...)`; no rl or eval person can
+appear) come in two groups:
+    qa     their passage, their facts restated person first, and one question per fact
+           with its answer (in the question format the reward asks with, the answer alone
+           in the loss): the model learns to answer from facts it holds in its weights;
+    text   their passage and restatements only, no question: held out, they show whether
+           answering reaches facts the model only read (`qa_accuracy_on_text_people` in
+           the recipe).
+Every text sequence has the update's own format ("title\\ntext", every token in the loss).
+
+And self-edits written after the real knowledge prompt (`knowledge_messages`, variant
+`implications`, through the chat template), only the tool call in the loss: the initial
+policy's prior. Each fact of the passage is, independently, restated person first
+(`PRIOR["restate"]`), copied as the passage says it (`PRIOR["copy"]`) or left out; the
+prior knows nothing about which of these makes a fact answerable later.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from seal_agent.engine.examples import TrainingExample
+from seal_agent.engine.full_training import train_full_model
+from seal_agent.engine.sequential import greedy_generate
+from seal_agent.knowledge import nano_world
+from seal_agent.knowledge.prompts import knowledge_messages, variant_tools
+from seal_agent.knowledge.reward import answer_text, first_line, question_prompt
+from seal_agent.knowledge.update import update_examples
+from seal_agent.model.loading import load_model_and_tokenizer
+from seal_agent.model.tiny import SIZES, build_tiny_model
+from seal_agent.policy.local import render_chat
+from seal_agent.policy.tool_format import SEPARATORS
+from seal_agent.rl.sft import completion_example
+from tools import knowledge_tools
+
+PROMPT = "implications"
+PRIOR = {"restate": 0.35, "copy": 0.45}  # the rest of the time a fact is left out
+
+
+def qa_examples(tokenizer, passage) -> list[TrainingExample]:
+    return [completion_example(tokenizer, question_prompt(passage, q.question), answer_text(q.answers[0]))
+            for q in passage.questions]
+
+
+def prior_statements(person: nano_world.Person, rng: random.Random) -> list[str]:
+    """One self-edit's statements drawn from the prior (never empty)."""
+    copies, restated = nano_world.passage_sentences(person), nano_world.restatements(person)
+    statements = []
+    for copy, restatement in zip(copies, restated):
+        draw = rng.random()
+        if draw < PRIOR["restate"]:
+            statements.append(restatement)
+        elif draw < PRIOR["restate"] + PRIOR["copy"]:
+            statements.append(copy)
+    return statements or [copies[rng.randrange(len(copies))]]
+
+
+def self_edit_example(tokenizer, person: nano_world.Person, rng: random.Random, tools) -> TrainingExample:
+    passage = nano_world.passage_of(person)
+    prompt = render_chat(tokenizer, knowledge_messages(passage, PROMPT, tools))
+    call = [{"name": "write_implications", "arguments": {"statements": prior_statements(person, rng)}}]
+    return completion_example(tokenizer, prompt, json.dumps(call, separators=SEPARATORS))
+
+
+def pretraining_examples(tokenizer, qa_people: int, text_people: int, self_edits: int, seed: int):
+    """The corpus, and the held-out text people (for the recipe's extraction check)."""
+    rng = random.Random(seed)
+    crowd = nano_world.people("pretraining", qa_people + text_people + self_edits, seed)
+    qa, text, prompts = crowd[:qa_people], crowd[qa_people:qa_people + text_people], crowd[qa_people + text_people:]
+    tools = variant_tools(PROMPT, knowledge_tools())
+    examples: list[TrainingExample] = []
+    for person in qa + text:
+        passage = nano_world.passage_of(person)
+        examples += update_examples(tokenizer, passage, nano_world.restatements(person))
+    for person in qa:
+        examples += qa_examples(tokenizer, nano_world.passage_of(person))
+    examples += [self_edit_example(tokenizer, person, rng, tools) for person in prompts]
+    rng.shuffle(examples)
+    return examples, text
+
+
+@torch.no_grad()
+def qa_accuracy(model, tokenizer, people: list[nano_world.Person], max_new_tokens: int = 8) -> float:
+    """Exact match of greedy answers (first line) to every question about `people`, without their passages."""
+    passages = [nano_world.passage_of(p) for p in people]
+    prompts = [question_prompt(p, q.question) for p in passages for q in p.questions]
+    golds = [q.answers[0] for p in passages for q in p.questions]
+    answers = []
+    for first in range(0, len(prompts), 32):
+        answers += greedy_generate(model, tokenizer, prompts[first:first + 32], max_new_tokens)
+    return sum(first_line(a) == g for a, g in zip(answers, golds)) / max(1, len(golds))
+
+
+def pretrain_knowledge_nano(
+    out: str | Path, size: str = "small", steps: int = 2000, batch_size: int = 16, learning_rate: float = 3e-3,
+    seed: int = 0, data_seed: int = 1, qa_people: int = 600, text_people: int = 100, self_edits: int = 600,
+    device: str = "auto", on_step=None,
+) -> dict:
+    """Build, pretrain and save; returns the recipe (also written to `out/nano_recipe.json`)."""
+    out = Path(out)
+    build_tiny_model(out, seed=seed, **SIZES[size])
+    model, tokenizer = load_model_and_tokenizer(str(out), "float32", device)
+    examples, held_out = pretraining_examples(tokenizer, qa_people, text_people, self_edits, data_seed)
+    start = time.perf_counter()
+    losses = train_full_model(model, tokenizer, examples, steps=steps, batch_size=batch_size, learning_rate=learning_rate,
+                              seed=seed, on_step=on_step)
+    model.save_pretrained(out)
+    recipe = {
+        "world": "knowledge", "size": size, "architecture": SIZES[size],
+        "parameters": sum(p.numel() for p in model.parameters()), "steps": steps, "batch_size": batch_size,
+        "learning_rate": learning_rate, "seed": seed, "data_seed": data_seed, "examples": len(examples),
+        "people": {"qa": qa_people, "text": text_people, "self_edit_prompts": self_edits},
+        "self_edit_prompt": PROMPT, "self_edit_prior": PRIOR,
+        "qa_accuracy_on_text_people": round(qa_accuracy(model, tokenizer, held_out), 4),
+        "seconds": round(time.perf_counter() - start, 1), "loss_curve": losses,
+    }
+    (out / "nano_recipe.json").write_text(json.dumps(recipe, indent=1))
+    return recipe
