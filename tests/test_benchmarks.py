@@ -77,3 +77,37 @@ def test_the_round_benchmark_times_every_stage_against_another_commit(tmp_path):
     # HEAD's code ran from its worktree, this checkout's from here; same work, so the same rewards.
     assert report["before"]["code"] != report["after"]["code"]
     assert report["before"]["rewards"] == report["after"]["rewards"]
+
+
+def test_the_knowledge_table_refuses_rl_and_evaluation_passages_that_overlap():
+    from benchmarks.knowledge_table import check_disjoint
+    from seal_agent.knowledge.nano_world import passages
+
+    rl, evaluation = passages("rl", 4, 1), passages("eval", 4, 1)
+    check_disjoint(rl, evaluation)
+    with pytest.raises(SystemExit, match="overlap"):
+        check_disjoint(rl, evaluation + rl[:1])
+
+
+@pytest.mark.slow
+def test_the_knowledge_table_runs_its_protocol_and_writes_both_passage_lists(tmp_path):
+    from typer.testing import CliRunner
+
+    from seal_agent.cli import app
+
+    model = tmp_path / "nano"
+    result = CliRunner().invoke(app, ["pretrain", "nano", "--world", "knowledge", "--out", str(model), "--steps", "20"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "table.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "knowledge_table.py"), "--model", str(model), "--seeds", "0,1",
+                    "--rounds", "1", "--rl-passages", "2", "--eval-passages", "2", "--candidates", "2", "--update-seeds", "1",
+                    "--work", str(tmp_path / "work"), "--json", str(out)], check=True, timeout=1800)
+    table = json.loads(out.read_text())
+    assert [r["name"] for r in table["rows"]] == [
+        "base model", "passage only", "implications before RL", "teacher implications", "SEAL round 1"]
+    for seed in ("0", "1"):
+        assert set(table["rl_passages"][seed]).isdisjoint(table["eval_passages"][seed])
+    rows = {r["name"]: r for r in table["rows"]}
+    assert rows["base model"]["n"] == 2 * 2 * 4  # seeds x passages x questions
+    assert rows["implications before RL"]["n"] == 2 * 2 * 4 * 2  # ... x self-edits (x 1 update seed)
+    assert rows["base model"]["loglik_gain"] == 0.0

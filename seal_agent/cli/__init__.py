@@ -30,6 +30,7 @@ from seal_agent.arc.data import TaskError
 from seal_agent.cli import eval_arc as cli_eval_arc
 from seal_agent.cli import knowledge as cli_knowledge
 from seal_agent.cli.common import console, echo_updates, fail, open_feed, progress_bar, run_to_end, start_run
+from seal_agent.cli.models import models_app
 from seal_agent.cli.trace import trace_app
 from seal_agent.config import ConfigError
 from seal_agent.arc.config import RunConfig
@@ -223,6 +224,7 @@ def report_command(
 
 pretrain_app = typer.Typer(help="Pretrain a base model of the project's own.", no_args_is_help=True)
 app.add_typer(pretrain_app, name="pretrain")
+app.add_typer(models_app, name="models")
 
 
 @pretrain_app.command("nano")

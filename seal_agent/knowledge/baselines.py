@@ -43,7 +43,7 @@ def evaluate_baselines(
     for passage in passages:
         scorer = ctx.scorer(passage)
         per_passage[BASE][passage.passage_id] = ctx.metrics(ctx.engine.score_base(scorer), passage)
-        messages = knowledge_messages(passage, config.policy.prompt, ctx.tools)
+        messages = knowledge_messages(passage, config.policy.prompt, ctx.tools, config.policy.prompt_form)
         edits: dict[str, list[list[str]]] = {PASSAGE: [[]]}
         seed = derive_seed(config.seed, "eval", passage.passage_id, "propose")
         ctx.policy_slot.use(None)  # the policy the run started from (config.policy_checkpoint)

@@ -37,6 +37,10 @@ class KnowledgePolicyConfig(PolicySettings):
     prompt: Literal[PROMPTS] = Field(  # type: ignore[valid-type]
         "implications", description="Self-edit prompt: " + ", ".join(PROMPTS) + "."
     )
+    prompt_form: Literal["full", "compact"] = Field(
+        "full", description="full: instructions, the tool and an example, then the passage. compact: the passage and one "
+        "line naming the tool (for small models).",
+    )
     candidates_per_passage: int = Field(5, ge=1, description="k self-edits sampled per passage (paper: 5).")
     temperature: float = Field(1.0, ge=0, description="Sampling temperature; 0 is greedy.")
     max_new_tokens: int = Field(1024, ge=8, description="Token budget of one self-edit.")

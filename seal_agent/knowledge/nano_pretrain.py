@@ -13,7 +13,7 @@ appear) come in two groups:
 Every text sequence has the update's own format ("title\\ntext", every token in the loss).
 
 And self-edits written after the real knowledge prompt (`knowledge_messages`, variant
-`implications`, through the chat template), only the tool call in the loss: the initial
+`implications`, its compact form, through the chat template), only the tool call in the loss: the initial
 policy's prior. Each fact of the passage is, independently, restated person first
 (`PRIOR["restate"]`), copied as the passage says it (`PRIOR["copy"]`) or left out; the
 prior knows nothing about which of these makes a fact answerable later.
@@ -42,7 +42,7 @@ from seal_agent.policy.tool_format import SEPARATORS
 from seal_agent.rl.sft import completion_example
 from tools import knowledge_tools
 
-PROMPT = "implications"
+PROMPT, PROMPT_FORM = "implications", "compact"  # a nano run must ask with the same (policy.prompt, policy.prompt_form)
 PRIOR = {"restate": 0.35, "copy": 0.45}  # the rest of the time a fact is left out
 
 
@@ -66,7 +66,7 @@ def prior_statements(person: nano_world.Person, rng: random.Random) -> list[str]
 
 def self_edit_example(tokenizer, person: nano_world.Person, rng: random.Random, tools) -> TrainingExample:
     passage = nano_world.passage_of(person)
-    prompt = render_chat(tokenizer, knowledge_messages(passage, PROMPT, tools))
+    prompt = render_chat(tokenizer, knowledge_messages(passage, PROMPT, tools, PROMPT_FORM))
     call = [{"name": "write_implications", "arguments": {"statements": prior_statements(person, rng)}}]
     return completion_example(tokenizer, prompt, json.dumps(call, separators=SEPARATORS))
 
@@ -102,7 +102,7 @@ def qa_accuracy(model, tokenizer, people: list[nano_world.Person], max_new_token
 
 def pretrain_knowledge_nano(
     out: str | Path, size: str = "small", steps: int = 2000, batch_size: int = 16, learning_rate: float = 3e-3,
-    seed: int = 0, data_seed: int = 1, qa_people: int = 600, text_people: int = 100, self_edits: int = 600,
+    seed: int = 0, data_seed: int = 1, qa_people: int = 600, text_people: int = 100, self_edits: int = 2400,
     device: str = "auto", on_step=None,
 ) -> dict:
     """Build, pretrain and save; returns the recipe (also written to `out/nano_recipe.json`)."""
@@ -119,7 +119,7 @@ def pretrain_knowledge_nano(
         "parameters": sum(p.numel() for p in model.parameters()), "steps": steps, "batch_size": batch_size,
         "learning_rate": learning_rate, "seed": seed, "data_seed": data_seed, "examples": len(examples),
         "people": {"qa": qa_people, "text": text_people, "self_edit_prompts": self_edits},
-        "self_edit_prompt": PROMPT, "self_edit_prior": PRIOR,
+        "self_edit_prompt": PROMPT, "self_edit_prompt_form": PROMPT_FORM, "self_edit_prior": PRIOR,
         "qa_accuracy_on_text_people": round(qa_accuracy(model, tokenizer, held_out), 4),
         "seconds": round(time.perf_counter() - start, 1), "loss_curve": losses,
     }

@@ -196,6 +196,6 @@ class RestatingTeacher(BaseChatModel):
 
     def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
         text = messages[-1].text
-        context = text.split("Passage:\n", 1)[-1].split("\n\nYour training data:", 1)[0]
+        context = text.split("Passage:\n", 1)[-1].split("\n\n", 1)[0]  # the full or the compact prompt
         answer = json.dumps(ideal_self_edit(context))
         return ChatResult(generations=[ChatGeneration(message=AIMessage(answer))])

@@ -82,8 +82,23 @@ def variant_tools(variant: str, tools: Sequence[BaseTool]) -> list[BaseTool]:
     return chosen
 
 
-def knowledge_messages(passage: Passage, variant: str, tools: Sequence[BaseTool]) -> list[BaseMessage]:
+# The compact prompt (`policy.prompt_form: compact`) for small models: the passage and this one line.
+COMPACT_FORMAT = "Training data (a JSON array with one call of {name}):"
+
+
+def knowledge_messages(passage: Passage, variant: str, tools: Sequence[BaseTool], form: str = "full") -> list[BaseMessage]:
+    """The messages that ask for a self-edit of `passage`.
+
+    `form` "full": a system message with the variant's task, the tool and an example, then
+    the passage; "compact": one user message, the passage and one line naming the tool
+    (for small models, like ARC's compact prompt).
+    """
     name, task, example_args = VARIANTS[variant]
+    if form == "compact":
+        title = f"Title: {passage.title}\n" if passage.title else ""
+        return [HumanMessage(f"{title}Passage:\n{passage.context}\n\n{COMPACT_FORMAT.format(name=name)}")]
+    if form != "full":
+        raise ValueError(f"unknown prompt form {form!r}; choose full or compact")
     example = json.dumps([{"name": name, "arguments": example_args}])
     system = INSTRUCTIONS.format(task=task, tools=describe_tools(tools), example=example)
     title = f"Title: {passage.title}\n" if passage.title else ""

@@ -35,7 +35,7 @@ from seal_agent.state import Candidate
 def sample_self_edits(policy, tools: list, passage: Passage, config: KnowledgeRunConfig, n: int, seed: int) -> tuple[str, list[Candidate]]:
     """n self-edits for `passage` from the policy, under the grammar of the variant's tool; and the rendered prompt."""
     settings = config.policy
-    messages = knowledge_messages(passage, settings.prompt, tools)
+    messages = knowledge_messages(passage, settings.prompt, tools, settings.prompt_form)
     specs = bounded_tool_specs(tools, settings.max_text_chars, settings.max_items)
     result = policy.generate([messages], tools=specs, n=n, seed=seed)
     return policy.render_prompt(messages), candidates_from([g.message for g in result.generations[0]])
