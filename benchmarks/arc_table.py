@@ -50,6 +50,8 @@ from seal_agent.config import deep_merge, read_yaml_mapping
 from seal_agent.jobs.arc import build_context, prepare_run, run_arc
 from seal_agent.run.driver import exclusive_run
 from seal_agent.arc.data import load_configured_tasks
+from seal_agent.model.tiny import recipe_summary
+from seal_agent.run.seeding import each_seed
 from seal_agent.stats import success_row
 
 # SEAL's ARC subsets (ARC-AGI-1): the training tasks its policy learns on, the evaluation tasks
@@ -230,16 +232,6 @@ def pooled_choices(per_seed: list[dict[str, Any]], nano: bool) -> dict[str, Any]
             for name, e in out.items()}
 
 
-def model_recipe(model: str) -> dict[str, Any] | None:
-    """A `seal pretrain nano` model's recipe (without its per-step losses), to reproduce the table's model."""
-    path = Path(model) / "nano_recipe.json"
-    if not path.exists():
-        return None
-    recipe = json.loads(path.read_text())
-    losses = recipe.pop("loss_curve", [])
-    return {**recipe, "first_loss": losses[0] if losses else None, "last_100_mean_loss": sum(losses[-100:]) / max(1, len(losses[-100:]))}
-
-
 def print_table(rows: list[dict[str, Any]], title: str) -> None:
     print(title)
     print(f"{'':52} {'success':>8}  {'95% CI':>15}  {'solved/n':>9}")
@@ -271,15 +263,7 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="seal-arc-table-"))
     seeds = [int(s) for s in args.seeds.split(",")]
-    per_seed = []
-    for seed in seeds:
-        saved = work / f"seed-{seed}.json"
-        if saved.exists():
-            say(f"seed {seed}: reusing {saved}")
-            per_seed.append(json.loads(saved.read_text()))
-            continue
-        per_seed.append(run_seed(args, seed, work / f"seed-{seed}"))
-        saved.write_text(json.dumps(per_seed[-1], indent=1))
+    per_seed = each_seed(seeds, work, lambda seed, directory: run_seed(args, seed, directory))
     rows = pool(per_seed, "rows")
     print_table(rows, f"ARC table, {'SEAL subsets' if args.arc_subset else 'nano world'}, seeds {seeds}: "
                       "evaluation tasks disjoint from the RL tasks")
@@ -292,7 +276,7 @@ def main() -> None:
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
             "settings": {k: v for k, v in vars(args).items() if k not in ("work", "json", "config")},
-            "model_recipe": model_recipe(args.model),
+            "model_recipe": recipe_summary(args.model),
             "rl_tasks": {s["seed"]: s["rl_tasks"] for s in per_seed},
             "eval_tasks": {s["seed"]: s["eval_tasks"] for s in per_seed},
             "rows": rows, "spread": spread, "choices": pooled_choices(per_seed, nano=not args.arc_subset),

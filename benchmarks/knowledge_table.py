@@ -49,6 +49,8 @@ from seal_agent.knowledge import nano_world
 from seal_agent.knowledge.baselines import BASE, PASSAGE, POLICY, evaluate_baselines
 from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.policy.chat_models import load_chat_model
+from seal_agent.model.tiny import recipe_summary
+from seal_agent.run.seeding import each_seed
 from seal_agent.stats import success_row
 
 TEACHER = {"class_path": "seal_agent.knowledge.nano_world.RestatingTeacher"}
@@ -180,15 +182,6 @@ def print_table(rows: list[dict[str, Any]], title: str) -> None:
               f"{r['solved']:>7.0f}/{r['n']:<7}  {r['loglik_gain']:>11.3f}  [{low:.3f}, {high:.3f}]")
 
 
-def model_recipe(model: str) -> dict[str, Any] | None:
-    path = Path(model) / "nano_recipe.json"
-    if not path.exists():
-        return None
-    recipe = json.loads(path.read_text())
-    losses = recipe.pop("loss_curve", [])
-    return {**recipe, "first_loss": losses[0] if losses else None, "last_100_mean_loss": sum(losses[-100:]) / max(1, len(losses[-100:]))}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="A `seal pretrain nano --world knowledge` model directory.")
@@ -204,15 +197,7 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="seal-knowledge-table-"))
     seeds = [int(s) for s in args.seeds.split(",")]
-    per_seed = []
-    for seed in seeds:
-        saved = work / f"seed-{seed}.json"
-        if saved.exists():
-            say(f"seed {seed}: reusing {saved}")
-            per_seed.append(json.loads(saved.read_text()))
-            continue
-        per_seed.append(run_seed(args, seed, work / f"seed-{seed}"))
-        saved.write_text(json.dumps(per_seed[-1], indent=1))
+    per_seed = each_seed(seeds, work, lambda seed, directory: run_seed(args, seed, directory))
     rows = pool(per_seed)
     print_table(rows, f"knowledge table (single passage), nano world, seeds {seeds}: evaluation passages disjoint from RL")
     if args.json:
@@ -221,7 +206,7 @@ def main() -> None:
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
             "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("work", "json")},
-            "loop_config": NANO_CONFIG, "model_recipe": model_recipe(args.model),
+            "loop_config": NANO_CONFIG, "model_recipe": recipe_summary(args.model),
             "rl_passages": {s["seed"]: s["rl_passages"] for s in per_seed},
             "eval_passages": {s["seed"]: s["eval_passages"] for s in per_seed},
             "rows": rows, "rest_em": {s["seed"]: s["rest_em_summary"] for s in per_seed},

@@ -126,3 +126,15 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0, **architecture: float) 
     # Written last, and atomically: its presence means the directory is complete.
     write_atomic(recipe_path, json.dumps(recipe, indent=2))
     return out_dir
+
+
+def recipe_summary(model_dir: str | Path) -> dict | None:
+    """A `seal pretrain nano` model's recipe without its per-step losses (None for another model):
+    what a results table records to say which model it measured."""
+    path = Path(model_dir) / "nano_recipe.json"
+    if not path.exists():
+        return None
+    recipe = json.loads(path.read_text())
+    losses = recipe.pop("loss_curve", [])
+    return {**recipe, "first_loss": losses[0] if losses else None,
+            "last_100_mean_loss": sum(losses[-100:]) / max(1, len(losses[-100:]))}

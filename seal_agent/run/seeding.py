@@ -1,11 +1,33 @@
-"""Seeds derived from the run's seed and a step's identity, independent of execution order."""
+"""Seeds derived from the run's seed and a step's identity, independent of execution order;
+and results computed once per seed (the benchmark tables pool over seeds).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 
 def derive_seed(*parts: object) -> int:
     """A 31-bit seed from the parts (e.g. run seed, round, task id, candidate)."""
     digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def each_seed(seeds: list[int], work: Path, run_seed: Callable[[int, Path], dict[str, Any]]) -> list[dict[str, Any]]:
+    """`run_seed(seed, work/seed-N)` for every seed, its result saved to `work/seed-N.json`;
+    a seed whose file exists is read back instead, so a long run can be cut and continued."""
+    results = []
+    for seed in seeds:
+        saved = Path(work) / f"seed-{seed}.json"
+        if saved.exists():
+            print(f"seed {seed}: reusing {saved}", file=sys.stderr, flush=True)
+            results.append(json.loads(saved.read_text()))
+            continue
+        results.append(run_seed(seed, Path(work) / f"seed-{seed}"))
+        saved.write_text(json.dumps(results[-1], indent=1))
+    return results
