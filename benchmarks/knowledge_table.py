@@ -21,10 +21,11 @@ The RL and evaluation passages are people of disjoint roles of the nano world
 (`seal_agent.knowledge.nano_world.ROLE_INITIALS`); the script refuses to run if they share
 a person or a passage id.
 
-Accuracy is the exact match of the greedy answer to the known answer, pooled over
-(question, self-edit, update seed) with a 95% Wilson interval; the log-likelihood gain of
-the gold answers over the base model is a mean over passages with a normal 95% interval
-(passages are the independent units). Finished seeds are written to WORK/seed-N.json and
+Accuracy is the exact match of the greedy answer to the known answer, pooled over the
+(question, self-edit, update seed) triples whose update trained, with a 95% Wilson interval
+(as the ARC table counts), and per passage with a normal 95% interval (the stricter one:
+passages are the independent units); the log-likelihood gain of the gold answers over the
+base model is a mean over passages with a normal 95% interval. Finished seeds are written to WORK/seed-N.json and
 reused with the same --work. `--json` writes the table, the passage lists of every seed, the
 settings, the model's recipe and the seconds per stage.
 """
@@ -73,11 +74,12 @@ def say(message: str) -> None:
 
 
 def seed_config(args, seed: int, data_path: Path, extra: dict[str, Any]) -> KnowledgeRunConfig:
-    layers = deep_merge(NANO_CONFIG, {"model": {"name_or_path": args.model}, "seed": seed, "data": {"path": str(data_path)},
-                                      "policy": {"candidates_per_passage": args.candidates},
-                                      "update": {"seeds": args.update_seeds}})
-    if args.config:
-        layers = deep_merge(layers, read_yaml_mapping(args.config))
+    """The world's loop, then --config, then what this script sets (model, seed, data, k, s): the last word."""
+    layers = read_yaml_mapping(args.config) if args.config else {}
+    layers = deep_merge(deep_merge(NANO_CONFIG, layers), {
+        "model": {"name_or_path": args.model}, "seed": seed, "data": {"path": str(data_path)},
+        "policy": {"candidates_per_passage": args.candidates}, "update": {"seeds": args.update_seeds},
+        "eval": {"greedy_answers": True, "teacher": TEACHER}})
     return KnowledgeRunConfig.resolve(None, overrides=deep_merge(layers, extra))
 
 
@@ -118,7 +120,8 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
     t = time.perf_counter()
     config = seed_config(args, seed, work / "rl.jsonl", {"mode": "single", "rounds": args.rounds,
                                                           "passages_per_round": args.rl_passages})
-    summary = run_knowledge(prepare_knowledge_run(config, work / "rest-em", resume=False))
+    resume = (work / "rest-em" / "config.yaml").exists()  # a seed cut during ReST-EM goes on from its last step
+    summary = run_knowledge(prepare_knowledge_run(None if resume else config, work / "rest-em", resume=resume))
     seconds["ReST-EM"] = time.perf_counter() - t
 
     rounds = []
@@ -133,19 +136,21 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
         rounds.append({"round": r["round"], "kept": r.get("kept"), "policy_updated": r.get("policy_updated"), "scored": scored})
 
     teacher_name = next(row["name"] for row in before["rows"] if row["name"] not in (BASE, PASSAGE, POLICY))
-    conditions = [(BASE, before, BASE, 1), (PASSAGE, before, PASSAGE, 1), ("implications before RL", before, POLICY, args.candidates),
-                  ("teacher implications", before, teacher_name, 1)]
-    conditions += [(f"SEAL round {r['round']}", r["scored"], POLICY, args.candidates) for r in rounds]
+    conditions = [(BASE, before, BASE), (PASSAGE, before, PASSAGE), ("implications before RL", before, POLICY),
+                  ("teacher implications", before, teacher_name)]
+    conditions += [(f"SEAL round {r['round']}", r["scored"], POLICY) for r in rounds]
     base_per_passage = before["per_passage"][BASE]
     rows = []
-    for name, scored, key, self_edits in conditions:
-        per_passage = scored["per_passage"][key]
+    for name, scored, key in conditions:
+        per_passage, updates = scored["per_passage"][key], scored["scored_updates"][key]
         scored_passages = [p for p in evaluation if p.passage_id in per_passage]  # every update of a passage may fail
-        trials_per_question = self_edits * (args.update_seeds if key != BASE else 1)
         rows.append({
             "name": name,
-            "correct": sum(per_passage[p.passage_id]["exact_match"] * len(p.questions) * trials_per_question for p in scored_passages),
-            "trials": sum(len(p.questions) * trials_per_question for p in scored_passages),
+            # Each passage's mean over the updates that trained, times its questions and those updates.
+            "correct": sum(per_passage[p.passage_id]["exact_match"] * len(p.questions) * updates[p.passage_id]
+                           for p in scored_passages),
+            "trials": sum(len(p.questions) * updates[p.passage_id] for p in scored_passages),
+            "exact_match_per_passage": [per_passage[p.passage_id]["exact_match"] for p in scored_passages],
             "loglik_gain": [per_passage[p.passage_id]["loglik"] - base_per_passage[p.passage_id]["loglik"] for p in scored_passages],
             "unscored_passages": [p.passage_id for p in evaluation if p.passage_id not in per_passage],
         })
@@ -158,27 +163,41 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
     }
 
 
+def mean_and_interval(values: list[float]) -> tuple[float, list[float]]:
+    """The mean and its normal 95% interval (passages are the independent units)."""
+    if not values:
+        return float("nan"), [float("nan"), float("nan")]
+    mean = statistics.fmean(values)
+    half = 1.96 * statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    return mean, [mean - half, mean + half]
+
+
 def pool(per_seed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of the same name over seeds: exact match over every (question, self-edit, update seed)
+    with a Wilson interval (as the ARC table counts), and per passage with a normal interval
+    (the stricter one: a passage's questions and self-edits are not independent)."""
     names = [r["name"] for r in per_seed[0]["rows"]]
     table = []
     for name in names:
         rows = [r for seed in per_seed for r in seed["rows"] if r["name"] == name]
-        correct, trials = sum(r["correct"] for r in rows), sum(r["trials"] for r in rows)
-        gains = [g for r in rows for g in r["loglik_gain"]]
-        mean = statistics.fmean(gains)
-        half = 1.96 * statistics.stdev(gains) / math.sqrt(len(gains)) if len(gains) > 1 else 0.0
-        row = success_row(name, round(correct, 3), trials)
-        row.update({"loglik_gain": mean, "loglik_gain_ci": [mean - half, mean + half], "passages": len(gains)})
+        row = success_row(name, round(sum(r["correct"] for r in rows), 3), sum(r["trials"] for r in rows))
+        em, em_ci = mean_and_interval([v for r in rows for v in r["exact_match_per_passage"]])
+        gain, gain_ci = mean_and_interval([g for r in rows for g in r["loglik_gain"]])
+        row.update({"exact_match_by_passage": em, "exact_match_by_passage_ci": em_ci, "loglik_gain": gain,
+                    "loglik_gain_ci": gain_ci, "passages": len(rows[0]["loglik_gain"]) * len(rows),
+                    "unscored_passages": sum(len(r["unscored_passages"]) for r in rows)})
         table.append(row)
     return table
 
 
 def print_table(rows: list[dict[str, Any]], title: str) -> None:
     print(title)
-    print(f"{'':26} {'exact match':>11}  {'95% CI':>15}  {'correct/trials':>15}  {'loglik gain':>11}  {'95% CI':>17}")
+    print(f"{'':26} {'exact match':>11}  {'95% CI':>15}  {'by passage CI':>15}  {'correct/trials':>15}  "
+          f"{'loglik gain':>11}  {'95% CI':>17}")
     for r in rows:
         low, high = r["loglik_gain_ci"]
-        print(f"{r['name']:26} {r['success']:>11.1%}  [{r['ci_low']:.1%}, {r['ci_high']:.1%}]  "
+        em_low, em_high = r["exact_match_by_passage_ci"]
+        print(f"{r['name']:26} {r['success']:>11.1%}  [{r['ci_low']:.1%}, {r['ci_high']:.1%}]  [{em_low:.1%}, {em_high:.1%}]  "
               f"{r['solved']:>7.0f}/{r['n']:<7}  {r['loglik_gain']:>11.3f}  [{low:.3f}, {high:.3f}]")
 
 

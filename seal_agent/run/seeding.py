@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from seal_agent.run.directory import write_atomic
+
 
 def derive_seed(*parts: object) -> int:
     """A 31-bit seed from the parts (e.g. run seed, round, task id, candidate)."""
@@ -29,5 +31,5 @@ def each_seed(seeds: list[int], work: Path, run_seed: Callable[[int, Path], dict
             results.append(json.loads(saved.read_text()))
             continue
         results.append(run_seed(seed, Path(work) / f"seed-{seed}"))
-        saved.write_text(json.dumps(results[-1], indent=1))
+        write_atomic(saved, json.dumps(results[-1], indent=1))  # a cut run never leaves half a file to reuse
     return results
