@@ -61,7 +61,7 @@ TEACHER = {"class_path": "seal_agent.knowledge.nano_world.RestatingTeacher"}
 # teacher's restatements 54%, on 12 evaluation people before any RL).
 NANO_CONFIG = {
     "model": {"dtype": "float32", "device": "auto"},
-    "policy": {"prompt": "implications", "prompt_form": "compact", "temperature": 1.0, "max_new_tokens": 400, "max_text_chars": 80, "max_items": 6,
+    "policy": {"prompt": "implications", "prompt_form": "compact", "temperature": 1.0, "max_new_tokens": 400, "max_text_chars": 64, "max_items": 4,
                "lora": {"rank": 8, "alpha": 16}, "sft_learning_rate": 3e-3, "sft_epochs": 8, "sft_batch_size": 4},
     "update": {"lora": {"rank": 8, "alpha": 16}, "epochs": 10, "learning_rate": 3e-3, "batch_size": 1},
     "eval": {"answer_max_new_tokens": 8, "batch_size": 32, "teacher": TEACHER},
