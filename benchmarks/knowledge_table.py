@@ -18,7 +18,7 @@ Protocol, for each seed (DESIGN.md section 6):
                                    restated person first; it stands in for the paper's GPT-4.1)
         SEAL round N               the passage + self-edits of the policy after N rounds
 The RL and evaluation passages are people of disjoint roles of the nano world
-(`seal_agent.knowledge.nano_world.ROLE_INITIALS`); the script refuses to run if they share
+(`seal_agent.knowledge.nano_world.role_of`); the script refuses to run if they share
 a person or a passage id.
 
 Accuracy is the exact match of the greedy answer to the known answer, pooled over the

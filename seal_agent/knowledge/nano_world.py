@@ -21,12 +21,14 @@ sentences (useless) to the ideal restatements (`restatements`).
 
 Every person has four facts (`ATTRIBUTES`): home town, trade, pet and favourite colour,
 with values from small shared vocabularies. People are made of syllables; the role of a
-person (pretraining, rl, eval) is fixed by the first letter of the surname
-(`ROLE_INITIALS`), so the roles can never share a person, whatever the seeds.
+person (pretraining, rl, eval) is fixed by a hash of the name (`role_of`), so the roles can
+never share a person, whatever the seeds, while every role's names use the same letters
+(a policy that learned to copy names in pretraining meets no unseen spelling later).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -40,10 +42,11 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from seal_agent.knowledge.data import Passage, Question
 
 ROLES = ("pretraining", "rl", "eval")
-ROLE_INITIALS = {"pretraining": "BDFGHKLMN", "rl": "PRS", "eval": "TVZ"}
+ROLE_SHARES = {"pretraining": range(0, 6), "rl": range(6, 8), "eval": range(8, 10)}  # of a name's hash mod 10
 
 FIRST_SYLLABLES = ("ka", "lo", "mi", "ta", "ve", "ri", "sa", "no", "be", "du", "fe", "go", "ha", "ji", "ru", "zo")
 SECOND_SYLLABLES = ("ran", "lin", "dor", "mek", "sil", "vas", "tor", "nel", "bix", "rum", "pel", "dan")
+SURNAME_INITIALS = "BDFGHKLMNPRSTVZ"
 SURNAME_ENDINGS = ("ell", "ark", "ond", "ist", "ane", "urk", "ole", "ash")
 
 VALUES = {
@@ -96,15 +99,16 @@ def fill(template: str, name: str, value: str) -> str:
     return text[0].upper() + text[1:]
 
 
-def person_name(rng: random.Random, role: str) -> str:
+def person_name(rng: random.Random) -> str:
     first = rng.choice(FIRST_SYLLABLES) + rng.choice(SECOND_SYLLABLES)
-    surname = rng.choice(ROLE_INITIALS[role]) + rng.choice("aeiou") + rng.choice(SURNAME_ENDINGS)
+    surname = rng.choice(SURNAME_INITIALS) + rng.choice("aeiou") + rng.choice(SURNAME_ENDINGS)
     return f"{first.capitalize()} {surname.capitalize()}"
 
 
 def role_of(name: str) -> str:
-    initial = name.split()[-1][0]
-    return next(role for role, initials in ROLE_INITIALS.items() if initial in initials)
+    """The one role a name can ever have (a hash of the name: no seed changes it)."""
+    bucket = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little") % 10
+    return next(role for role, share in ROLE_SHARES.items() if bucket in share)
 
 
 def people(role: str, count: int, seed: int) -> list[Person]:
@@ -112,14 +116,15 @@ def people(role: str, count: int, seed: int) -> list[Person]:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     rng = random.Random(f"nano-knowledge:{role}:{seed}")
-    names = len(FIRST_SYLLABLES) * len(SECOND_SYLLABLES) * len(ROLE_INITIALS[role]) * 5 * len(SURNAME_ENDINGS)
-    if count > names // 2:
-        raise ValueError(f"at most {names // 2} people of role {role!r}, not {count}")
+    names = len(FIRST_SYLLABLES) * len(SECOND_SYLLABLES) * len(SURNAME_INITIALS) * 5 * len(SURNAME_ENDINGS)
+    limit = names * len(ROLE_SHARES[role]) // 10 // 2
+    if count > limit:
+        raise ValueError(f"at most {limit} people of role {role!r}, not {count}")
     seen: set[str] = set()
     out = []
     while len(out) < count:
-        name = person_name(rng, role)
-        if name in seen:
+        name = person_name(rng)
+        if name in seen or role_of(name) != role:
             continue
         seen.add(name)
         out.append(Person(name, tuple((a, rng.choice(VALUES[a])) for a in ATTRIBUTES)))
