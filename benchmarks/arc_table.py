@@ -51,7 +51,7 @@ from seal_agent.jobs.arc import build_context, prepare_run, run_arc
 from seal_agent.run.driver import exclusive_run
 from seal_agent.arc.data import load_configured_tasks
 from seal_agent.model.tiny import recipe_summary
-from seal_agent.run.seeding import each_seed
+from seal_agent.run.seeding import add_table_options, each_seed
 from seal_agent.stats import success_row
 
 # SEAL's ARC subsets (ARC-AGI-1): the training tasks its policy learns on, the evaluation tasks
@@ -241,9 +241,6 @@ def print_table(rows: list[dict[str, Any]], title: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="A model directory (e.g. from `seal pretrain nano`) or hub id.")
-    parser.add_argument("--seeds", default="0,1,2", help="Comma-separated seeds; rows pool over them.")
-    parser.add_argument("--rounds", type=int, default=2, help="ReST-EM rounds on the RL tasks.")
     parser.add_argument("--train-candidates", type=int, default=12, help="Self-edits per RL task per round (SEAL: 15).")
     parser.add_argument("--eval-candidates", type=int, default=5, help="Self-edits per evaluation task and row (SEAL: 5).")
     parser.add_argument("--rl-tasks-per-spec", type=int, default=1, help="Nano world: RL tasks per RL spec.")
@@ -256,13 +253,11 @@ def main() -> None:
     parser.add_argument("--eval-tasks", type=lambda text: text.split(","), help="--arc-subset: these ids instead of SEAL's evaluation subset.")
     parser.add_argument("--oracle-grid", choices=("full", "paper"), default="full",
                         help="full: the grid and SEAL's hand-picked config; paper: the hand-picked config alone (the paper's oracle row).")
-    parser.add_argument("--config", type=Path, help="A YAML config layered over the world's (e.g. a smaller budget).")
     parser.add_argument("--spread", action="store_true", help="Also score every grid config on the evaluation tasks (diagnostic).")
-    parser.add_argument("--work", type=Path, help="Where the runs go (default: a temporary directory); finished seeds are reused.")
-    parser.add_argument("--json", type=Path, help="Write the table and everything behind it here.")
+    add_table_options(parser, "0,1,2", "A model directory (e.g. from `seal pretrain nano`) or hub id.")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="seal-arc-table-"))
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = args.seeds
     per_seed = each_seed(seeds, work, lambda seed, directory: run_seed(args, seed, directory))
     rows = pool(per_seed, "rows")
     print_table(rows, f"ARC table, {'SEAL subsets' if args.arc_subset else 'nano world'}, seeds {seeds}: "

@@ -51,7 +51,7 @@ from seal_agent.knowledge.baselines import BASE, PASSAGE, POLICY, evaluate_basel
 from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.policy.chat_models import load_chat_model
 from seal_agent.model.tiny import recipe_summary
-from seal_agent.run.seeding import each_seed
+from seal_agent.run.seeding import add_table_options, each_seed
 from seal_agent.stats import success_row
 
 TEACHER = {"class_path": "seal_agent.knowledge.nano_world.RestatingTeacher"}
@@ -203,19 +203,14 @@ def print_table(rows: list[dict[str, Any]], title: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="A `seal pretrain nano --world knowledge` model directory.")
-    parser.add_argument("--seeds", default="1,2,3", help="Comma-separated seeds; rows pool over them.")
-    parser.add_argument("--rounds", type=int, default=2, help="ReST-EM rounds on the RL passages.")
     parser.add_argument("--rl-passages", type=int, default=24, help="Fresh RL passages per round.")
     parser.add_argument("--eval-passages", type=int, default=24, help="Evaluation passages (people never seen by RL or pretraining).")
     parser.add_argument("--candidates", type=int, default=5, help="k self-edits per passage, in ReST-EM and in each policy row (paper: 5).")
     parser.add_argument("--update-seeds", type=int, default=2, help="s: seeds of every update (paper: 3).")
-    parser.add_argument("--config", type=Path, help="A YAML config layered over the world's.")
-    parser.add_argument("--work", type=Path, help="Where the runs go (default: a temporary directory); finished seeds are reused.")
-    parser.add_argument("--json", type=Path, help="Write the table and everything behind it here.")
+    add_table_options(parser, "1,2,3", "A `seal pretrain nano --world knowledge` model directory.")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="seal-knowledge-table-"))
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = args.seeds
     per_seed = each_seed(seeds, work, lambda seed, directory: run_seed(args, seed, directory))
     rows = pool(per_seed)
     print_table(rows, f"knowledge table (single passage), nano world, seeds {seeds}: evaluation passages disjoint from RL")

@@ -68,30 +68,18 @@ def build_byte_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
-def tiny_llama_config(
-    vocab_size: int,
-    hidden_size: int = 256,
-    num_hidden_layers: int = 4,
-    num_attention_heads: int = 8,
-    num_key_value_heads: int = 4,
-    intermediate_size: int = 768,
-    max_position_embeddings: int = 8192,
-    initializer_range: float = 0.02,
-    **token_ids: int,
-) -> LlamaConfig:
-    return LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=hidden_size,
-        num_hidden_layers=num_hidden_layers,
-        num_attention_heads=num_attention_heads,
-        num_key_value_heads=num_key_value_heads,
-        intermediate_size=intermediate_size,
-        max_position_embeddings=max_position_embeddings,
-        rope_theta=10000.0,
-        tie_word_embeddings=False,
-        initializer_range=initializer_range,
-        **token_ids,
-    )
+# The tiny model's architecture unless a caller says otherwise (`build_tiny_model(**architecture)`).
+TINY_ARCHITECTURE = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=4,
+                         intermediate_size=768, max_position_embeddings=8192, initializer_range=0.02)
+
+
+def tiny_llama_config(vocab_size: int, **settings) -> LlamaConfig:
+    """A Llama config of `TINY_ARCHITECTURE` with `settings` over it (sizes, special token ids)."""
+    unknown = set(settings) - set(TINY_ARCHITECTURE) - {"bos_token_id", "eos_token_id", "pad_token_id"}
+    if unknown:
+        raise TypeError(f"unknown tiny-model settings: {sorted(unknown)}")
+    return LlamaConfig(vocab_size=vocab_size, rope_theta=10000.0, tie_word_embeddings=False,
+                       **{**TINY_ARCHITECTURE, **settings})
 
 
 def build_tiny_model(out_dir: str | Path, seed: int = 0, **architecture: float) -> Path:

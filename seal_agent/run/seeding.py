@@ -33,3 +33,15 @@ def each_seed(seeds: list[int], work: Path, run_seed: Callable[[int, Path], dict
         results.append(run_seed(seed, Path(work) / f"seed-{seed}"))
         write_atomic(saved, json.dumps(results[-1], indent=1))  # a cut run never leaves half a file to reuse
     return results
+
+
+def add_table_options(parser, default_seeds: str, model_help: str) -> None:
+    """The options of every results table pooled over seeds: the model, the seeds, the ReST-EM
+    rounds, a config layered over the table's own, and --work and --json as `each_seed` uses them."""
+    parser.add_argument("--model", required=True, help=model_help)
+    parser.add_argument("--seeds", default=default_seeds, type=lambda text: [int(s) for s in text.split(",")],
+                        help="Comma-separated seeds; rows pool over them.")
+    parser.add_argument("--rounds", type=int, default=2, help="ReST-EM rounds on the RL tasks or passages.")
+    parser.add_argument("--config", type=Path, help="A YAML config layered over the table's own (e.g. a smaller budget).")
+    parser.add_argument("--work", type=Path, help="Where the runs go (default: a temporary directory); finished seeds are reused.")
+    parser.add_argument("--json", type=Path, help="Write the table and everything behind it here.")
