@@ -78,3 +78,20 @@ def test_the_restating_teacher_answers_through_the_chat_model_interface():
     tools = variant_tools("implications", knowledge_tools())
     message = self_edit_from(teacher, knowledge_messages(nano_world.passage_of(person), "implications", tools), tools)
     assert validate_knowledge_edit(message, tools).sequences == nano_world.restatements(person)
+
+
+def test_pretraining_can_add_a_phase_on_self_edits_alone(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from seal_agent.cli import app
+
+    out = tmp_path / "nano"
+    result = CliRunner().invoke(app, ["pretrain", "nano", "--world", "knowledge", "--out", str(out), "--steps", "2",
+                                      "--self-edit-steps", "2", "--batch-size", "2"])
+    assert result.exit_code == 0, result.output
+    recipe = json.loads((out / "nano_recipe.json").read_text())
+    assert recipe["steps"] == 2 and recipe["self_edit_steps"] == 2 and len(recipe["loss_curve"]) == 4
+    refused = CliRunner().invoke(app, ["pretrain", "nano", "--out", str(tmp_path / "arc"), "--self-edit-steps", "2"])
+    assert refused.exit_code == 2 and "knowledge" in refused.output

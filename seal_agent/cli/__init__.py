@@ -237,6 +237,8 @@ def pretrain_nano_command(
     learning_rate: float = typer.Option(3e-3, help="Peak learning rate (cosine schedule)."),
     seed: int = typer.Option(0, help="Seed of the initialisation and batch order."),
     data_seed: int = typer.Option(1, help="Seed of the generated pretraining data."),
+    self_edit_steps: int = typer.Option(
+        0, min=0, help="Knowledge world: then this many steps on self-edit examples alone (lr 1e-3), to learn copying."),
 ) -> None:
     """Pretrain a small Llama on a nano world (held-out families or people excluded)."""
     from seal_agent.arc.nano_pretrain import pretrain_nano
@@ -250,15 +252,18 @@ def pretrain_nano_command(
         fail(f"unknown size {size!r}; choose {', '.join(SIZES)}")
     if out.exists() and any(out.iterdir()):
         fail(f"{out}: exists and is not empty")
+    if self_edit_steps and world != "knowledge":
+        fail("--self-edit-steps is for --world knowledge")
+    extra = {"self_edit_steps": self_edit_steps} if self_edit_steps else {}
     progress = progress_bar()
-    bar = progress.add_task("pretraining", total=steps)
+    bar = progress.add_task("pretraining", total=steps + self_edit_steps)
     with progress:
         recipe = pretrainers[world](
             out, size, steps, batch_size, learning_rate, seed, data_seed,
-            on_step=lambda step, loss: progress.update(bar, completed=step, description=f"loss {loss:.3f}"),
+            on_step=lambda step, loss: progress.update(bar, completed=step, description=f"loss {loss:.3f}"), **extra,
         )
     losses = recipe["loss_curve"]
-    console.print(f"{recipe['parameters']:,} parameters · {steps} steps in {recipe['seconds']:.0f}s · "
+    console.print(f"{recipe['parameters']:,} parameters · {steps + self_edit_steps} steps in {recipe['seconds']:.0f}s · "
                   f"loss {losses[0]:.3f} → {sum(losses[-20:]) / len(losses[-20:]):.3f} · recipe: {escape(str(out / 'nano_recipe.json'))}")
 
 

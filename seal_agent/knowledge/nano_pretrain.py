@@ -103,9 +103,14 @@ def qa_accuracy(model, tokenizer, people: list[nano_world.Person], max_new_token
 def pretrain_knowledge_nano(
     out: str | Path, size: str = "small", steps: int = 2000, batch_size: int = 16, learning_rate: float = 3e-3,
     seed: int = 0, data_seed: int = 1, qa_people: int = 600, text_people: int = 100, self_edits: int = 2400,
-    device: str = "auto", on_step=None,
+    device: str = "auto", on_step=None, self_edit_steps: int = 0, self_edit_learning_rate: float = 1e-3,
 ) -> dict:
-    """Build, pretrain and save; returns the recipe (also written to `out/nano_recipe.json`)."""
+    """Build, pretrain and save; returns the recipe (also written to `out/nano_recipe.json`).
+
+    `self_edit_steps`: a second phase on self-edit examples alone (fresh pretraining people),
+    at `self_edit_learning_rate`: the policy's prior needs to copy names and values from the
+    passage, which the mixed corpus teaches slowly.
+    """
     out = Path(out)
     build_tiny_model(out, seed=seed, **SIZES[size])
     model, tokenizer = load_model_and_tokenizer(str(out), "float32", device)
@@ -113,11 +118,20 @@ def pretrain_knowledge_nano(
     start = time.perf_counter()
     losses = train_full_model(model, tokenizer, examples, steps=steps, batch_size=batch_size, learning_rate=learning_rate,
                               seed=seed, on_step=on_step)
+    if self_edit_steps:
+        rng = random.Random(data_seed + 1)
+        extra = nano_world.people("pretraining", qa_people + text_people + 2 * self_edits, data_seed)[-self_edits:]
+        tools = variant_tools(PROMPT, knowledge_tools())
+        prior = [self_edit_example(tokenizer, person, rng, tools) for person in extra]
+        losses += train_full_model(model, tokenizer, prior, steps=self_edit_steps, batch_size=batch_size,
+                                   learning_rate=self_edit_learning_rate, seed=seed + 1,
+                                   on_step=None if on_step is None else lambda step, loss: on_step(steps + step, loss))
     model.save_pretrained(out)
     recipe = {
         "world": "knowledge", "size": size, "architecture": SIZES[size],
         "parameters": sum(p.numel() for p in model.parameters()), "steps": steps, "batch_size": batch_size,
         "learning_rate": learning_rate, "seed": seed, "data_seed": data_seed, "examples": len(examples),
+        "self_edit_steps": self_edit_steps, "self_edit_learning_rate": self_edit_learning_rate,
         "people": {"qa": qa_people, "text": text_people, "self_edit_prompts": self_edits},
         "self_edit_prompt": PROMPT, "self_edit_prompt_form": PROMPT_FORM, "self_edit_prior": PRIOR,
         "qa_accuracy_on_text_people": round(qa_accuracy(model, tokenizer, held_out), 4),
