@@ -65,8 +65,9 @@ def test_the_converted_model_loads_by_path_and_computes_what_the_gguf_does(smoll
 
 @pytest.mark.slow
 def test_one_knowledge_update_with_smollm2_makes_a_made_up_fact_likelier(smollm2_plain):
-    """A made-up person's passage and the teacher's restatements: one LoRA update, then the
-    questions without the passage. The gold answers must become likelier (log-likelihood)."""
+    """A made-up person's passage and question-answer pairs about it (what the self-qa variant's
+    tool writes): one LoRA update, then the questions without the passage. The gold answers
+    must become likelier (log-likelihood)."""
     from seal_agent.engine.sequential import LoraEngine, TrainJob
     from seal_agent.knowledge import nano_world
     from seal_agent.knowledge.reward import score_passage
@@ -74,6 +75,7 @@ def test_one_knowledge_update_with_smollm2_makes_a_made_up_fact_likelier(smollm2
     from seal_agent.config import LoraConfigSection
     from seal_agent.model.adapters import attach_adapters
     from seal_agent.model.loading import load_model_and_tokenizer
+    from tools import knowledge_tools
 
     model, tokenizer = load_model_and_tokenizer(str(smollm2_plain), device="cpu")
     lora = LoraConfigSection(rank=16, alpha=32, target_modules=["q_proj", "v_proj"])
@@ -86,10 +88,13 @@ def test_one_knowledge_update_with_smollm2_makes_a_made_up_fact_likelier(smollm2
         return score_passage(m, tokenizer, passage, batch_size=4, answer_max_new_tokens=None)
 
     before = engine.score_base(score)["loglik"]
-    examples = update_examples(tokenizer, passage, nano_world.restatements(person))
+    write_qa_pairs = next(t for t in knowledge_tools() if t.name == "write_qa_pairs")
+    pairs = write_qa_pairs.invoke({"pairs": [{"question": q.question, "answer": q.answers[0]} for q in passage.questions]})
+    examples = update_examples(tokenizer, passage, pairs)
     (outcome,) = engine.train_and_score([TrainJob(examples, 1e-3, 5, 0)], score)
     assert outcome.failure is None and len(outcome.train.losses) == 5 * len(examples)
     after = outcome.evaluation["loglik"]
+    print(f"log-likelihood of the gold answers, summed: {sum(before):.1f} -> {sum(after):.1f} nats")
     assert sum(after) - sum(before) > 2, (before, after)  # nats over the four questions
 
 
