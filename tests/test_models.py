@@ -30,3 +30,23 @@ def test_building_is_deterministic_and_reused(tmp_path):
     build_tiny_model(a, seed=3, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                      num_key_value_heads=1, intermediate_size=64)
     assert (a / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_a_word_tokenizer_keeps_words_whole_wherever_they_stand_and_covers_every_text(tmp_path):
+    from seal_agent.model.tiny import build_word_tokenizer
+
+    corpus = ["They say Ostrava is the home town of Venel Muurk.", '["Venel Muurk lives in Ostrava."]'] * 50
+    tokenizer = build_word_tokenizer(corpus, vocab_size=400)
+    # The same word is the same tokens after a space, a quote or a line break: a nano model can copy it.
+    after = [tokenizer.tokenize(text)[1:] for text in (" Venel", '"Venel', "\nVenel")]
+    assert after[0] == after[1] == after[2] == ["Venel"]
+    for text in ['[{"name":"write_implications"}]', "ünïcode ✓ <script>", "Title: Jisil Fuash\n"]:
+        assert tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) == text
+    path = build_tiny_model(tmp_path / "m", seed=0, tokenizer=tokenizer, hidden_size=32, num_hidden_layers=1,
+                            num_attention_heads=2, num_key_value_heads=1, intermediate_size=64)
+    model, loaded = load_model_and_tokenizer(str(path), device="cpu")
+    assert model.config.vocab_size == len(loaded) == len(tokenizer) <= 400
+    assert loaded.tokenize("Venel Muurk") == tokenizer.tokenize("Venel Muurk")
+    import json
+
+    assert json.loads((path / "tiny_recipe.json").read_text())["tokenizer"] == {"kind": "word-bpe", "vocab_size": len(tokenizer)}

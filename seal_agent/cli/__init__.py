@@ -238,7 +238,7 @@ def pretrain_nano_command(
     seed: int = typer.Option(0, help="Seed of the initialisation and batch order."),
     data_seed: int = typer.Option(1, help="Seed of the generated pretraining data."),
     self_edit_steps: int = typer.Option(
-        0, min=0, help="Knowledge world: then this many steps on self-edit examples alone (lr 1e-3), to learn copying."),
+        0, min=0, help="Knowledge world: then this many steps on self-edit examples alone (lr 2e-3), to learn copying."),
 ) -> None:
     """Pretrain a small Llama on a nano world (held-out families or people excluded)."""
     from seal_agent.arc.nano_pretrain import pretrain_nano

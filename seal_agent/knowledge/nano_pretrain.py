@@ -36,7 +36,7 @@ from seal_agent.knowledge.prompts import knowledge_messages, variant_tools
 from seal_agent.knowledge.reward import answer_text, first_line, question_prompt
 from seal_agent.knowledge.update import update_examples
 from seal_agent.model.loading import load_model_and_tokenizer
-from seal_agent.model.tiny import SIZES, build_tiny_model
+from seal_agent.model.tiny import SIZES, build_byte_tokenizer, build_tiny_model, build_word_tokenizer
 from seal_agent.policy.local import render_chat
 from seal_agent.policy.tool_format import SEPARATORS
 from seal_agent.rl.sft import completion_example
@@ -100,10 +100,26 @@ def qa_accuracy(model, tokenizer, people: list[nano_world.Person], max_new_token
     return sum(first_line(a) == g for a, g in zip(answers, golds)) / max(1, len(golds))
 
 
+def world_tokenizer(qa_people: int, text_people: int, self_edits: int, seed: int, vocab_size: int):
+    """A word tokenizer (`build_word_tokenizer`) learned from the pretraining corpus itself.
+
+    With one token per byte a name is a dozen tokens, and a small model spends thousands of
+    steps before it copies one from a passage into a statement; with word pieces a name is
+    two or three tokens. The pieces come from pretraining people only, and every role's
+    names are made of the same syllables, so an evaluation name splits into pieces the model
+    has seen.
+    """
+    bytes_tokenizer = build_byte_tokenizer()
+    examples, _ = pretraining_examples(bytes_tokenizer, qa_people, text_people, self_edits, seed)
+    return build_word_tokenizer((bytes_tokenizer.decode(e.input_ids, skip_special_tokens=True) for e in examples),
+                                vocab_size)
+
+
 def pretrain_knowledge_nano(
     out: str | Path, size: str = "small", steps: int = 2000, batch_size: int = 16, learning_rate: float = 3e-3,
     seed: int = 0, data_seed: int = 1, qa_people: int = 600, text_people: int = 100, self_edits: int = 2400,
-    device: str = "auto", on_step=None, self_edit_steps: int = 0, self_edit_learning_rate: float = 1e-3,
+    device: str = "auto", on_step=None, self_edit_steps: int = 0, self_edit_learning_rate: float = 2e-3,
+    vocab_size: int = 640,
 ) -> dict:
     """Build, pretrain and save; returns the recipe (also written to `out/nano_recipe.json`).
 
@@ -112,7 +128,8 @@ def pretrain_knowledge_nano(
     passage, which the mixed corpus teaches slowly.
     """
     out = Path(out)
-    build_tiny_model(out, seed=seed, **SIZES[size])
+    build_tiny_model(out, seed=seed, tokenizer=world_tokenizer(qa_people, text_people, self_edits, data_seed, vocab_size),
+                     **SIZES[size])
     model, tokenizer = load_model_and_tokenizer(str(out), "float32", device)
     examples, held_out = pretraining_examples(tokenizer, qa_people, text_people, self_edits, data_seed)
     start = time.perf_counter()
@@ -129,7 +146,7 @@ def pretrain_knowledge_nano(
     model.save_pretrained(out)
     recipe = {
         "world": "knowledge", "size": size, "architecture": SIZES[size],
-        "parameters": sum(p.numel() for p in model.parameters()), "steps": steps, "batch_size": batch_size,
+        "parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(tokenizer), "steps": steps, "batch_size": batch_size,
         "learning_rate": learning_rate, "seed": seed, "data_seed": data_seed, "examples": len(examples),
         "self_edit_steps": self_edit_steps, "self_edit_learning_rate": self_edit_learning_rate,
         "people": {"qa": qa_people, "text": text_people, "self_edit_prompts": self_edits},

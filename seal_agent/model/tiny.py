@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from seal_agent.run.directory import write_atomic
@@ -68,9 +68,39 @@ def build_byte_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
+def build_word_tokenizer(corpus, vocab_size: int = 1024) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer whose merges are learned from `corpus` (an iterable of texts).
+
+    Text is first cut at every space and punctuation mark, each kept as its own piece, so a
+    word is the same token sequence wherever it stands: "Venel" after a quote, a space or a
+    line break. (GPT-2's pre-tokenizer glues the space to the word, so a nano model would
+    have to learn that " Venel" and "Venel" are one name before it could copy a name from a
+    passage into a statement that starts with it.) Any byte still has its own token, so the
+    tokenizer covers every text, as the byte tokenizer does.
+    """
+    tokenizer = Tokenizer(models.BPE(fuse_unk=False))
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r"\s|[^\w\s]"), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(corpus, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=8192,
+    )
+
+
 # The tiny model's architecture unless a caller says otherwise (`build_tiny_model(**architecture)`).
 TINY_ARCHITECTURE = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=4,
-                         intermediate_size=768, max_position_embeddings=8192, initializer_range=0.02)
+                         intermediate_size=768, max_position_embeddings=8192, initializer_range=0.02,
+                         tie_word_embeddings=False)
 
 
 def tiny_llama_config(vocab_size: int, **settings) -> LlamaConfig:
@@ -78,25 +108,28 @@ def tiny_llama_config(vocab_size: int, **settings) -> LlamaConfig:
     unknown = set(settings) - set(TINY_ARCHITECTURE) - {"bos_token_id", "eos_token_id", "pad_token_id"}
     if unknown:
         raise TypeError(f"unknown tiny-model settings: {sorted(unknown)}")
-    return LlamaConfig(vocab_size=vocab_size, rope_theta=10000.0, tie_word_embeddings=False,
-                       **{**TINY_ARCHITECTURE, **settings})
+    return LlamaConfig(vocab_size=vocab_size, rope_theta=10000.0, **{**TINY_ARCHITECTURE, **settings})
 
 
-def build_tiny_model(out_dir: str | Path, seed: int = 0, **architecture: float) -> Path:
+def build_tiny_model(out_dir: str | Path, seed: int = 0, tokenizer: PreTrainedTokenizerFast | None = None,
+                     **architecture: float) -> Path:
     """Build a randomly initialised tiny Llama and its tokenizer, save both to `out_dir`.
 
-    `architecture` is passed to `tiny_llama_config` (hidden_size, num_hidden_layers,
+    `tokenizer`: the byte tokenizer unless given (a nano world passes one of
+    `build_word_tokenizer`, recorded in the recipe by its vocabulary size). `architecture` is passed to `tiny_llama_config` (hidden_size, num_hidden_layers,
     num_attention_heads, num_key_value_heads, intermediate_size, initializer_range).
     Building is deterministic in `seed`. If `out_dir` already holds a model built with the
     same recipe it is reused, so a resumed run sees the very same weights.
     """
     out_dir = Path(out_dir)
     recipe = {"seed": seed, **architecture}
+    if tokenizer is not None:
+        recipe["tokenizer"] = {"kind": "word-bpe", "vocab_size": len(tokenizer)}
     recipe_path = out_dir / "tiny_recipe.json"
     if recipe_path.exists() and json.loads(recipe_path.read_text()) == recipe:
         return out_dir
 
-    tokenizer = build_byte_tokenizer()
+    tokenizer = tokenizer or build_byte_tokenizer()
     config = tiny_llama_config(
         vocab_size=len(tokenizer),
         **architecture,
