@@ -89,13 +89,14 @@ def test_pretraining_can_add_a_phase_on_self_edits_alone(tmp_path):
 
     out = tmp_path / "nano"
     result = CliRunner().invoke(app, ["pretrain", "nano", "--world", "knowledge", "--out", str(out), "--steps", "2",
-                                      "--self-edit-steps", "2", "--batch-size", "2"])
+                                      "--self-edit-steps", "2", "--batch-size", "2",
+                                      "--tokenizer", "words"])
     assert result.exit_code == 0, result.output
     recipe = json.loads((out / "nano_recipe.json").read_text())
     assert recipe["steps"] == 2 and recipe["self_edit_steps"] == 2 and len(recipe["loss_curve"]) == 4
     # The word tokenizer learned from the corpus: a name is a few pieces, not a dozen bytes.
     tokenizer = AutoTokenizer.from_pretrained(out)
-    assert recipe["vocab_size"] == len(tokenizer) <= 640
+    assert recipe["tokenizer"] == "words" and recipe["vocab_size"] == len(tokenizer) <= 640
     assert len(tokenizer.tokenize(nano_world.people("eval", 1, 0)[0].name)) <= 6
     refused = CliRunner().invoke(app, ["pretrain", "nano", "--out", str(tmp_path / "arc"), "--self-edit-steps", "2"])
     assert refused.exit_code == 2 and "knowledge" in refused.output

@@ -238,7 +238,9 @@ def pretrain_nano_command(
     seed: int = typer.Option(0, help="Seed of the initialisation and batch order."),
     data_seed: int = typer.Option(1, help="Seed of the generated pretraining data."),
     self_edit_steps: int = typer.Option(
-        0, min=0, help="Knowledge world: then this many steps on self-edit examples alone (lr 2e-3), to learn copying."),
+        0, min=0, help="Knowledge world: then this many steps on self-edit examples alone (lr 1e-3), to learn copying."),
+    tokenizer: str = typer.Option(
+        "bytes", help="Knowledge world: bytes (one token per byte) or words (pieces learned from the corpus)."),
 ) -> None:
     """Pretrain a small Llama on a nano world (held-out families or people excluded)."""
     from seal_agent.arc.nano_pretrain import pretrain_nano
@@ -254,7 +256,13 @@ def pretrain_nano_command(
         fail(f"{out}: exists and is not empty")
     if self_edit_steps and world != "knowledge":
         fail("--self-edit-steps is for --world knowledge")
+    if tokenizer != "bytes" and world != "knowledge":
+        fail("--tokenizer is for --world knowledge")
+    if tokenizer not in ("bytes", "words"):
+        fail(f"unknown tokenizer {tokenizer!r}; choose bytes or words")
     extra = {"self_edit_steps": self_edit_steps} if self_edit_steps else {}
+    if world == "knowledge":
+        extra["tokenizer_kind"] = tokenizer
     progress = progress_bar()
     bar = progress.add_task("pretraining", total=steps + self_edit_steps)
     with progress:
