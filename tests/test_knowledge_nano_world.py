@@ -89,14 +89,26 @@ def test_pretraining_can_add_a_phase_on_self_edits_alone(tmp_path):
 
     out = tmp_path / "nano"
     result = CliRunner().invoke(app, ["pretrain", "nano", "--world", "knowledge", "--out", str(out), "--steps", "2",
-                                      "--self-edit-steps", "2", "--batch-size", "2",
-                                      "--tokenizer", "words"])
+                                      "--self-edit-steps", "2", "--refresh-steps", "2",
+                                      "--batch-size", "2", "--tokenizer", "words"])
     assert result.exit_code == 0, result.output
     recipe = json.loads((out / "nano_recipe.json").read_text())
-    assert recipe["steps"] == 2 and recipe["self_edit_steps"] == 2 and len(recipe["loss_curve"]) == 4
+    assert recipe["steps"] == recipe["self_edit_steps"] == recipe["refresh_steps"] == 2 and len(recipe["loss_curve"]) == 6
     # The word tokenizer learned from the corpus: a name is a few pieces, not a dozen bytes.
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert recipe["tokenizer"] == "words" and recipe["vocab_size"] == len(tokenizer) <= 640
     assert len(tokenizer.tokenize(nano_world.people("eval", 1, 0)[0].name)) <= 6
     refused = CliRunner().invoke(app, ["pretrain", "nano", "--out", str(tmp_path / "arc"), "--self-edit-steps", "2"])
     assert refused.exit_code == 2 and "knowledge" in refused.output
+
+
+def test_later_phases_see_each_pretraining_person_once_and_never_a_phase_one_person(tiny_model_dir):
+    from seal_agent.knowledge.nano_pretrain import fresh_self_edit_examples
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    phase_one = {p.name for p in nano_world.people("pretraining", 50, 1)}
+    examples = fresh_self_edit_examples(tokenizer, 30, seed=1, skip=50)
+    titles = [tokenizer.decode(e.input_ids).split("Title: ")[1].split("\n")[0] for e in examples]
+    assert len(examples) == len(set(titles)) == 30
+    assert not set(titles) & phase_one
+    assert all(nano_world.role_of(name) == "pretraining" for name in titles)

@@ -239,6 +239,8 @@ def pretrain_nano_command(
     data_seed: int = typer.Option(1, help="Seed of the generated pretraining data."),
     self_edit_steps: int = typer.Option(
         0, min=0, help="Knowledge world: then this many steps on self-edit examples alone (lr 1e-3), to learn copying."),
+    refresh_steps: int = typer.Option(
+        0, min=0, help="Knowledge world: then this many steps on the answering corpus with fresh self-edits (lr 1e-3)."),
     tokenizer: str = typer.Option(
         "bytes", help="Knowledge world: bytes (one token per byte) or words (pieces learned from the corpus)."),
 ) -> None:
@@ -254,24 +256,24 @@ def pretrain_nano_command(
         fail(f"unknown size {size!r}; choose {', '.join(SIZES)}")
     if out.exists() and any(out.iterdir()):
         fail(f"{out}: exists and is not empty")
-    if self_edit_steps and world != "knowledge":
-        fail("--self-edit-steps is for --world knowledge")
+    if (self_edit_steps or refresh_steps) and world != "knowledge":
+        fail("--self-edit-steps and --refresh-steps are for --world knowledge")
     if tokenizer != "bytes" and world != "knowledge":
         fail("--tokenizer is for --world knowledge")
     if tokenizer not in ("bytes", "words"):
         fail(f"unknown tokenizer {tokenizer!r}; choose bytes or words")
-    extra = {"self_edit_steps": self_edit_steps} if self_edit_steps else {}
-    if world == "knowledge":
-        extra["tokenizer_kind"] = tokenizer
+    extra = ({"self_edit_steps": self_edit_steps, "refresh_steps": refresh_steps, "tokenizer_kind": tokenizer}
+             if world == "knowledge" else {})
+    total = steps + self_edit_steps + refresh_steps
     progress = progress_bar()
-    bar = progress.add_task("pretraining", total=steps + self_edit_steps)
+    bar = progress.add_task("pretraining", total=total)
     with progress:
         recipe = pretrainers[world](
             out, size, steps, batch_size, learning_rate, seed, data_seed,
             on_step=lambda step, loss: progress.update(bar, completed=step, description=f"loss {loss:.3f}"), **extra,
         )
     losses = recipe["loss_curve"]
-    console.print(f"{recipe['parameters']:,} parameters · {steps + self_edit_steps} steps in {recipe['seconds']:.0f}s · "
+    console.print(f"{recipe['parameters']:,} parameters · {total} steps in {recipe['seconds']:.0f}s · "
                   f"loss {losses[0]:.3f} → {sum(losses[-20:]) / len(losses[-20:]):.3f} · recipe: {escape(str(out / 'nano_recipe.json'))}")
 
 

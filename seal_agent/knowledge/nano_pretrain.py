@@ -1,6 +1,7 @@
 """`seal pretrain nano --world knowledge`: a small Llama pretrained on the nano knowledge world.
 
-    seal pretrain nano --world knowledge --out models/nano-knowledge
+    seal pretrain nano --world knowledge --out models/nano-knowledge \
+        --steps 4000 --self-edit-steps 2700 --refresh-steps 800
 
 The pretraining people (`nano_world.people("pretraining", ...)`; no rl or eval person can
 appear) come in two groups:
@@ -17,6 +18,12 @@ And self-edits written after the real knowledge prompt (`knowledge_messages`, va
 policy's prior. Each fact of the passage is, independently, restated person first
 (`PRIOR["restate"]`), copied as the passage says it (`PRIOR["copy"]`) or left out; the
 prior knows nothing about which of these makes a fact answerable later.
+
+The mixed corpus teaches answering, and copying only slowly (after 4000 steps the prior
+copied no name or value of a new passage). So two later phases (`pretrain_knowledge_nano`):
+self-edits alone, a fresh person each (none can be recalled instead of copied), until the
+model copies; then the answering corpus again beside fresh self-edits, since the second
+phase alone erodes answering (README: "The nano knowledge world").
 """
 
 from __future__ import annotations
@@ -116,19 +123,35 @@ def world_tokenizer(qa_people: int, text_people: int, self_edits: int, seed: int
                                 vocab_size)
 
 
+def fresh_self_edit_examples(tokenizer, count: int, seed: int, skip: int = 0) -> list[TrainingExample]:
+    """Self-edit examples of `count` pretraining people after the first `skip` of `people(..., seed)`:
+    a fresh person for every example of the later phases, as far as the names go, so no
+    self-edit can be recalled instead of copied from its passage."""
+    count = min(count, nano_world.capacity("pretraining") - skip)
+    rng = random.Random(f"prior:{seed}:{skip}")
+    tools = variant_tools(PROMPT, knowledge_tools())
+    return [self_edit_example(tokenizer, person, rng, tools)
+            for person in nano_world.people("pretraining", skip + count, seed)[skip:]]
+
+
 def pretrain_knowledge_nano(
     out: str | Path, size: str = "small", steps: int = 2000, batch_size: int = 16, learning_rate: float = 3e-3,
     seed: int = 0, data_seed: int = 1, qa_people: int = 600, text_people: int = 100, self_edits: int = 2400,
     device: str = "auto", on_step=None, self_edit_steps: int = 0, self_edit_learning_rate: float = 1e-3,
-    tokenizer_kind: str = "bytes", vocab_size: int = 640,
+    refresh_steps: int = 0, tokenizer_kind: str = "bytes", vocab_size: int = 640,
 ) -> dict:
     """Build, pretrain and save; returns the recipe (also written to `out/nano_recipe.json`).
 
-    `self_edit_steps`: a second phase on self-edit examples alone (fresh pretraining people),
-    at `self_edit_learning_rate`: the policy's prior needs to copy names and values from the
-    passage, which the mixed corpus teaches slowly. `tokenizer_kind`: "bytes" (one token per
-    byte) or "words" (`world_tokenizer` with `vocab_size` pieces: three times fewer tokens
-    per step; in the README's measurements it did not copy better).
+    Up to three phases:
+      1. `steps` on the mixed corpus (`pretraining_examples`) at `learning_rate`;
+      2. `self_edit_steps` on self-edit examples alone, a fresh person each
+         (`fresh_self_edit_examples`), at `self_edit_learning_rate`: the prior must copy
+         names and values from the passage, which the mixed corpus teaches slowly;
+      3. `refresh_steps` on phase 1's qa and text people with fresh self-edits, at
+         `self_edit_learning_rate`: phase 2 alone erodes answering from trained-in facts
+         (see the README's measurements), this brings it back and keeps the copying.
+    `tokenizer_kind`: "bytes" (one token per byte) or "words" (`world_tokenizer` with
+    `vocab_size` pieces: three times fewer tokens per step; it did not copy better).
     """
     out = Path(out)
     if tokenizer_kind not in TOKENIZERS:
@@ -137,23 +160,28 @@ def pretrain_knowledge_nano(
     build_tiny_model(out, seed=seed, tokenizer=words, **SIZES[size])
     model, tokenizer = load_model_and_tokenizer(str(out), "float32", device)
     examples, held_out = pretraining_examples(tokenizer, qa_people, text_people, self_edits, data_seed)
-    start = time.perf_counter()
-    losses = train_full_model(model, tokenizer, examples, steps=steps, batch_size=batch_size, learning_rate=learning_rate,
-                              seed=seed, on_step=on_step)
+    used = qa_people + text_people + self_edits  # phase 1's people come first in `people(..., data_seed)`
+    phases = [(steps, learning_rate, lambda: examples)]
     if self_edit_steps:
-        rng = random.Random(data_seed + 1)
-        extra = nano_world.people("pretraining", qa_people + text_people + 2 * self_edits, data_seed)[-self_edits:]
-        tools = variant_tools(PROMPT, knowledge_tools())
-        prior = [self_edit_example(tokenizer, person, rng, tools) for person in extra]
-        losses += train_full_model(model, tokenizer, prior, steps=self_edit_steps, batch_size=batch_size,
-                                   learning_rate=self_edit_learning_rate, seed=seed + 1,
-                                   on_step=None if on_step is None else lambda step, loss: on_step(steps + step, loss))
+        phases.append((self_edit_steps, self_edit_learning_rate,
+                       lambda: fresh_self_edit_examples(tokenizer, self_edit_steps * batch_size, data_seed, skip=used)))
+    if refresh_steps:
+        answering, _ = pretraining_examples(tokenizer, qa_people, text_people, 0, data_seed)
+        phases.append((refresh_steps, self_edit_learning_rate,
+                       lambda: answering + fresh_self_edit_examples(tokenizer, len(answering), data_seed + 1)))
+    start, losses = time.perf_counter(), []
+    for number, (phase_steps, phase_rate, phase_examples) in enumerate(phases):
+        done = len(losses)
+        losses += train_full_model(
+            model, tokenizer, phase_examples(), steps=phase_steps, batch_size=batch_size, learning_rate=phase_rate,
+            seed=seed + number, on_step=None if on_step is None else lambda step, loss: on_step(done + step, loss))
     model.save_pretrained(out)
     recipe = {
         "world": "knowledge", "size": size, "architecture": SIZES[size],
-        "parameters": sum(p.numel() for p in model.parameters()), "tokenizer": tokenizer_kind, "vocab_size": len(tokenizer), "steps": steps, "batch_size": batch_size,
-        "learning_rate": learning_rate, "seed": seed, "data_seed": data_seed, "examples": len(examples),
-        "self_edit_steps": self_edit_steps, "self_edit_learning_rate": self_edit_learning_rate,
+        "parameters": sum(p.numel() for p in model.parameters()), "tokenizer": tokenizer_kind, "vocab_size": len(tokenizer),
+        "steps": steps, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "data_seed": data_seed,
+        "examples": len(examples), "self_edit_steps": self_edit_steps, "refresh_steps": refresh_steps,
+        "self_edit_learning_rate": self_edit_learning_rate,
         "people": {"qa": qa_people, "text": text_people, "self_edit_prompts": self_edits},
         "self_edit_prompt": PROMPT, "self_edit_prompt_form": PROMPT_FORM, "self_edit_prior": PRIOR,
         "qa_accuracy_on_text_people": round(qa_accuracy(model, tokenizer, held_out), 4),

@@ -111,13 +111,18 @@ def role_of(name: str) -> str:
     return next(role for role, share in ROLE_SHARES.items() if bucket in share)
 
 
+def capacity(role: str) -> int:
+    """How many people of `role` `people` will draw (half the names the role can have: drawing stays quick)."""
+    names = len(FIRST_SYLLABLES) * len(SECOND_SYLLABLES) * len(SURNAME_INITIALS) * 5 * len(SURNAME_ENDINGS)
+    return names * len(ROLE_SHARES[role]) // 10 // 2
+
+
 def people(role: str, count: int, seed: int) -> list[Person]:
     """`count` distinct people of one role, deterministic in (role, seed)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     rng = random.Random(f"nano-knowledge:{role}:{seed}")
-    names = len(FIRST_SYLLABLES) * len(SECOND_SYLLABLES) * len(SURNAME_INITIALS) * 5 * len(SURNAME_ENDINGS)
-    limit = names * len(ROLE_SHARES[role]) // 10 // 2
+    limit = capacity(role)
     if count > limit:
         raise ValueError(f"at most {limit} people of role {role!r}, not {count}")
     seen: set[str] = set()
