@@ -58,7 +58,7 @@ TEACHER = {"class_path": "seal_agent.knowledge.nano_world.RestatingTeacher"}
 
 # The nano world's loop: the implications prompt the nano model's prior was pretrained after,
 # short statements, small updates (lr 3e-3 x 10 epochs: passage only 18% exact match, the
-# teacher's restatements 68%, in results_knowledge_table_nano.json).
+# teacher's restatements 65%, in results_knowledge_table_nano.json).
 NANO_CONFIG = {
     "model": {"dtype": "float32", "device": "auto"},
     "policy": {"prompt": "implications", "prompt_form": "compact", "temperature": 1.0, "max_new_tokens": 400, "max_text_chars": 64, "max_items": 4,
