@@ -48,6 +48,18 @@ SIZES = {
                    intermediate_size=1024, initializer_range=0.02),
 }
 
+def with_chat_format(tokenizer: Tokenizer) -> PreTrainedTokenizerFast:
+    """A `tokenizers` tokenizer as a transformers one with the special tokens and chat template above."""
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=8192,
+    )
+
+
 def build_byte_tokenizer() -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer with an empty merge list: exactly one token per byte."""
     byte_to_unicode = pre_tokenizers.ByteLevel.alphabet()
@@ -58,14 +70,7 @@ def build_byte_tokenizer() -> PreTrainedTokenizerFast:
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.add_special_tokens(SPECIAL_TOKENS)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        bos_token=BOS,
-        eos_token=EOS,
-        pad_token=PAD,
-        chat_template=CHAT_TEMPLATE,
-        model_max_length=8192,
-    )
+    return with_chat_format(tokenizer)
 
 
 def build_word_tokenizer(corpus, vocab_size: int = 1024) -> PreTrainedTokenizerFast:
@@ -87,14 +92,7 @@ def build_word_tokenizer(corpus, vocab_size: int = 1024) -> PreTrainedTokenizerF
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tokenizer.train_from_iterator(corpus, trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        bos_token=BOS,
-        eos_token=EOS,
-        pad_token=PAD,
-        chat_template=CHAT_TEMPLATE,
-        model_max_length=8192,
-    )
+    return with_chat_format(tokenizer)
 
 
 # The tiny model's architecture unless a caller says otherwise (`build_tiny_model(**architecture)`).
