@@ -100,6 +100,9 @@ def test_pretraining_can_add_a_phase_on_self_edits_alone(tmp_path):
     assert len(tokenizer.tokenize(nano_world.people("eval", 1, 0)[0].name)) <= 6
     refused = CliRunner().invoke(app, ["pretrain", "nano", "--out", str(tmp_path / "arc"), "--self-edit-steps", "2"])
     assert refused.exit_code == 2 and "knowledge" in refused.output
+    unknown = CliRunner().invoke(app, ["pretrain", "nano", "--world", "knowledge", "--out", str(tmp_path / "k"),
+                                       "--tokenizer", "letters"])
+    assert unknown.exit_code == 2 and "bytes, words" in unknown.output
 
 
 def test_later_phases_see_each_pretraining_person_once_and_never_a_phase_one_person(tiny_model_dir):

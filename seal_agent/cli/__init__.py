@@ -246,7 +246,7 @@ def pretrain_nano_command(
 ) -> None:
     """Pretrain a small Llama on a nano world (held-out families or people excluded)."""
     from seal_agent.arc.nano_pretrain import pretrain_nano
-    from seal_agent.knowledge.nano_pretrain import pretrain_knowledge_nano
+    from seal_agent.knowledge.nano_pretrain import TOKENIZERS, pretrain_knowledge_nano
     from seal_agent.model.tiny import SIZES
 
     pretrainers = {"arc": pretrain_nano, "knowledge": pretrain_knowledge_nano}
@@ -260,8 +260,8 @@ def pretrain_nano_command(
         fail("--self-edit-steps and --refresh-steps are for --world knowledge")
     if tokenizer != "bytes" and world != "knowledge":
         fail("--tokenizer is for --world knowledge")
-    if tokenizer not in ("bytes", "words"):
-        fail(f"unknown tokenizer {tokenizer!r}; choose bytes or words")
+    if tokenizer not in TOKENIZERS:
+        fail(f"unknown tokenizer {tokenizer!r}; choose {', '.join(TOKENIZERS)}")
     extra = ({"self_edit_steps": self_edit_steps, "refresh_steps": refresh_steps, "tokenizer_kind": tokenizer}
              if world == "knowledge" else {})
     total = steps + self_edit_steps + refresh_steps

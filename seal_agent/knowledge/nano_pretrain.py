@@ -112,8 +112,8 @@ def world_tokenizer(qa_people: int, text_people: int, self_edits: int, seed: int
     """A word tokenizer (`build_word_tokenizer`) learned from the pretraining corpus itself.
 
     With one token per byte a name is a dozen tokens, and a small model spends thousands of
-    steps before it copies one from a passage into a statement; with word pieces a name is
-    two or three tokens. The pieces come from pretraining people only, and every role's
+    steps before it copies one from a passage into a statement; with 640 word pieces a name
+    is four or five. The pieces come from pretraining people only, and every role's
     names are made of the same syllables, so an evaluation name splits into pieces the model
     has seen.
     """
