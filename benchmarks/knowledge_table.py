@@ -1,4 +1,4 @@
-"""The paper's Table 2 (single passage) on passages the policy never trained on, pooled over seeds.
+"""The paper's Table 2 (single passage, or CPT) on passages the policy never trained on, pooled over seeds.
 
     seal pretrain nano --world knowledge --out models/nano-knowledge
     python benchmarks/knowledge_table.py --model models/nano-knowledge --seeds 1,2,3 \\
@@ -17,6 +17,14 @@ Protocol, for each seed (DESIGN.md section 6):
         teacher implications       the passage + the scripted teacher's self-edit (every fact
                                    restated person first; it stands in for the paper's GPT-4.1)
         SEAL round N               the passage + self-edits of the policy after N rounds
+With `--setting cpt` every row but the base model is instead ONE update over all the
+evaluation passages and that row's self-edits (the paper's continued-pretraining rows; a
+LoRA update, or every weight with `--update-method full`), and ReST-EM is the same as in
+the single-passage setting: `--rest-em-work` reuses the ReST-EM runs of an earlier
+table's --work, after checking they ran on this model, seeds and RL passages.
+`--rows-config` layers settings over the evaluation rows only (the CPT update's learning
+rate, say), leaving ReST-EM as it was.
+
 The RL and evaluation passages are people of disjoint roles of the nano world
 (`seal_agent.knowledge.nano_world.role_of`); the script refuses to run if they share
 a person or a passage id.
@@ -34,40 +42,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from seal_agent.config import deep_merge, read_yaml_mapping
+from seal_agent.config import deep_merge, load_run_config, read_yaml_mapping
 from seal_agent.jobs.knowledge import PreparedKnowledgeRun, build_knowledge_context, prepare_knowledge_run, run_knowledge
 from seal_agent.knowledge import nano_world
+from seal_agent.knowledge.nano_world import LOOP_CONFIG, TEACHER
 from seal_agent.knowledge.baselines import BASE, PASSAGE, POLICY, evaluate_baselines
 from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.policy.chat_models import load_chat_model
 from seal_agent.model.tiny import recipe_summary
 from seal_agent.run.seeding import add_table_options, each_seed
-from seal_agent.stats import success_row
-
-TEACHER = {"class_path": "seal_agent.knowledge.nano_world.RestatingTeacher"}
-
-# The nano world's loop: the implications prompt the nano model's prior was pretrained after,
-# short statements, small updates (lr 3e-3 x 10 epochs: passage only 18% exact match, the
-# teacher's restatements 65%, in results_knowledge_table_nano.json).
-NANO_CONFIG = {
-    "model": {"dtype": "float32", "device": "auto"},
-    "policy": {"prompt": "implications", "prompt_form": "compact", "temperature": 1.0, "max_new_tokens": 400, "max_text_chars": 64, "max_items": 4,
-               "lora": {"rank": 8, "alpha": 16}, "sft_learning_rate": 3e-3, "sft_epochs": 8, "sft_batch_size": 4},
-    "update": {"lora": {"rank": 8, "alpha": 16}, "epochs": 10, "learning_rate": 3e-3, "batch_size": 1},
-    "eval": {"answer_max_new_tokens": 8, "batch_size": 32, "teacher": TEACHER},
-    "reward": {"kind": "loglik"},
-}
-
+from seal_agent.stats import mean_and_interval, success_row
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
@@ -75,8 +67,13 @@ def say(message: str) -> None:
 
 def seed_config(args, seed: int, data_path: Path, extra: dict[str, Any]) -> KnowledgeRunConfig:
     """The world's loop, then --config, then what this script sets (model, seed, data, k, s): the last word."""
+    if extra.get("mode") != "single":  # the evaluation rows, not ReST-EM's own runs
+        rows = read_yaml_mapping(args.rows_config) if args.rows_config else {}
+        if args.setting == "cpt":
+            rows = deep_merge(rows, {"mode": "cpt", "update": {"method": args.update_method}})
+        extra = deep_merge(rows, extra)
     layers = read_yaml_mapping(args.config) if args.config else {}
-    layers = deep_merge(deep_merge(NANO_CONFIG, layers), {
+    layers = deep_merge(deep_merge(LOOP_CONFIG, layers), {
         "model": {"name_or_path": args.model}, "seed": seed, "data": {"path": str(data_path)},
         "policy": {"candidates_per_passage": args.candidates}, "update": {"seeds": args.update_seeds},
         "eval": {"greedy_answers": True, "teacher": TEACHER}})
@@ -87,6 +84,22 @@ def check_disjoint(rl, evaluation) -> None:
     shared = {p.title for p in rl} & {p.title for p in evaluation} | {p.passage_id for p in rl} & {p.passage_id for p in evaluation}
     if shared:
         raise SystemExit(f"RL and evaluation passages overlap: {sorted(shared)[:5]}")
+
+
+def check_same_rest_em(config: KnowledgeRunConfig, rest_em: Path) -> None:
+    """--rest-em-work: the earlier run must be this seed's ReST-EM on the same model and RL passages."""
+    if not (rest_em / "config.yaml").exists():
+        raise SystemExit(f"--rest-em-work: {rest_em} holds no ReST-EM run")
+    earlier = load_run_config(rest_em / "config.yaml", KnowledgeRunConfig)
+    mine, theirs = config.model_dump(mode="json"), earlier.model_dump(mode="json")
+    for settings in (mine, theirs):  # the same model directory, however it was named
+        if Path(settings["model"]["name_or_path"]).is_dir():
+            settings["model"]["name_or_path"] = str(Path(settings["model"]["name_or_path"]).resolve())
+    for key in ("model", "seed", "rounds", "passages_per_round", "policy", "update", "reward"):
+        if mine[key] != theirs[key]:
+            raise SystemExit(f"--rest-em-work: {rest_em} was run with another {key}: {theirs[key]} (this table: {mine[key]})")
+    if Path(earlier.data.path).read_text() != Path(config.data.path).read_text():
+        raise SystemExit(f"--rest-em-work: {rest_em} trained on other RL passages")
 
 
 def score(config: KnowledgeRunConfig, run_dir: Path, passages, k: int, teacher: bool) -> dict[str, Any]:
@@ -120,8 +133,11 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
     t = time.perf_counter()
     config = seed_config(args, seed, work / "rl.jsonl", {"mode": "single", "rounds": args.rounds,
                                                           "passages_per_round": args.rl_passages})
-    resume = (work / "rest-em" / "config.yaml").exists()  # a seed cut during ReST-EM goes on from its last step
-    summary = run_knowledge(prepare_knowledge_run(None if resume else config, work / "rest-em", resume=resume))
+    rest_em = (args.rest_em_work / f"seed-{seed}" / "rest-em") if args.rest_em_work else work / "rest-em"
+    if args.rest_em_work:
+        check_same_rest_em(config, rest_em)
+    resume = (rest_em / "config.yaml").exists()  # a seed cut during ReST-EM goes on from its last step
+    summary = run_knowledge(prepare_knowledge_run(None if resume else config, rest_em, resume=resume))
     seconds["ReST-EM"] = time.perf_counter() - t
 
     rounds = []
@@ -129,7 +145,7 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
         say(f"seed {seed}: SEAL round {r['round']} on the evaluation passages")
         t = time.perf_counter()
         checkpoint = r.get("policy_checkpoint")
-        extra = {"policy_checkpoint": str(work / "rest-em" / checkpoint)} if checkpoint else {}
+        extra = {"policy_checkpoint": str(rest_em / checkpoint)} if checkpoint else {}
         scored = score(seed_config(args, seed, work / "eval.jsonl", extra), work / f"round-{r['round']}", evaluation,
                        args.candidates, False)
         seconds[f"SEAL round {r['round']}"] = time.perf_counter() - t
@@ -161,15 +177,6 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
                             for r in summary["rounds"]],
         "seconds": {**{k: round(v, 1) for k, v in seconds.items()}, "total": round(time.perf_counter() - start, 1)},
     }
-
-
-def mean_and_interval(values: list[float]) -> tuple[float, list[float]]:
-    """The mean and its normal 95% interval (passages are the independent units)."""
-    if not values:
-        return float("nan"), [float("nan"), float("nan")]
-    mean = statistics.fmean(values)
-    half = 1.96 * statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-    return mean, [mean - half, mean + half]
 
 
 def pool(per_seed: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -207,20 +214,35 @@ def main() -> None:
     parser.add_argument("--eval-passages", type=int, default=24, help="Evaluation passages (people never seen by RL or pretraining).")
     parser.add_argument("--candidates", type=int, default=5, help="k self-edits per passage, in ReST-EM and in each policy row (paper: 5).")
     parser.add_argument("--update-seeds", type=int, default=2, help="s: seeds of every update (paper: 3).")
+    parser.add_argument("--setting", choices=("single", "cpt"), default="single",
+                        help="single: one update per passage and self-edit. cpt: each row is one update over all the "
+                        "evaluation passages (the paper's continued pretraining); ReST-EM is the same.")
+    parser.add_argument("--update-method", choices=("lora", "full"), default="lora",
+                        help="--setting cpt: a LoRA update, or every weight trained (the paper's v2 reports both).")
+    parser.add_argument("--rows-config", type=Path,
+                        help="A YAML layer over --config for the evaluation rows only, not ReST-EM (e.g. the CPT update's "
+                        "learning rate).")
+    parser.add_argument("--rest-em-work", type=Path,
+                        help="Reuse the ReST-EM runs in an earlier table's --work (same model, seeds, rounds, RL passages).")
     add_table_options(parser, "1,2,3", "A `seal pretrain nano --world knowledge` model directory.")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="seal-knowledge-table-"))
     seeds = args.seeds
+    if args.update_method == "full" and args.setting != "cpt":
+        parser.error("--update-method full needs --setting cpt")
     per_seed = each_seed(seeds, work, lambda seed, directory: run_seed(args, seed, directory))
     rows = pool(per_seed)
-    print_table(rows, f"knowledge table (single passage), nano world, seeds {seeds}: evaluation passages disjoint from RL")
+    setting = ("single passage" if args.setting == "single"
+               else f"continued pretraining: one {args.update_method} update over {args.eval_passages} passages")
+    print_table(rows, f"knowledge table ({setting}), nano world, seeds {seeds}: evaluation passages disjoint from RL")
     if args.json:
         args.json.write_text(json.dumps({
-            "world": "nano-knowledge", "model": args.model, "seeds": seeds,
+            "world": "nano-knowledge", "setting": args.setting, "model": args.model, "seeds": seeds,
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
             "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("work", "json")},
-            "loop_config": NANO_CONFIG, "config_layer": read_yaml_mapping(args.config) if args.config else None,
+            "loop_config": LOOP_CONFIG, "config_layer": read_yaml_mapping(args.config) if args.config else None,
+            "rows_config_layer": read_yaml_mapping(args.rows_config) if args.rows_config else None,
             "model_recipe": recipe_summary(args.model),
             "rl_passages": {s["seed"]: s["rl_passages"] for s in per_seed},
             "eval_passages": {s["seed"]: s["eval_passages"] for s in per_seed},

@@ -46,6 +46,7 @@ from langgraph.types import Command, Send
 from safetensors.torch import load_file, save_file
 
 from seal_agent.engine import ScoringEngine
+from seal_agent.engine.full_update import FullUpdateEngine
 from seal_agent.engine.sequential import CandidateFailed, LoraEngine, TrainJob, planned_steps, split_on_out_of_memory
 from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.data import Passage
@@ -91,6 +92,15 @@ class KnowledgeContext:
 
     def metrics(self, scored: dict[str, Any], passage: Passage) -> dict[str, Any]:
         return passage_metrics(scored, passage, self.judge)
+
+    def cpt_engine(self):
+        """The engine of mode cpt's one update: the configured LoRA engine, or (update.method full) every weight."""
+        if self.config.update.method != "full":
+            return self.engine
+        update = self.config.update
+        return FullUpdateEngine(self.sequential.model, self.tokenizer, batch_size=update.batch_size,
+                                max_grad_norm=update.max_grad_norm, time_limit=update.max_seconds_per_candidate,
+                                lr_schedule=update.lr_schedule)
 
     def step_file(self, step: int) -> Path:
         return self.run_dir / "continual" / f"step_{step}.safetensors"
@@ -240,7 +250,8 @@ def cpt_update(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dic
     def score_all(model):
         return {p: ctx.scorer(ctx.passages[p])(model) for p in passages}
 
-    outcomes = split_on_out_of_memory(ctx.engine, jobs, lambda some: ctx.engine.train_and_score(some, score_all))
+    engine = ctx.cpt_engine()
+    outcomes = split_on_out_of_memory(engine, jobs, lambda some: engine.train_and_score(some, score_all))
     failures = [o.failure for o in outcomes if o.failure is not None]
     after: dict[str, Any] = {}
     if not failures:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
 
@@ -25,3 +26,12 @@ def success_row(name: str, successes: float, n: int, **extra: Any) -> dict[str, 
     low, high = wilson(successes, n)
     return {"name": name, "success": successes / n if n else 0.0, "ci_low": low, "ci_high": high,
             "solved": successes, "n": n, **extra}
+
+
+def mean_and_interval(values: list[float]) -> tuple[float, list[float]]:
+    """The mean and its normal 95% interval (passages are the independent units)."""
+    if not values:
+        return float("nan"), [float("nan"), float("nan")]
+    mean = statistics.fmean(values)
+    half = 1.96 * statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    return mean, [mean - half, mean + half]

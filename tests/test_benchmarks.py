@@ -111,3 +111,26 @@ def test_the_knowledge_table_runs_its_protocol_and_writes_both_passage_lists(tmp
     assert rows["base model"]["n"] == 2 * 2 * 4  # seeds x passages x questions
     assert rows["implications before RL"]["n"] == 2 * 2 * 4 * 2  # ... x self-edits (x 1 update seed)
     assert rows["base model"]["loglik_gain"] == 0.0
+
+    # The CPT rows reuse that ReST-EM (same model, seeds, RL passages): one full update per row.
+    cpt = tmp_path / "cpt.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "knowledge_table.py"), "--model", str(model), "--seeds", "0,1",
+               "--rounds", "1", "--rl-passages", "2", "--eval-passages", "2", "--candidates", "2", "--update-seeds", "1",
+               "--setting", "cpt", "--update-method", "full", "--rest-em-work", str(tmp_path / "work")]
+    subprocess.run(command + ["--work", str(tmp_path / "cpt-work"), "--json", str(cpt)], check=True, timeout=1800)
+    table = json.loads(cpt.read_text())
+    assert table["setting"] == "cpt" and [r["name"] for r in table["rows"]][-1] == "SEAL round 1"
+    assert all(r["n"] == 2 * 2 * 4 for r in table["rows"])  # one update per row: seeds x passages x questions
+    assert not (tmp_path / "cpt-work" / "seed-0" / "rest-em").exists()
+    other = subprocess.run([*command[:9], "3", *command[10:], "--work", str(tmp_path / "other")], capture_output=True, text=True)
+    assert other.returncode != 0 and "--rest-em-work" in other.stderr  # 3 RL passages a round: not that ReST-EM
+
+    # Continual: the forgetting matrix of 3 passages with the round-1 policy.
+    forgetting = tmp_path / "forgetting.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "forgetting_table.py"), "--model", str(model), "--seeds", "0,1",
+                    "--passages", "3", "--policy-work", str(tmp_path / "work"), "--policy-round", "1",
+                    "--work", str(tmp_path / "forgetting"), "--json", str(forgetting)], check=True, timeout=1800)
+    result = json.loads(forgetting.read_text())
+    matrix = result["matrices"]["exact_match"]
+    assert len(matrix) == 4 and [sum(v is not None for v in row) for row in matrix] == [3, 1, 2, 3]
+    assert result["per_seed"][0]["policy"].endswith("round_1") and set(result["forgetting"]) == {"exact_match", "loglik"}

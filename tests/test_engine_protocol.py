@@ -6,6 +6,7 @@ import pytest
 
 from seal_agent.engine import Engine, ScoringEngine
 from seal_agent.engine.batched import BatchedEngine
+from seal_agent.engine.full_update import FullUpdateEngine
 from seal_agent.engine.ray import RayEngine
 from seal_agent.engine.sequential import LoraEngine
 from seal_agent.engine.vllm import VllmEngine
@@ -15,7 +16,7 @@ def protocol_methods(protocol) -> set[str]:
     return {name for name, value in vars(protocol).items() if inspect.isfunction(value) and not name.startswith("_")}
 
 
-@pytest.mark.parametrize("engine_class", [LoraEngine, BatchedEngine, RayEngine, VllmEngine])
+@pytest.mark.parametrize("engine_class", [LoraEngine, BatchedEngine, FullUpdateEngine, RayEngine, VllmEngine])
 def test_every_engine_speaks_the_arc_protocol(engine_class):
     assert issubclass(engine_class, Engine)
     for name in protocol_methods(Engine):
@@ -24,7 +25,7 @@ def test_every_engine_speaks_the_arc_protocol(engine_class):
         assert list(own.parameters) == list(wanted.parameters), f"{engine_class.__name__}.{name}{own} != {wanted}"
 
 
-@pytest.mark.parametrize("engine_class", [LoraEngine, BatchedEngine])
+@pytest.mark.parametrize("engine_class", [LoraEngine, BatchedEngine, FullUpdateEngine])
 def test_the_local_engines_also_score_for_the_knowledge_loop(engine_class):
     assert issubclass(engine_class, ScoringEngine)
     for name in protocol_methods(ScoringEngine):

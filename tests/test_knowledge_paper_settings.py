@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from transformers import AutoTokenizer
 
 from seal_agent.config import ConfigError
@@ -121,3 +122,65 @@ def test_the_compact_prompt_is_the_passage_and_one_line_naming_the_tool():
 def test_a_merged_policy_cannot_start_from_a_checkpoint_yet():
     with pytest.raises(ConfigError, match="not supported"):
         KnowledgeRunConfig.resolve("paper", overrides={"policy_checkpoint": "runs/x/policy/round_1"})
+
+
+def test_full_update_trains_every_base_weight_scores_them_then_restores(tiny_peft):
+    from seal_agent.engine.full_update import FullUpdateEngine, base_parameters
+    from seal_agent.engine.sequential import TrainJob
+    from seal_agent.knowledge.update import update_examples
+
+    peft_model, tokenizer = tiny_peft
+    before = {name: p.detach().clone() for name, p in peft_model.named_parameters()}
+    trainable = {name: p.requires_grad for name, p in peft_model.named_parameters()}
+    engine = FullUpdateEngine(peft_model, tokenizer, batch_size=1)
+    examples = update_examples(tokenizer, PASSAGE, ["Quillmont is Zorbania's capital."])
+    seen = {}
+
+    def score(model):  # what the scorer sees: the trained base weights, no adapter
+        seen.update({name: p.detach().clone() for name, p in base_parameters(model)})
+        return {"loss": model(**{k: v for k, v in zip(("input_ids",), (torch.tensor([examples[0].input_ids]),))},
+                              labels=torch.tensor([examples[0].labels])).loss.item()}
+
+    (outcome,) = engine.train_and_score([TrainJob(examples, 1e-2, 3, 0)], score)
+    assert outcome.failure is None and outcome.train.steps == 6 and outcome.train.losses[-1] < outcome.train.losses[0]
+    changed = [name for name, value in seen.items() if not torch.equal(value, before[name])]
+    assert len(changed) == len(seen)  # every base weight trained, embeddings and norms too
+    assert outcome.evaluation["loss"] < engine.score_base(score)["loss"]
+    (answered,) = engine.train_and_generate([TrainJob(examples, 1e-2, 1, 0)], ["Zorbania"], 3, 1)
+    assert len(answered.outputs) == 1 and isinstance(engine.generate_base(["Zorbania"], 3, 1)[0], str)
+    for name, p in peft_model.named_parameters():  # back as it was, adapters untouched, base weights frozen again
+        assert torch.equal(p, before[name]), name
+        assert p.requires_grad == trainable[name], name
+
+
+def test_update_method_full_is_for_cpt_only_and_cpt_eval_trains_one_update_per_row(tmp_path):
+    from seal_agent.jobs.knowledge import PreparedKnowledgeRun, build_knowledge_context
+    from seal_agent.knowledge.baselines import evaluate_baselines
+    from seal_agent.knowledge.data import load_configured_passages
+    from tests.conftest import SMALL_TINY
+
+    with pytest.raises(ConfigError, match="only mode cpt"):
+        KnowledgeRunConfig.resolve("smoke", overrides={"update": {"method": "full"}})
+    config = KnowledgeRunConfig.resolve("smoke", overrides={
+        "model": {"tiny": SMALL_TINY}, "mode": "cpt", "data": {"limit": 3},
+        "policy": {"max_new_tokens": 120, "max_text_chars": 16, "max_items": 2},
+        "update": {"epochs": 2, "seeds": 2, "method": "full"}, "eval": {"answer_max_new_tokens": 4}})
+    passages = load_configured_passages(config.data)
+    ctx = build_knowledge_context(PreparedKnowledgeRun(config, tmp_path, passages, resume=True))
+    engine = ctx.cpt_engine()
+    jobs = []
+    real = engine.train_and_score
+    engine.train_and_score = lambda some, score: jobs.extend(some) or real(some, score)
+    ctx.cpt_engine = lambda: engine
+    results = evaluate_baselines(ctx, passages, self_edits=2)
+    ctx.traces.close()
+    assert results["mode"] == "cpt"
+    # passage only and the policy's self-edits: one update each over all three passages, two seeds
+    assert len(jobs) == 4
+    texts = [ctx.tokenizer.decode(e.input_ids) for e in jobs[0].examples]  # passage only: the three passages
+    assert len(texts) == 3 and all(any(p.context[:20] in t for t in texts) for p in passages)
+    assert all(len(j.examples) >= 3 for j in jobs[2:])
+    rows = {r["name"]: r for r in results["rows"]}
+    assert rows["passage only"]["passages"] == 3 and rows["passage + policy self-edits"]["self_edits"] == 6
+    assert all(results["scored_updates"]["passage only"][p.passage_id] == 2 for p in passages)
+    assert rows["passage only"]["metrics"]["loglik"] > rows["base model"]["metrics"]["loglik"]

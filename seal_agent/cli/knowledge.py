@@ -187,12 +187,16 @@ def eval_knowledge_command(
     passages: Optional[int] = typer.Option(None, help="Evaluate on the first N passages."),
     policy: Optional[str] = typer.Option(None, help="A policy checkpoint (policy/round_N); default: the run's latest."),
     self_edits: int = typer.Option(1, "--self-edits", min=1, help="Policy self-edits per passage."),
+    mode: Optional[str] = typer.Option(
+        None, help="single: one update per passage and self-edit. cpt: each row is one update over every passage "
+        "(continued pretraining; update.method full trains every weight). Default: the config's mode."),
     seeds: Optional[int] = typer.Option(None, help="s: seeds each update is run with."),
     model: Optional[str] = typer.Option(None, help="Hub id, local directory, or 'tiny'."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the results here as JSON."),
 ) -> None:
     """Base model, passage only, passage + the policy's self-edits, and (with eval.teacher
-    configured) passage + a second chat model's self-edits, on the same passages."""
+    configured) passage + a second chat model's self-edits, on the same passages; with
+    --mode cpt, each row is one update over all of them."""
     from transformers.utils import logging as hf_logging
 
     from seal_agent.jobs.knowledge import PreparedKnowledgeRun, build_knowledge_context
@@ -202,7 +206,7 @@ def eval_knowledge_command(
     from seal_agent.model.loading import ModelLoadError
 
     hf_logging.disable_progress_bar()
-    overrides = knowledge_overrides(data=data, seeds=seeds, model=model)
+    overrides = knowledge_overrides(data=data, seeds=seeds, model=model, mode=mode)
     if passages is not None:
         overrides.setdefault("data", {})["limit"] = passages
     try:
@@ -230,7 +234,7 @@ def eval_knowledge_command(
         fail(str(err))
     teacher_name = resolved.eval.teacher.class_path.rsplit(".", 1)[-1] if teacher is not None else "teacher"
     console.print(
-        f"[bold]seal eval knowledge[/] · {len(loaded)} passages · model {escape(resolved.model.name_or_path)} · "
+        f"[bold]seal eval knowledge[/] · {len(loaded)} passages{' in one update per row (cpt)' if resolved.mode == 'cpt' else ''} · model {escape(resolved.model.name_or_path)} · "
         f"policy {escape(resolved.policy_checkpoint or 'initial')} · {resolved.update.seeds} seeds per update"
     )
     progress = progress_bar()

@@ -8,6 +8,8 @@ initial weights and then evaluates it. The graphs never see how:
     batched.BatchedEngine    K candidates' adapters stacked and trained together
     ray.RayEngine            tasks spread over Ray actors, each with its own engine
     vllm.VllmEngine          trains with the batched engine, evaluates through vLLM
+    full_update.FullUpdateEngine  trains every base weight instead of an adapter, then restores
+                             them (knowledge CPT with update.method full)
 
     stacked_lora             the batched engine's K adapters, applied per row by hooks
     local.local_engine       the in-process engine a config section asks for

@@ -176,21 +176,46 @@ def train_adapter(
     Shared by test-time training (the "ttt" adapter) and ReST-EM (the "policy" adapter).
     The example order of each epoch is a seeded shuffle, so a run is reproducible.
     """
-    params = activate(peft_model, adapter)
+    return train_parameters(
+        peft_model, activate(peft_model, adapter), examples, pad_token_id=pad_token_id, learning_rate=learning_rate,
+        epochs=epochs, batch_size=batch_size, seed=seed, max_grad_norm=max_grad_norm, time_limit=time_limit,
+        lr_schedule=lr_schedule,
+    )
+
+
+def train_parameters(
+    model,
+    params: list[torch.nn.Parameter],
+    examples: list[TrainingExample],
+    *,
+    pad_token_id: int,
+    learning_rate: float,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    max_grad_norm: float = 1.0,
+    time_limit: float | None = None,
+    lr_schedule: str = "cosine",
+) -> TrainResult:
+    """Fine-tune `params` (already trainable, the rest frozen) of `model` in place on `examples`.
+
+    The loop of every update: a LoRA adapter's (`train_adapter`) or every weight of the base
+    model's (`seal_agent.engine.full_update`). `params` end frozen, their gradients dropped.
+    """
     result = TrainResult()
     if not examples:
         return result
-    device = next(peft_model.parameters()).device
+    device = next(model.parameters()).device
     total_steps = planned_steps(len(examples), epochs, batch_size)
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
     lr_factor(lr_schedule, 0, total_steps)  # an unknown schedule fails before any step
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(lr_schedule, step, total_steps))
     start = time.perf_counter()
-    peft_model.train()
+    model.train()
     try:
         for indices in micro_batches(len(examples), epochs, batch_size, seed):
             batch = collate([examples[i] for i in indices], pad_token_id, device)
-            loss = peft_model(**batch).loss
+            loss = model(**batch).loss
             if not torch.isfinite(loss):
                 raise CandidateFailed(f"training loss became {loss.item()} at step {result.steps + 1}")
             loss.backward()
@@ -203,7 +228,7 @@ def train_adapter(
             if time_limit is not None and time.perf_counter() - start > time_limit and result.steps < total_steps:
                 raise CandidateFailed(time_limit_reason(time_limit, result.steps, total_steps))
     finally:
-        peft_model.eval()
+        model.eval()
         for param in params:
             param.grad = None
             param.requires_grad = False

@@ -80,6 +80,10 @@ class UpdateConfig(UpdateEngineSettings):
     passage_per_self_edit: bool = Field(
         False, description="Mode cpt: the passage is added once per self-edit, as SEAL's CPT code does; false: once.",
     )
+    method: Literal["lora", "full"] = Field(
+        "lora", description="lora: the update is the adapter above. full: mode cpt only, every weight of the base model "
+        "is trained (the paper's second version reports CPT both ways), then restored after scoring.",
+    )
     max_steps: int = Field(2000, ge=1, description="A self-edit whose update needs more steps is rejected.")
     max_sequence_tokens: int = Field(2048, ge=16, description="Longer sequences are cut to this many tokens.")
 
@@ -142,6 +146,9 @@ class KnowledgeRunConfig(RunConfigBase):
     def _answers_when_needed(self) -> "KnowledgeRunConfig":
         if self.reward.kind != "loglik" and not self.eval.greedy_answers:
             raise ValueError(f"reward kind {self.reward.kind!r} grades greedy answers: set eval.greedy_answers true")
+        if self.update.method == "full" and self.mode != "cpt":
+            raise ValueError(f"update.method full trains every weight once per update: only mode cpt (one update) "
+                             f"supports it, not mode {self.mode!r}")
         if self.policy.merge_into_base and self.mode != "single":
             raise ValueError("policy.merge_into_base merges ReST-EM rounds into the base weights; only mode single has rounds")
         if self.policy.merge_into_base and self.policy_checkpoint:

@@ -59,6 +59,22 @@ VALUES = {
 }
 ATTRIBUTES = tuple(VALUES)
 
+# The scripted teacher (`RestatingTeacher` below) as a config's chat model.
+TEACHER = {"class_path": "seal_agent.knowledge.nano_world.RestatingTeacher"}
+
+# The loop the nano world's tables run (benchmarks/knowledge_table.py, forgetting_table.py):
+# the implications prompt the nano model's prior was pretrained after, short statements,
+# small updates (lr 3e-3 x 10 epochs: passage only 18% exact match, the
+# teacher's restatements 65%, in results_knowledge_table_nano.json).
+LOOP_CONFIG = {
+    "model": {"dtype": "float32", "device": "auto"},
+    "policy": {"prompt": "implications", "prompt_form": "compact", "temperature": 1.0, "max_new_tokens": 400, "max_text_chars": 64, "max_items": 4,
+               "lora": {"rank": 8, "alpha": 16}, "sft_learning_rate": 3e-3, "sft_epochs": 8, "sft_batch_size": 4},
+    "update": {"lora": {"rank": 8, "alpha": 16}, "epochs": 10, "learning_rate": 3e-3, "batch_size": 1},
+    "eval": {"answer_max_new_tokens": 8, "batch_size": 32, "teacher": TEACHER},
+    "reward": {"kind": "loglik"},
+}
+
 # Value first, person last (what the passages say), and person first (the ideal restatements).
 PASSAGE_TEMPLATES = {
     "home": "They say {value} is the home town of {name}.",
