@@ -92,3 +92,89 @@ def test_trace_training_cell_reads_both_domains_with_the_same_keys():
     assert training_cell(knowledge) == "lr 0.001, 2 ep, 2 seeds"
     assert training_cell({"training": {"learning_rate": 1e-3, "epochs": 2, "seeds": [5]}}) == "lr 0.001, 2 ep, 1 seeds"
     assert training_cell({"status": "rejected"}) == "-"
+
+
+def test_data_without_tasks_uses_every_task_of_the_file(tmp_path):
+    from seal_agent.arc.config import RunConfig
+    from seal_agent.cli import cli_overrides
+    from seal_agent.config import resolve_config
+    from seal_agent.jobs.arc import prepare_run
+
+    (tmp_path / "mine.json").write_text(json.dumps(TASK))
+    overrides = cli_overrides(tasks=None, rounds=None, candidates=None, model=None, seed=None,
+                              data=str(tmp_path / "mine.json"), arc_version=None)
+    prepared = prepare_run(resolve_config("smoke", None, overrides, schema=RunConfig), tmp_path / "r", resume=False)
+    assert [t.task_id for t in prepared.tasks] == ["mine"]  # not the preset's two ids
+    chosen = cli_overrides(tasks="mine", rounds=None, candidates=None, model=None, seed=None,
+                           data=str(tmp_path / "mine.json"), arc_version=None)
+    assert chosen["data"]["tasks"] == ["mine"]
+
+
+def test_an_unexpected_failure_is_one_line_and_exit_1_with_the_traceback_under_debug(monkeypatch, capsys):
+    import pytest
+
+    import tools
+    from seal_agent.cli import main
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the registry is on fire")
+
+    monkeypatch.setattr(tools, "arc_tools", broken)
+    monkeypatch.setattr("sys.argv", ["seal", "tools", "list"])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    out = capsys.readouterr().out
+    assert stop.value.code == 1
+    assert "error: seal tools list failed: RuntimeError: the registry is on fire" in out and "Traceback" not in out
+    assert "--debug" in out
+    monkeypatch.setattr("sys.argv", ["seal", "--debug", "tools", "list"])
+    with pytest.raises(RuntimeError, match="on fire"):
+        main()
+    for argv, code in ((["seal", "run", "arc", "--bogus"], 2), (["seal", "tools", "list", "--json"], 0)):
+        monkeypatch.setattr("sys.argv", argv)
+        monkeypatch.setattr(tools, "arc_tools", lambda *a, **k: [])
+        with pytest.raises(SystemExit) as stop:
+            main()
+        assert stop.value.code == code, argv
+
+
+def test_an_error_naming_a_long_path_is_not_broken_across_lines(tmp_path):
+    long_dir = tmp_path / ("a-folder-with-a-long-name-" * 6)
+    result = runner.invoke(app, ["run", "arc", "--model", str(long_dir / "no-model"), "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2 and str(long_dir / "no-model") in result.output
+
+
+def test_resume_accepts_repeated_options_equal_to_the_saved_config_and_names_those_that_differ(tmp_path, monkeypatch):
+    import pytest
+    import typer
+
+    from seal_agent.arc.config import RunConfig
+    from seal_agent.cli.common import start_run
+    from seal_agent.config import ConfigError, resolve_config
+    from seal_agent.jobs.arc import prepare_run
+    from seal_agent.run.directory import RunDirError
+
+    (tmp_path / "mine.json").write_text(json.dumps(TASK))
+    saved = resolve_config("smoke", None, {"seed": 3, "data": {"source": "path", "path": str(tmp_path / "mine.json"), "tasks": []}},
+                           schema=RunConfig)
+    prepare_run(saved, tmp_path / "r", resume=False)
+    monkeypatch.chdir(tmp_path)
+
+    def again(**options):
+        return start_run(lambda config, run_dir, resume: (config, resume), RunConfig, resume=True, run_dir=tmp_path / "r",
+                         name=lambda c: "x", errors=(ConfigError, RunDirError), **options)
+
+    # The same command again, with the data file named relative to here: resumed.
+    same = again(preset="smoke", config=None, overrides={"seed": 3, "data": {"source": "path", "path": "mine.json"}})
+    assert same == (None, True)
+    with pytest.raises(typer.Exit) as refused:
+        again(preset="cpu", config=None, overrides={"seed": 4})
+    assert refused.value.exit_code == 2
+    result = runner.invoke(app, ["run", "arc", "--resume", "--run-dir", str(tmp_path / "r"), "--seed", "4", "--rounds", "2"])
+    assert result.exit_code == 2 and "seed (saved 3, given 4)" in result.output and "rounds" not in result.output
+
+
+def test_tools_list_names_the_ops_a_chain_step_can_take():
+    result = runner.invoke(app, ["tools", "list"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    assert "op in []" not in result.output and "op in ['" in result.output and "'rotate'" in result.output

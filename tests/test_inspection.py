@@ -229,3 +229,20 @@ def test_every_graph_in_langgraph_json_loads_and_compiles():
         assert isinstance(graph, CompiledStateGraph), name
         nodes = set(graph.get_graph().nodes)
         assert {"baseline", "propose", "execute", "reinforce"} <= nodes, (name, nodes)
+
+
+def test_bar_chart_labels_keep_numbers_whole_and_fit_long_names():
+    import re
+
+    from seal_agent.inspect.svg_charts import bar_chart
+
+    svg = bar_chart("learning rate", ["0.003", "0.0003"], {"candidates": [3, 1]})
+    labels = re.findall(r"</title>([^<]*)</text>", svg)
+    assert labels == ["0.003", "0.0003"]
+    names = [f"my_plugin.a_rather_long_augmentation_tool_number_{i}" for i in range(12)]
+    svg = bar_chart("tool choice", names, {"chosen": list(range(12))})
+    width = float(re.search(r'width="(\d+)"', svg).group(1))
+    room = (width - 56 - 12) / len(names)
+    for label in re.findall(r"</title>([^<]*)</text>", svg):
+        assert len(label) * 6 <= room  # at about 6 px a character at size 10: no label runs into the next
+    assert all(name in svg for name in names)  # the whole name on hover

@@ -19,9 +19,11 @@ beside it (`eval_arc`, `knowledge`, `trace`) and share `common`.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
+import click
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -36,7 +38,8 @@ from seal_agent.config import ConfigError
 from seal_agent.arc.config import RunConfig
 from seal_agent.run.directory import DB_FILE, SUMMARY_FILE
 
-app = typer.Typer(help="SEAL: a language model that writes its own fine-tuning (self-edits) and learns to write better ones.", no_args_is_help=True)
+app = typer.Typer(help="SEAL: a language model that writes its own fine-tuning (self-edits) and learns to write better ones.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
 run_app = typer.Typer(help="Run a SEAL loop.", no_args_is_help=True)
 tools_app = typer.Typer(help="The self-edit tools.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
@@ -52,10 +55,10 @@ def cli_overrides(
     seed: Optional[int], data: Optional[str], arc_version: Optional[str],
 ) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
+    if data is not None:  # the file's own tasks, all of them unless --tasks names some (not the preset's ids)
+        overrides.setdefault("data", {}).update(source="path", path=data, tasks=[])
     if tasks is not None:
         overrides.setdefault("data", {})["tasks"] = [t.strip() for t in tasks.split(",") if t.strip()]
-    if data is not None:
-        overrides.setdefault("data", {}).update(source="path", path=data)
     if arc_version is not None:
         overrides.setdefault("data", {})["arc_version"] = arc_version
     if rounds is not None:
@@ -282,5 +285,54 @@ eval_app.command("knowledge")(cli_knowledge.eval_knowledge_command)
 eval_app.command("arc")(cli_eval_arc.eval_arc_command)
 
 
+# The command-line parser's errors: click's, or the copy of click that newer Typers carry.
+USAGE_ERRORS = tuple({click.ClickException, getattr(typer.main, "_click", click).exceptions.ClickException})
+DEBUG = {"traceback": False}  # set by --debug, read by `main` when something unexpected fails
+UNEXPECTED_FAILURE = 1
+INTERRUPTED = 130
+
+
+@app.callback()
+def options(
+    debug: bool = typer.Option(False, "--debug", help="On an unexpected failure, show the full Python traceback."),
+) -> None:
+    """SEAL: a language model that writes its own fine-tuning (self-edits) and learns to write better ones."""
+    DEBUG["traceback"] = debug
+
+
 def main() -> None:
-    app()
+    """The `seal` command: the app inside one error boundary.
+
+    Bad input ends with one line and exit code 2 where it is found (`common.fail`). Anything
+    else that escapes a command ends here as one line naming what failed, exit code 1
+    (the traceback only with `seal --debug ...`); Ctrl-C outside a run's own handling, 130.
+    """
+    try:
+        code = app(standalone_mode=False)  # an Exit(code) comes back as its code
+    except typer.Abort:
+        console.print("interrupted")
+        raise SystemExit(INTERRUPTED) from None
+    except USAGE_ERRORS as err:  # an unknown option, a bad value: the parser's message, exit 2
+        show_usage_error(err)
+        raise SystemExit(err.exit_code) from None
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        raise SystemExit(INTERRUPTED) from None
+    except Exception as err:
+        if DEBUG["traceback"]:
+            raise
+        command = " ".join(word for word in sys.argv[1:3] if not word.startswith("-"))
+        console.print(f"[bold red]error:[/] seal {escape(command)} failed: {escape(type(err).__name__)}: "
+                      f"{escape(str(err) or '(no message)')} (run again with seal --debug ... for the traceback)")
+        raise SystemExit(UNEXPECTED_FAILURE) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def show_usage_error(err) -> None:
+    """Typer's boxed usage error where this Typer version offers it, click's plain one otherwise."""
+    try:
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(err)
+    except (ImportError, AttributeError):
+        err.show()

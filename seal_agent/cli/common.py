@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-console = Console()
+from seal_agent.config import deep_merge
+
+# soft_wrap: a message is never broken at the console's width (80 columns when the output
+# is a pipe or a log), so a path or a phrase in it stays whole; a terminal wraps it itself.
+console = Console(soft_wrap=True)
 USAGE_ERROR = 2
 
 
@@ -17,6 +22,32 @@ def fail(message: str) -> None:
     """Print one error line and exit with code 2 (bad input; nothing was run)."""
     console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(USAGE_ERROR)
+
+
+def resume_conflicts(saved: dict, given: dict, where: tuple[str, ...] = ()) -> list[str]:
+    """The settings repeated on --resume (`given`, a config layer) that differ from the saved
+    config's, each as "key (saved ..., given ...)". A relative path equals the absolute one
+    the run directory saved for it."""
+    conflicts = []
+    for key, value in given.items():
+        here = where + (key,)
+        old = saved.get(key) if isinstance(saved, dict) else None
+        if isinstance(value, dict) and isinstance(old, dict):
+            conflicts += resume_conflicts(old, value, here)
+        elif not same_setting(old, value):
+            conflicts.append(f"{'.'.join(here)} (saved {old!r}, given {value!r})")
+    return conflicts
+
+
+def same_setting(saved, given) -> bool:
+    if saved == given:
+        return True
+    if isinstance(saved, str) and isinstance(given, str) and saved and given and Path(saved).is_absolute():
+        try:
+            return Path(given).expanduser().resolve() == Path(saved)
+        except (OSError, RuntimeError, ValueError):
+            return False
+    return False
 
 
 def progress_bar() -> Progress:
@@ -37,16 +68,21 @@ def start_run(prepare, schema, *, resume: bool, run_dir, preset, config, overrid
     default directory name; `errors` are the usage errors that exit with code 2.
     """
     from datetime import datetime
-    from pathlib import Path
 
-    from seal_agent.config import resolve_config
+    from seal_agent.config import read_yaml_mapping, resolve_config
+    from seal_agent.run.directory import saved_config
 
     try:
         if resume:
             if run_dir is None:
                 fail("--resume needs --run-dir")
-            if preset or config or overrides:
-                fail("--resume continues the run with the config saved in its run directory; drop the other options")
+            if preset or config or overrides:  # the same command again is fine; a changed setting is not
+                given = deep_merge(deep_merge({"preset": preset} if preset else {},
+                                              read_yaml_mapping(Path(config)) if config else {}), overrides)
+                conflicts = resume_conflicts(saved_config(Path(run_dir), schema).model_dump(mode="json"), given)
+                if conflicts:
+                    fail("--resume continues the run with the config saved in its run directory; these options "
+                         "differ from it: " + "; ".join(conflicts))
             return prepare(None, run_dir, resume=True)
         resolved = resolve_config(preset if preset or config else "smoke", config, overrides, schema=schema)
         if run_dir is None:

@@ -101,12 +101,24 @@ def bar_chart(title: str, categories: Sequence[str], series: dict[str, Sequence[
                         f'fill="{SERIES[s % len(SERIES)]}"><title>{escape(f"{category} · {name}: {ys[c]:.3g}")}</title></rect>')
             if annotations and name in annotations and annotations[name][c]:
                 body.append(_text(x + bar / 2, top - 3, annotations[name][c], size=9))
-        label = str(category).rsplit(".", 1)[-1]  # "data_generation.use_size" -> "use_size"
-        label = label if len(label) <= 16 else label[:15] + "…"
-        body.append(_text(LEFT + c * group + group / 2, plot_bottom + 14, label, size=10))
+        # The whole name shows on hover.
+        body.append(f'<text x="{LEFT + c * group + group / 2:.1f}" y="{plot_bottom + 14:.1f}" font-size="10" '
+                    f'text-anchor="middle"><title>{escape(str(category))}</title>{escape(short_label(category, group))}</text>')
     if len(series) > 1:
         _legend(body, list(series), width, HEIGHT)
     return _svg(int(width), HEIGHT, body, title)
+
+
+def short_label(category, room: float) -> str:
+    """A category's label cut to fit `room` pixels (about 6 a character at size 10): a dotted
+    name loses its prefix ("data_generation.use_size" -> "use_size"), a number never does."""
+    label = str(category)
+    try:
+        float(label)
+    except ValueError:
+        label = label.rsplit(".", 1)[-1]
+    fits = max(3, int(room // 6))
+    return label if len(label) <= fits else label[: fits - 1] + "…"
 
 
 def loss_curves(title: str, curves: Sequence[tuple[str, Sequence[float], bool]], limit: int = 60) -> str:

@@ -39,7 +39,9 @@ def describe_argument(prop: dict[str, Any]) -> str:
         options = items.get("oneOf") or items.get("anyOf")
         if options:
             ops = [o.get("properties", {}).get("op", {}).get("const") for o in options]
-            return f"list of steps, each an object with op in {[o for o in ops if o]} and that op's arguments"
+            # Options given as $refs carry no const here; the discriminator's mapping names them.
+            ops = [o for o in ops if o] or list(items.get("discriminator", {}).get("mapping", {}))
+            return f"list of steps, each an object with op in {ops} and that op's arguments"
         return f"list of {describe_argument(items)}"
     if "minimum" in prop and "maximum" in prop:
         return f"{kind} in [{prop['minimum']}, {prop['maximum']}]"
