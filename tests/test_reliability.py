@@ -251,6 +251,58 @@ def test_runs_on_different_directories_go_side_by_side(tmp_path):
     assert comparable(a) == comparable(b)
 
 
+# -- inspecting a run: read-only, damaged files named ---------------------------------------
+
+
+def one_line(result) -> str:
+    return " ".join(result.output.split())
+
+
+def cli(args: list[str]):
+    # A wide console: a long temporary path stays on one line of the captured output.
+    return CliRunner().invoke(app, args, env={"COLUMNS": "400"})
+
+
+def small_run(run_dir: Path) -> Path:
+    run_dir.mkdir()
+    store = TraceStore(run_dir / "run.sqlite")
+    store.record_candidate({"round": 1, "task_id": "t", "candidate": 0, "status": "ok", "reward": 1.0, "seconds": 0.1})
+    store.close()
+    return run_dir
+
+
+def test_inspecting_an_empty_database_writes_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.sqlite").write_bytes(b"")
+    for command in (["trace", "list"], ["trace", "show"], ["trace", "export"]):
+        result = cli(command + [str(run_dir)])
+        assert result.exit_code == 0, result.output
+    assert cli(["report", str(run_dir), "-o", str(tmp_path / "r.html")]).exit_code == 0
+    assert (run_dir / "run.sqlite").stat().st_size == 0 and [p.name for p in run_dir.iterdir()] == ["run.sqlite"]
+
+
+DAMAGED = {
+    "run.sqlite": b"this is not a database" * 100,
+    "summary.json": b'{"rounds": [',
+    "config.yaml": b"model: [unclosed",
+}
+
+
+@pytest.mark.parametrize("damaged", [*DAMAGED, "summary.json:list", "config.yaml:deep", "summary.json:bytes"])
+def test_inspecting_damaged_run_files_names_the_file(tmp_path, damaged):
+    run_dir = small_run(tmp_path / "run")
+    name, _, kind = damaged.partition(":")
+    content = {"list": b"[1, 2]", "deep": b"[" * 100_000, "bytes": b"\xff\xfe{"}.get(kind, DAMAGED.get(name))
+    (run_dir / name).write_bytes(content)
+    for command in (["trace", "list", str(run_dir)], ["trace", "show", str(run_dir)], ["trace", "export", str(run_dir)],
+                    ["report", str(run_dir), "-o", str(tmp_path / "r.html")]):
+        result = cli(command)
+        assert result.exit_code == 2 and isinstance(result.exception, SystemExit), (command, result.output)
+        assert one_line(result).startswith(f"error: {run_dir / name}: ") and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "r.html").exists()
+
+
 # -- determinism ----------------------------------------------------------------------------
 
 
