@@ -303,6 +303,19 @@ def test_inspecting_damaged_run_files_names_the_file(tmp_path, damaged):
     assert not (tmp_path / "r.html").exists()
 
 
+def test_report_and_export_outputs_create_missing_folders_and_refuse_a_directory(tmp_path):
+    run_dir = small_run(tmp_path / "run")
+    report = tmp_path / "new" / "folder" / "report.html"
+    assert cli(["report", str(run_dir), "-o", str(report)]).exit_code == 0 and report.stat().st_size > 0
+    exported = tmp_path / "other" / "rows.jsonl"
+    assert cli(["trace", "export", str(run_dir), "-o", str(exported)]).exit_code == 0
+    assert json.loads(exported.read_text())["task_id"] == "t"
+    for command in (["report", str(run_dir), "-o", str(tmp_path)], ["trace", "export", str(run_dir), "-o", str(tmp_path)]):
+        result = cli(command)
+        assert result.exit_code == 2 and one_line(result) == f"error: {tmp_path}: is a directory; give the name of " + (
+            "the HTML file to write" if command[0] == "report" else "the file to write"), result.output
+
+
 # -- determinism ----------------------------------------------------------------------------
 
 
