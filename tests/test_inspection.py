@@ -89,6 +89,17 @@ def test_trace_list_and_show_filters(hostile_run):
     assert runner.invoke(app, ["trace", "list", str(hostile_run.parent / "nothing")]).exit_code == 2
 
 
+def test_inspecting_a_run_changes_none_of_its_files(hostile_run, tmp_path):
+    def snapshot() -> dict[str, bytes]:
+        return {str(p.relative_to(hostile_run)): p.read_bytes() for p in sorted(hostile_run.rglob("*")) if p.is_file()}
+
+    before = snapshot()
+    for command in (["trace", "list"], ["trace", "show", "--grids"], ["trace", "show", "--full"], ["trace", "export"]):
+        assert runner.invoke(app, command[:2] + [str(hostile_run)] + command[2:]).exit_code == 0
+    assert runner.invoke(app, ["report", str(hostile_run), "-o", str(tmp_path / "r.html")]).exit_code == 0
+    assert snapshot() == before
+
+
 def test_report_is_self_contained_and_escapes_model_text(hostile_run):
     html = build_report(hostile_run)
     assert PAYLOAD not in html and "&lt;script&gt;" in html

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +21,12 @@ from benchmarks.crash_harness import comparable, crash_and_resume
 from seal_agent.arc.data import TaskError, load_tasks_from_path
 from seal_agent.cli import app
 from seal_agent.arc.config import RunConfig
-from seal_agent.config import ConfigError
+from seal_agent.config import ConfigError, dump_config
 from seal_agent.engine.sequential import CandidateOutcome, TrainResult
 from seal_agent.policy.candidates import parse_tool_calls
 from seal_agent.policy.self_edit import Rejection, SelfEdit, validate_knowledge_edit, validate_self_edit
+from seal_agent.run.directory import RunDirError, create_run_dir, remove_new_run_dir
+from seal_agent.run.driver import exclusive_run
 from seal_agent.run.lock import RunLock, RunLockedError
 from seal_agent.run.traces import TraceStore
 from seal_agent.jobs.arc import build_context, prepare_run, run_arc
@@ -249,6 +252,166 @@ def test_runs_on_different_directories_go_side_by_side(tmp_path):
     assert all(p.returncode == 0 for p in processes), outputs
     a, b = (json.loads((tmp_path / name / "summary.json").read_text()) for name in ("a", "b"))
     assert comparable(a) == comparable(b)
+
+
+# -- inspecting a run: read-only, damaged files named ---------------------------------------
+
+
+def one_line(result) -> str:
+    return " ".join(result.output.split())
+
+
+def cli(args: list[str]):
+    # A wide console: a long temporary path stays on one line of the captured output.
+    return CliRunner().invoke(app, args, env={"COLUMNS": "400"})
+
+
+def small_run(run_dir: Path) -> Path:
+    run_dir.mkdir()
+    store = TraceStore(run_dir / "run.sqlite")
+    store.record_candidate({"round": 1, "task_id": "t", "candidate": 0, "status": "ok", "reward": 1.0, "seconds": 0.1})
+    store.close()
+    return run_dir
+
+
+def test_inspecting_an_empty_database_writes_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.sqlite").write_bytes(b"")
+    for command in (["trace", "list"], ["trace", "show"], ["trace", "export"]):
+        result = cli(command + [str(run_dir)])
+        assert result.exit_code == 0, result.output
+    assert cli(["report", str(run_dir), "-o", str(tmp_path / "r.html")]).exit_code == 0
+    assert (run_dir / "run.sqlite").stat().st_size == 0 and [p.name for p in run_dir.iterdir()] == ["run.sqlite"]
+
+
+DAMAGED = {
+    "run.sqlite": b"this is not a database" * 100,
+    "summary.json": b'{"rounds": [',
+    "config.yaml": b"model: [unclosed",
+}
+
+
+@pytest.mark.parametrize("damaged", [*DAMAGED, "summary.json:list", "config.yaml:deep", "summary.json:bytes"])
+def test_inspecting_damaged_run_files_names_the_file(tmp_path, damaged):
+    run_dir = small_run(tmp_path / "run")
+    name, _, kind = damaged.partition(":")
+    content = {"list": b"[1, 2]", "deep": b"[" * 100_000, "bytes": b"\xff\xfe{"}.get(kind, DAMAGED.get(name))
+    (run_dir / name).write_bytes(content)
+    for command in (["trace", "list", str(run_dir)], ["trace", "show", str(run_dir)], ["trace", "export", str(run_dir)],
+                    ["report", str(run_dir), "-o", str(tmp_path / "r.html")]):
+        result = cli(command)
+        assert result.exit_code == 2 and isinstance(result.exception, SystemExit), (command, result.output)
+        assert one_line(result).startswith(f"error: {run_dir / name}: ") and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_report_and_export_outputs_create_missing_folders_and_refuse_a_directory(tmp_path):
+    run_dir = small_run(tmp_path / "run")
+    report = tmp_path / "new" / "folder" / "report.html"
+    assert cli(["report", str(run_dir), "-o", str(report)]).exit_code == 0 and report.stat().st_size > 0
+    exported = tmp_path / "other" / "rows.jsonl"
+    assert cli(["trace", "export", str(run_dir), "-o", str(exported)]).exit_code == 0
+    assert json.loads(exported.read_text())["task_id"] == "t"
+    for command in (["report", str(run_dir), "-o", str(tmp_path)], ["trace", "export", str(run_dir), "-o", str(tmp_path)]):
+        result = cli(command)
+        assert result.exit_code == 2 and one_line(result) == f"error: {tmp_path}: is a directory; give the name of " + (
+            "the HTML file to write" if command[0] == "report" else "the file to write"), result.output
+
+
+# -- run directories: only a run's own files, taken under the lock --------------------------
+
+
+def test_resume_refuses_a_directory_without_the_run_marker_and_deletes_nothing(tmp_path):
+    user_dir = tmp_path / "mine"
+    (user_dir / "notes").mkdir(parents=True)
+    (user_dir / "config.yaml").write_text(dump_config(fast_config(model={"name_or_path": str(tmp_path / "no-model")})))
+    kept = [user_dir / "draft.tmp", user_dir / "notes" / "todo.tmp", user_dir / "summary.json.tmp"]
+    for path in kept:
+        path.write_text("the user's")
+    result = cli(["run", "arc", "--resume", "--run-dir", str(user_dir)])
+    assert all(path.exists() for path in kept)
+    assert result.exit_code == 2 and "seal-run.json" in one_line(result), result.output
+
+
+def test_a_start_removes_only_the_runs_own_temporary_files(tmp_path):
+    run_dir = prepare_run(fast_config(rounds=1), tmp_path / "run", resume=False).run_dir
+    leftovers = [run_dir / "summary.json.tmp", run_dir / "policy" / "round_1.tmp" / "adapter.bin",
+                 run_dir / "continual" / "step_2.safetensors.tmp", run_dir / "base_model" / "tiny_recipe.json.tmp"]
+    users = [run_dir / "notes.tmp", run_dir / "data" / "x.tmp", run_dir / "policy" / "mine.tmp", run_dir / "round_1.tmp"]
+    for path in leftovers + users:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    with exclusive_run(run_dir):
+        pass
+    assert not any(path.exists() for path in leftovers) and not (run_dir / "policy" / "round_1.tmp").exists()
+    assert all(path.read_text() == "x" for path in users)
+
+
+def test_two_new_runs_on_one_directory_the_loser_writes_nothing(tmp_path, monkeypatch):
+    """Both check the empty directory; the winner takes it and runs; the loser must not write."""
+    import seal_agent.jobs.arc as jobs_arc
+
+    run_dir = tmp_path / "shared"
+    run_dir.mkdir()
+    load_tasks = jobs_arc.load_configured_tasks
+    held: list[RunLock] = []
+
+    def winner_goes_first(data):
+        if not held:  # while the loser is between its check and its writes
+            monkeypatch.setattr(jobs_arc, "load_configured_tasks", load_tasks)
+            prepare_run(fast_config(seed=1), run_dir, resume=False)
+            held.append(RunLock(run_dir).acquire())  # the winner's run is going
+        return load_tasks(data)
+
+    monkeypatch.setattr(jobs_arc, "load_configured_tasks", winner_goes_first)
+    try:
+        with pytest.raises(RunDirError, match="another seal process"):
+            prepare_run(fast_config(seed=2), run_dir, resume=False)
+    finally:
+        held[0].release()
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["seed"] == 1
+    with pytest.raises(RunDirError, match="already holds a run"):  # checked again under the lock
+        create_run_dir(run_dir, fast_config(seed=3))
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["seed"] == 1
+
+
+def test_a_failed_new_run_removes_only_what_it_wrote(tmp_path):
+    made_by_user = tmp_path / "empty"
+    made_by_user.mkdir()
+    result = cli(["run", "knowledge", "--log-to", "wandb", "--run-dir", str(made_by_user)])
+    assert result.exit_code == 2 and "unknown tracker" in result.output
+    assert made_by_user.is_dir() and not any(made_by_user.iterdir())  # the user's directory stays
+
+    prepared = prepare_run(fast_config(rounds=1), tmp_path / "new", resume=False)
+    (prepared.run_dir / "mine.txt").write_text("added by the user while the run started")
+    remove_new_run_dir(prepared.run_dir, resume=False)
+    assert [p.name for p in prepared.run_dir.iterdir()] == ["mine.txt"]
+
+
+@pytest.mark.parametrize("where", ["under a file", "under /proc", "read-only", "read-only, resumed"])
+def test_unwritable_run_directories_give_one_clear_error(tmp_path, where):
+    command = ["run", "arc", "--preset", "smoke", "--run-dir"]
+    if where == "under a file":
+        (tmp_path / "file").write_text("")
+        run_dir = tmp_path / "file" / "run"
+    elif where == "under /proc":
+        run_dir = Path("/proc/seal-test/run")
+    else:
+        run_dir = tmp_path / "locked"
+        if where.endswith("resumed"):
+            prepare_run(fast_config(rounds=1), run_dir, resume=False)
+            command = ["run", "arc", "--resume", "--run-dir"]
+        run_dir.mkdir(exist_ok=True)
+        run_dir.chmod(0o500)
+        if os.access(run_dir, os.W_OK):
+            pytest.skip("this user writes into read-only directories (root)")
+    result = cli(command + [str(run_dir)])
+    if where.startswith("read-only"):
+        run_dir.chmod(0o700)  # so that pytest can clear its temporary directory
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    text = one_line(result)
+    assert text.startswith(f"error: {run_dir}: cannot") and len(result.output.strip().splitlines()) == 1
 
 
 # -- determinism ----------------------------------------------------------------------------

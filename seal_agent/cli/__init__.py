@@ -31,7 +31,9 @@ from rich.table import Table
 from seal_agent.arc.data import TaskError
 from seal_agent.cli import eval_arc as cli_eval_arc
 from seal_agent.cli import knowledge as cli_knowledge
-from seal_agent.cli.common import console, echo_updates, fail, open_feed, progress_bar, run_to_end, start_run
+from seal_agent.cli.common import (
+    console, echo_updates, fail, open_feed, progress_bar, run_to_end, start_run, write_output,
+)
 from seal_agent.cli.models import models_app
 from seal_agent.cli.trace import trace_app
 from seal_agent.config import ConfigError
@@ -212,17 +214,20 @@ def tools_list(
 @app.command("report")
 def report_command(
     run_dir: Path = typer.Argument(..., help="A run directory (ARC or knowledge; finished or not)."),
-    output: Path = typer.Option(Path("report.html"), "-o", "--output", help="The HTML file to write."),
+    output: Path = typer.Option(Path("report.html"), "-o", "--output", help="The HTML file to write (missing folders are created)."),
 ) -> None:
     """A self-contained HTML report of a run: figures, plots, every candidate, the graph."""
-    from seal_agent.inspect.report import write_report
+    from seal_agent.inspect.report import build_report
     from seal_agent.inspect.run_view import NotARunError
 
+    if output.is_dir():  # before the report is built
+        fail(f"{output}: is a directory; give the name of the HTML file to write")
     try:
-        path = write_report(run_dir, output)
+        html = build_report(run_dir)
     except NotARunError as err:
         fail(str(err))
-    console.print(f"report: {escape(str(path))} ({path.stat().st_size / 1024:.0f} KiB; opens offline)")
+    write_output(output, html)
+    console.print(f"report: {escape(str(output))} ({output.stat().st_size / 1024:.0f} KiB; opens offline)")
 
 
 pretrain_app = typer.Typer(help="Pretrain a base model of the project's own.", no_args_is_help=True)

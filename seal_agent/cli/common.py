@@ -50,6 +50,18 @@ def same_setting(saved, given) -> bool:
     return False
 
 
+def write_output(path, text: str) -> None:
+    """Write a command's output file (-o, --json), creating missing parent folders, as `mkdir
+    -p` would; a path that cannot take a file (a directory, no permission) exits 2 naming it."""
+    if path.is_dir():
+        fail(f"{path}: is a directory; give the name of the file to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        fail(f"{path}: cannot be written ({err.strerror or err})")
+
+
 def progress_bar() -> Progress:
     """A rich progress bar, shown on a terminal (or when SEAL_PROGRESS=1)."""
     return Progress(

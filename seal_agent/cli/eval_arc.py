@@ -20,7 +20,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from seal_agent.cli.common import console, fail, progress_bar
+from seal_agent.cli.common import console, fail, progress_bar, write_output
 from seal_agent.config import ConfigError, deep_merge, load_run_config, read_yaml_mapping
 from seal_agent.arc.config import RunConfig
 from seal_agent.run.directory import CONFIG_FILE, SUMMARY_FILE, write_atomic
@@ -116,7 +116,7 @@ def eval_arc_command(
         console.print(f"[yellow]note:[/] {len(results['overlap_with_policy_training'])} of these tasks are tasks the "
                       "policy trained on; SEAL's claim is about tasks it never saw")
     if json_path is not None:
-        json_path.write_text(json.dumps(results, indent=2))
+        write_output(json_path, json.dumps(results, indent=2))
         console.print(f"results: {escape(str(json_path))}")
     console.print(f"eval run: {escape(str(prepared.run_dir))}  ·  seal trace list {escape(str(prepared.run_dir))}")
 

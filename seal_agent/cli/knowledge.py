@@ -18,7 +18,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from seal_agent.cli.common import console, echo_updates, fail, open_feed, progress_bar, run_to_end, start_run
+from seal_agent.cli.common import (
+    console, echo_updates, fail, open_feed, progress_bar, run_to_end, start_run, write_output,
+)
 from seal_agent.config import ConfigError, load_run_config, resolve_config
 from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.data import PassageError
@@ -251,5 +253,5 @@ def eval_knowledge_command(
         [(r["name"] + (f" ({r['rejected']}/{r['self_edits']} rejected)" if r["rejected"] else ""), r["metrics"]) for r in results["rows"]],
     ))
     if json_path is not None:
-        json_path.write_text(json.dumps(results, indent=2))
+        write_output(json_path, json.dumps(results, indent=2))
         console.print(f"results: {escape(str(json_path))}")

@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from seal_agent.arc.colours import colour
-from seal_agent.cli.common import console, fail
+from seal_agent.cli.common import console, fail, write_output
 from seal_agent.inspect.run_view import NotARunError, filter_candidates, open_run
 from seal_agent.run.traces import CANDIDATE_COLUMNS, JSON_COLUMNS
 
@@ -181,7 +181,8 @@ def export_rows(rows: list[dict[str, Any]], fmt: str) -> str:
 def trace_export(
     run_dir: Path = typer.Argument(..., help="A run directory."),
     fmt: str = typer.Option("jsonl", "--format", help="jsonl (one candidate per line) or csv (JSON fields as JSON text)."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here instead of standard output."),
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", help="Write here instead of standard output (missing folders are created)."),
 ) -> None:
     """Every candidate with every field, for pandas, spreadsheets or jq."""
     if fmt not in ("jsonl", "csv"):
@@ -190,5 +191,5 @@ def trace_export(
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text)
+        write_output(output, text)
         console.print(f"wrote {escape(str(output))}")

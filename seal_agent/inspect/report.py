@@ -311,5 +311,7 @@ def build_report(run_dir: str | Path) -> str:
 
 def write_report(run_dir: str | Path, output: str | Path) -> Path:
     output = Path(output)
-    output.write_text(build_report(run_dir), encoding="utf-8")
+    html = build_report(run_dir)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(html, encoding="utf-8")
     return output

@@ -65,7 +65,7 @@ class PreparedRun:
 
 
 def prepare_run(config: RunConfig | None, run_dir: str | Path, resume: bool) -> PreparedRun:
-    """Check everything, then (for a new run) create the directory and write config.yaml."""
+    """Check everything, then (for a new run) take the directory: lock, check, marker, config.yaml."""
     run_dir = Path(run_dir)
     config = run_config(run_dir, config, resume, RunConfig)
     tasks = load_configured_tasks(config.data)  # may raise TaskError: nothing has been created yet

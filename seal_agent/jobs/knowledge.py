@@ -63,7 +63,7 @@ class PreparedKnowledgeRun:
 
 
 def prepare_knowledge_run(config: KnowledgeRunConfig | None, run_dir: str | Path, resume: bool) -> PreparedKnowledgeRun:
-    """Check everything, then (for a new run) create the directory and write config.yaml."""
+    """Check everything, then (for a new run) take the directory: lock, check, marker, config.yaml."""
     run_dir = Path(run_dir)
     config = run_config(run_dir, config, resume, KnowledgeRunConfig)
     passages = load_configured_passages(config.data)  # may raise PassageError: nothing created yet

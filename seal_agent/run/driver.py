@@ -9,7 +9,6 @@ a run killed at any point resumes from its last completed step (`--resume`).
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import time
 from collections.abc import Callable
@@ -19,8 +18,9 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from seal_agent.run.directory import DB_FILE, SUMMARY_FILE, write_atomic
+from seal_agent.run.directory import DB_FILE, SUMMARY_FILE, remove_leftovers, write_atomic
 from seal_agent.run.lock import RunLock
+from seal_agent.run.traces import open_read_only
 
 
 def open_checkpointer(run_dir: Path) -> SqliteSaver:
@@ -86,7 +86,7 @@ def has_progress(run_dir: Path) -> bool:
     db = run_dir / DB_FILE
     if not db.exists():
         return False
-    conn = sqlite3.connect(str(db))
+    conn = open_read_only(db)
     try:
         (count,) = conn.execute("SELECT count(*) FROM checkpoints").fetchone()
         return count > 0
@@ -100,14 +100,11 @@ def has_progress(run_dir: Path) -> bool:
 def exclusive_run(run_dir: Path):
     """Hold the run directory's lock for the whole run; then clear what a killed process left.
 
-    Every file a run writes is written under a `.tmp` name and renamed into place, so a
-    kill leaves at worst a `.tmp` file or directory, never a half-written real one. With
-    the lock held nobody else is writing: those leftovers can go.
+    Every file a run writes is written under a temporary name and renamed into place, so a
+    kill leaves at worst such a temporary file or directory, never a half-written real one.
+    With the lock held nobody else is writing: those leftovers can go (the run's own
+    temporary names only, and only in a marked run directory).
     """
     with RunLock(run_dir):
-        for leftover in run_dir.rglob("*.tmp"):
-            if leftover.is_dir():
-                shutil.rmtree(leftover, ignore_errors=True)
-            else:
-                leftover.unlink(missing_ok=True)
+        remove_leftovers(run_dir)
         yield

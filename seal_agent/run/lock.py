@@ -12,12 +12,11 @@ import fcntl
 import os
 from pathlib import Path
 
-from seal_agent.run.directory import LOCK_FILE
+from seal_agent.run.directory import LOCK_FILE, RunDirError
 
 
-
-class RunLockedError(Exception):
-    """Another process holds the run directory."""
+class RunLockedError(RunDirError):
+    """The run directory cannot be taken: another process holds it, or its lock file cannot be opened."""
 
 
 class RunLock:
@@ -26,8 +25,10 @@ class RunLock:
         self.handle = None
 
     def acquire(self) -> "RunLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
+        try:  # no mkdir: a lock never creates the directory it guards
+            handle = open(self.path, "a+")
+        except OSError as err:
+            raise RunLockedError(f"{self.path.parent}: cannot lock the run directory ({err.strerror or err})") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

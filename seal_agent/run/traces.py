@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS candidates (
@@ -77,6 +78,63 @@ def connect(db_path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+def open_read_only(db_path: str | Path) -> sqlite3.Connection:
+    """A connection that cannot change the database, for inspecting a run, finished or going.
+
+    While a run writes, its `-wal` file exists and a read-only connection sees its latest
+    commits. Without one nobody is writing, and `immutable` reads without creating the
+    `-wal` and `-shm` files a read-only connection would otherwise leave beside the database.
+    """
+    path = Path(db_path).resolve()
+    immutable = "" if path.with_name(path.name + "-wal").exists() else "&immutable=1"
+    return sqlite3.connect(f"file:{quote(str(path))}?mode=ro{immutable}", uri=True, check_same_thread=False, timeout=30)
+
+
+def select_candidates(conn: sqlite3.Connection, round: int | None = None, task_id: str | None = None) -> list[dict[str, Any]]:
+    query, args = "SELECT * FROM candidates WHERE 1=1", []
+    if round is not None:
+        query += " AND round = ?"
+        args.append(round)
+    if task_id is not None:
+        query += " AND task_id = ?"
+        args.append(task_id)
+    query += " ORDER BY round, task_id, candidate"
+    cursor = conn.execute(query, args)
+    names = [d[0] for d in cursor.description]
+    rows = []
+    for values in cursor.fetchall():
+        row = dict(zip(names, values))
+        for key in JSON_COLUMNS & row.keys():
+            row[key] = json.loads(row[key]) if row[key] is not None else None
+        rows.append(row)
+    return rows
+
+
+def select_baseline(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    cursor = conn.execute("SELECT task_id, solved, predictions, raw_outputs, seconds, metrics FROM baseline ORDER BY task_id")
+    return [
+        {"task_id": t, "solved": bool(s), "predictions": json.loads(p), "raw_outputs": json.loads(r or "null"),
+         "seconds": sec, "metrics": json.loads(m or "null")}
+        for t, s, p, r, sec, m in cursor.fetchall()
+    ]
+
+
+def read_traces(db_path: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(candidates, baseline) of a run's database, read without changing it; a database with
+    no trace tables yet (a run that has just started) has none of either.
+
+    Raises sqlite3.Error for a file that is not a database, ValueError for a damaged row.
+    """
+    conn = open_read_only(db_path)
+    try:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        candidates = select_candidates(conn) if "candidates" in tables else []
+        baseline = select_baseline(conn) if "baseline" in tables else []
+        return candidates, baseline
+    finally:
+        conn.close()
+
+
 class TraceStore:
     def __init__(self, db_path: str | Path):
         self.db_path = Path(db_path)
@@ -120,33 +178,10 @@ class TraceStore:
             )
 
     def candidates(self, round: int | None = None, task_id: str | None = None) -> list[dict[str, Any]]:
-        query, args = "SELECT * FROM candidates WHERE 1=1", []
-        if round is not None:
-            query += " AND round = ?"
-            args.append(round)
-        if task_id is not None:
-            query += " AND task_id = ?"
-            args.append(task_id)
-        query += " ORDER BY round, task_id, candidate"
-        cursor = self.conn.execute(query, args)
-        names = [d[0] for d in cursor.description]
-        rows = []
-        for values in cursor.fetchall():
-            row = dict(zip(names, values))
-            for key in JSON_COLUMNS & row.keys():
-                row[key] = json.loads(row[key]) if row[key] is not None else None
-            rows.append(row)
-        return rows
+        return select_candidates(self.conn, round, task_id)
 
     def baseline(self) -> list[dict[str, Any]]:
-        cursor = self.conn.execute(
-            "SELECT task_id, solved, predictions, raw_outputs, seconds, metrics FROM baseline ORDER BY task_id"
-        )
-        return [
-            {"task_id": t, "solved": bool(s), "predictions": json.loads(p), "raw_outputs": json.loads(r or "null"),
-             "seconds": sec, "metrics": json.loads(m or "null")}
-            for t, s, p, r, sec, m in cursor.fetchall()
-        ]
+        return select_baseline(self.conn)
 
     def close(self) -> None:
         self.conn.close()
