@@ -427,3 +427,17 @@ def test_same_config_and_seed_give_identical_traces_and_summary(tmp_path):
         return comparable(summary), rows
 
     assert once("first") == once("second")
+
+
+def test_a_run_from_before_the_marker_is_refused_with_the_line_that_marks_it(tmp_path):
+    from seal_agent.arc.config import RunConfig
+    from seal_agent.run.directory import MARKER_FILE, RunDirError, saved_config
+
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.yaml").write_text("seed: 0\n")
+    (old / "run.sqlite").write_bytes(b"")
+    with pytest.raises(RunDirError, match="versions before the marker") as refused:
+        saved_config(old, RunConfig)
+    assert f"> {old / MARKER_FILE}" in str(refused.value)
+    assert sorted(p.name for p in old.iterdir()) == ["config.yaml", "run.sqlite"]  # nothing written or removed

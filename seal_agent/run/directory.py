@@ -87,6 +87,13 @@ def describe(err: OSError) -> str:
 
 def saved_config(run_dir: Path, schema: type[BaseModel]):
     """The config a run directory was started with (what --resume continues)."""
+    if not is_run_dir(run_dir) and (run_dir / CONFIG_FILE).is_file() and (run_dir / DB_FILE).is_file():
+        # Runs started before the marker existed: the user vouches for them; nothing is guessed.
+        raise RunDirError(
+            f"{run_dir}: has no {MARKER_FILE}, so it is not known to be a seal run (runs started by versions before "
+            f"the marker have none). If it is a run, mark it and resume again: "
+            f"echo '{{\"seal_agent_run\": 1, \"created_directory\": false}}' > {run_dir / MARKER_FILE}"
+        )
     if not is_run_dir(run_dir):
         raise RunDirError(
             f"{run_dir}: nothing to resume (no {MARKER_FILE}: not a directory a seal run was started in); "
