@@ -17,6 +17,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from seal_agent.config import ChatModelConfig, LoraConfigSection, PolicySettings, RunConfigBase, UpdateEngineSettings, _Section
+from seal_agent.knowledge.data import MAX_PASSAGE_CHARS
 
 PROMPTS = ("implications", "implications-long", "implications-very-long", "rewrite", "self-qa")
 REWARDS = ("loglik", "exact_match", "f1", "judge")
@@ -29,6 +30,12 @@ class PassageDataConfig(_Section):
         None, description="SQuAD v1.1 .json or .jsonl passages; none: the small sample bundled with the package."
     )
     limit: int | None = Field(None, ge=1, description="Use only the first N passages of the file.")
+    max_passage_chars: int = Field(
+        MAX_PASSAGE_CHARS, ge=1,
+        description="Longest passage (and title, question or answer) in characters; a file holding a longer one is "
+        "refused before the run starts, naming the record. A passage is tokenised whole and trained on, so one huge "
+        "record would take all the run's memory.",
+    )
 
 
 class KnowledgePolicyConfig(PolicySettings):
