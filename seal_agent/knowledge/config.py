@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from seal_agent.config import ChatModelConfig, LoraConfigSection, PolicySettings, RunConfigBase, UpdateEngineSettings, _Section
+from seal_agent.config import MAX_SEED, ChatModelConfig, LoraConfigSection, PolicySettings, RunConfigBase, UpdateEngineSettings, _Section
 from seal_agent.knowledge.data import MAX_PASSAGE_CHARS
 
 PROMPTS = ("implications", "implications-long", "implications-very-long", "rewrite", "self-qa")
@@ -126,7 +126,8 @@ class KnowledgeRunConfig(RunConfigBase):
     presets: ClassVar[tuple[str, ...]] = ("smoke", "cpu", "paper", "paper_cpt")
 
     domain: Literal["knowledge"] = Field("knowledge", description="Which SEAL loop this config is for.")
-    seed: int = Field(0, description="Seeds passage order, sampling and updates; same seed, same run.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seeds passage order, sampling and updates; same seed, same run "
+                      "(0 to 2**63-1).")
     mode: Literal[MODES] = Field(  # type: ignore[valid-type]
         "single",
         description="single: one update per passage, ReST-EM rounds. cpt: all passages' self-edits in one update. "
