@@ -8,18 +8,27 @@ and ReST-EM settings), and holds only what is its own.
 A config is resolved in layers: the preset (`seal_agent/presets/<name>.yaml`), then a user
 config file (`--config FILE`), then command-line overrides. Unknown keys and wrong types
 are errors; all of them are reported at once, each with the file and the field, before any
-work starts (`ConfigError`).
+work starts (`ConfigError`). So are values that would only fail later, deep in a run: a
+seed torch cannot take, a device string torch cannot parse, an infinite or NaN float, a
+string that is not valid Unicode, a tiny model too big for this machine's memory.
 """
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from seal_agent.untrusted import first_unicode_problem
+
+# torch.manual_seed takes up to 2**64-1, but a seed is also stored where integers are signed
+# 64-bit (SQLite, checkpoints); negative seeds are refused by numpy's generators.
+MAX_SEED = 2**63 - 1
+MIN_TEMPERATURE = 1e-4
 
 
 class ConfigError(Exception):
@@ -27,11 +36,23 @@ class ConfigError(Exception):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: no setting here means anything as inf or NaN (a learning rate, a
+    # temperature, a LoRA alpha); they would pass and then turn the run's numbers into NaN.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _valid_unicode(cls, value: Any) -> Any:
+        # YAML's "\ud800" escape gives a lone surrogate, which fails only when the string is
+        # encoded: in the tokenizer, in SQLite, or when the config is printed.
+        problem = first_unicode_problem(value) if not isinstance(value, BaseModel) else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class TinyModelConfig(_Section):
-    seed: int = Field(0, description="Seed of the random initialisation.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed of the random initialisation.")
     hidden_size: int = Field(128, ge=16, description="Width of the residual stream.")
     num_hidden_layers: int = Field(2, ge=1, description="Number of transformer blocks.")
     num_attention_heads: int = Field(4, ge=1, description="Query heads per layer.")
@@ -40,7 +61,8 @@ class TinyModelConfig(_Section):
     initializer_range: float = Field(
         0.02,
         gt=0,
-        description="Std of the random weights. Larger values give a random model richer "
+        le=1,
+        description="Std of the random weights (above 0, at most 1). Larger values give a random model richer "
         "features, which LoRA needs to learn anything on top of random weights.",
     )
 
@@ -50,7 +72,37 @@ class TinyModelConfig(_Section):
             raise ValueError("hidden_size must be divisible by num_attention_heads")
         if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError("num_attention_heads must be divisible by num_key_value_heads")
+        if (self.hidden_size // self.num_attention_heads) % 2:
+            raise ValueError(f"hidden_size / num_attention_heads (the head size, {self.hidden_size // self.num_attention_heads}) "
+                             "must be even: rotary position embeddings rotate pairs of dimensions")
         return self
+
+    def parameter_count(self) -> int:
+        """Parameters of the tiny Llama these sizes build (`seal_agent.model.tiny`, untied embeddings)."""
+        vocab = 256 + 6  # the byte tokenizer: one token per byte and six special tokens
+        hidden, inner = self.hidden_size, self.intermediate_size
+        key_value = hidden // self.num_attention_heads * self.num_key_value_heads
+        per_layer = 2 * hidden * hidden + 2 * hidden * key_value + 3 * hidden * inner + 2 * hidden
+        return 2 * vocab * hidden + self.num_hidden_layers * per_layer + hidden
+
+
+def machine_memory_bytes() -> int | None:
+    """This machine's memory, or a container's limit if lower; None where neither can be read."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        total = None
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            limit = int(Path(limit_file).read_text().strip())
+        except (OSError, ValueError):  # absent, or "max"
+            continue
+        total = limit if total is None else min(total, limit)
+    return total
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
 
 
 class ModelConfig(_Section):
@@ -62,12 +114,44 @@ class ModelConfig(_Section):
     dtype: Literal["float32", "bfloat16", "float16"] = Field(
         "float32", description="Weights' dtype. bfloat16 on GPU for real models."
     )
-    device: str = Field("auto", description="'auto' (CUDA when present, else CPU), 'cpu', 'cuda', 'cuda:1'...")
+    device: str = Field(
+        "auto", description="'auto' (CUDA when present, else CPU), or any device torch names: 'cpu', 'cuda', 'cuda:1', 'mps'...",
+    )
     gguf_file: str | None = Field(
         None, description="A GGUF file (llama.cpp's format) inside name_or_path's directory or hub repository, loaded "
         "and dequantized by transformers (needs the 'gguf' package: pip install 'seal-agent[gguf]').",
     )
     tiny: TinyModelConfig = Field(default_factory=TinyModelConfig, description="Used when name_or_path is 'tiny'.")
+
+    @field_validator("device")
+    @classmethod
+    def _torch_device(cls, value: str) -> str:
+        if value == "auto":
+            return value
+        import torch  # here, not at the top: reading a config must not cost a torch import
+
+        try:
+            device = torch.device(value)
+        except (RuntimeError, ValueError, TypeError):
+            raise ValueError(f"{value!r} is not a device torch knows; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
+        if device.type == "meta":
+            raise ValueError("'meta' holds no weights; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+        return value
+
+    @model_validator(mode="after")
+    def _tiny_fits_in_memory(self) -> "ModelConfig":
+        if self.name_or_path != "tiny":
+            return self
+        parameters = self.tiny.parameter_count()
+        needed = 4 * parameters  # built in float32
+        memory = machine_memory_bytes()
+        # Half the memory: the run also holds activations, adapters and optimiser state.
+        if memory is not None and needed > memory // 2:
+            raise ValueError(
+                f"model.tiny's sizes give about {parameters:,} parameters ({_gib(needed)} in float32), more than half "
+                f"this machine's memory ({_gib(memory)}); make hidden_size, intermediate_size or num_hidden_layers smaller"
+            )
+        return self
 
 
 class LoraConfigSection(_Section):
@@ -138,6 +222,15 @@ class PolicySettings(_Section):
         "test-time training always starts from the original base model.",
     )
 
+    @field_validator("temperature")
+    @classmethod
+    def _temperature_divides_safely(cls, value: float) -> float:
+        # Sampling divides the logits by the temperature: below this they overflow to inf and
+        # the probabilities become NaN.
+        if 0 < value < MIN_TEMPERATURE:
+            raise ValueError(f"a temperature between 0 and {MIN_TEMPERATURE} overflows the logits; use 0 for greedy decoding")
+        return value
+
 
 class ChatModelConfig(_Section):
     """Any LangChain chat model, by import path and keyword arguments.
@@ -160,7 +253,8 @@ class RunConfigBase(_Section):
 
     domain: str = Field(description="Which SEAL loop this config is for.")
     preset: str | None = Field(None, description="The preset this config started from, for the record.")
-    seed: int = Field(0, description="Seeds sampling, data sampling and training; same seed, same run.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seeds sampling, data sampling and training; same seed, same run "
+                      "(0 to 2**63-1).")
     model: ModelConfig = Field(default_factory=ModelConfig)
 
     @classmethod
@@ -198,11 +292,13 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     try:
-        loaded = yaml.safe_load(path.read_text())
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from None
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    except RecursionError:  # PyYAML builds nested values recursively
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply to parse") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

@@ -74,3 +74,29 @@ def test_leave_two_out():
     tasks = leave_two_out(demos)
     assert len(tasks) == 12  # 6 pairs left out, each member once the query
     assert all(len(rest) == 2 and query not in rest for rest, query in tasks)
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("[" * 100_000 + "]" * 100_000, id="lists"),  # deeper than the parser's recursion limit
+    pytest.param('{"a": ' * 50_000 + "1" + "}" * 50_000, id="objects"),
+])
+def test_json_nested_too_deeply_names_the_file(tmp_path, text):
+    (tmp_path / "deep.json").write_text(text)
+    with pytest.raises(TaskError, match="deep.json: not valid JSON: nested too deeply"):
+        load_tasks_from_path(tmp_path)
+
+
+def test_a_task_file_that_is_not_utf8_names_the_file(tmp_path):
+    (tmp_path / "latin.json").write_bytes(b'{"caf\xe9": 1}')
+    with pytest.raises(TaskError, match="latin.json: not valid JSON"):
+        load_tasks_from_path(tmp_path)
+
+
+def test_a_task_id_with_a_lone_surrogate_is_refused_by_name(tmp_path):
+    (tmp_path / "many.json").write_text(json.dumps({"ok": GOOD, "bad\ud800": GOOD}))  # written as the escape \ud800
+    with pytest.raises(TaskError) as err:
+        load_tasks_from_path(tmp_path)
+    message = str(err.value)
+    assert message.startswith(str(tmp_path / "many.json")) and "task 'bad\\ud800'" in message
+    assert "not valid Unicode: lone surrogate" in message
+    message.encode("utf-8")  # the message itself can be printed

@@ -139,6 +139,7 @@ def test_a_chat_model_row_and_the_results_json(tmp_path, config_file):
     (["--policy", "{tmp}"], "not a policy checkpoint"),
     (["--policy", "latest"], "give --run-dir"),
     (["--self-edit", "[{oops"], "not valid JSON"),
+    pytest.param(["--self-edit", "[" * 50_000 + "]" * 50_000], "not valid JSON: nested too deeply", id="deep-self-edit"),
     (["--self-edit", '[{"name": "explode", "arguments": {}}]'], "unknown tool"),
     (["--run-dir", "{tmp}"], "not a run directory"),
 ])

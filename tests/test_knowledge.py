@@ -64,6 +64,62 @@ def test_malformed_squad_names_the_paragraph(tmp_path):
         load_passages(path)
 
 
+@pytest.mark.parametrize("name, text, message", [
+    pytest.param("deep.jsonl", "[" * 100_000 + "]" * 100_000 + "\n", "line 1: not valid JSON: nested too deeply", id="jsonl"),
+    pytest.param("deep.json", '{"data": ' + "[" * 100_000 + "]" * 100_000 + "}", "not a readable JSON file: nested too deeply",
+                 id="squad"),
+])
+def test_json_nested_too_deeply_names_the_file(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(PassageError) as err:
+        load_passages(path)
+    assert str(err.value).startswith(str(path)) and message in str(err.value)
+
+
+@pytest.mark.parametrize("record, field", [
+    ({**FACT, "context": "The capital is \ud800."}, "line 1: context"),
+    ({**FACT, "title": "Zorb\udfff"}, "line 1: title"),
+    ({**FACT, "id": "p\ud800"}, "line 1: id"),
+    ({**FACT, "questions": [{"question": "Capital\udc80?", "answers": ["Quillmont"]}]}, "line 1: questions[0].question"),
+    ({**FACT, "questions": [{"question": "Capital?", "answers": ["ok", "Quill\ud800"]}]}, "line 1: questions[0].answers[1]"),
+])
+def test_a_lone_surrogate_is_refused_naming_record_and_field(tmp_path, record, field):
+    path = tmp_path / "surrogate.jsonl"
+    path.write_text(json.dumps(record) + "\n")  # json.dumps writes the lone surrogate as its \\uXXXX escape
+    with pytest.raises(PassageError) as err:
+        load_passages(path)
+    message = str(err.value)
+    assert message.startswith(str(path)) and field in message and "not valid Unicode: lone surrogate" in message
+    message.encode("utf-8")  # the message itself can be printed
+
+
+def test_a_lone_surrogate_in_squad_names_the_paragraph(tmp_path):
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [{"context": "c\ud800", "qas": []}]}]}))
+    with pytest.raises(PassageError, match=r"data\[0\]\.paragraphs\[0\]\.context is not valid Unicode"):
+        load_passages(path)
+
+
+def test_passage_size_is_bounded_by_the_config(tmp_path):
+    from seal_agent.knowledge.config import KnowledgeRunConfig
+    from seal_agent.knowledge.data import MAX_PASSAGE_CHARS, load_configured_passages
+
+    path = tmp_path / "long.jsonl"
+    path.write_text(json.dumps(FACT) + "\n" + json.dumps({**FACT, "context": "word " * 5_000}) + "\n")
+    config = KnowledgeRunConfig.resolve("smoke", overrides={"data": {"path": str(path)}})
+    assert config.data.max_passage_chars == MAX_PASSAGE_CHARS == 20_000
+    with pytest.raises(PassageError) as err:
+        load_configured_passages(config.data)
+    assert str(err.value) == f"{path}: line 2: context has 25,000 characters; at most 20,000 (data.max_passage_chars)"
+    config.data.max_passage_chars = 30_000
+    assert len(load_configured_passages(config.data)) == 2
+    path.write_text(json.dumps({"context": "Short.", "questions": [{"question": "q" * 60, "answers": ["a"]}]}) + "\n")
+    config.data.max_passage_chars = 50  # questions and answers are bounded too
+    with pytest.raises(PassageError, match=r"line 1: questions\[0\]\.question has 60 characters; at most 50"):
+        load_configured_passages(config.data)
+
+
 def test_knowledge_tools_write_training_sequences():
     tools = {t.name: t for t in knowledge_tools()}
     assert set(tools) == {"write_implications", "rewrite_passage", "write_qa_pairs"}

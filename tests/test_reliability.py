@@ -181,6 +181,67 @@ def test_hostile_task_files_give_the_clear_error(tmp_path, raw):
                     assert 1 <= len(grid) <= 30 and all(1 <= len(r) <= 30 and all(0 <= v <= 9 for v in r) for r in grid)
 
 
+lone_surrogates = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)  # st.text() never draws these
+hostile_texts = st.one_of(
+    st.text(max_size=30),
+    st.builds(lambda before, bad, after: before + bad + after, st.text(max_size=10), lone_surrogates, st.text(max_size=10)),
+    st.integers(min_value=90, max_value=400).map(lambda n: "a" * n),  # over the bound the tests load with
+)
+# Nesting deeper than the JSON parser's recursion limit, as lists or as objects.
+deep_json = st.builds(
+    lambda depth, objects: ('{"a": ' * depth + "1" + "}" * depth) if objects else ("[" * depth + "]" * depth),
+    st.integers(min_value=1_000, max_value=60_000), st.booleans(),
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(
+    deep_json,
+    deep_json.map(lambda deep: '{"abc": {"train": ' + deep + ', "test": []}}'),
+    st.dictionaries(hostile_texts, st.just({"train": [{"input": [[1]], "output": [[2]]}],
+                                            "test": [{"input": [[3]], "output": [[4]]}]}), min_size=1, max_size=3).map(json.dumps),
+))
+def test_hostile_task_file_text_gives_the_clear_error(tmp_path, text):
+    path = tmp_path / "task.json"
+    path.write_text(text)
+    try:
+        tasks = load_tasks_from_path(path)
+    except TaskError as err:
+        assert str(err).startswith(str(path))
+        str(err).encode("utf-8")  # the message can be printed
+        return
+    for task_id in tasks:  # accepted: every id can be encoded (printed, traced, stored)
+        task_id.encode("utf-8")
+
+
+passage_records = st.fixed_dictionaries(
+    {"context": hostile_texts, "questions": st.lists(
+        st.fixed_dictionaries({"question": hostile_texts, "answers": st.lists(hostile_texts, min_size=1, max_size=2)}),
+        min_size=1, max_size=2)},
+    optional={"title": hostile_texts, "id": st.one_of(hostile_texts, st.integers())},
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.one_of(passage_records.map(json.dumps), deep_json, json_values.map(json.dumps)), min_size=1, max_size=3))
+def test_hostile_passage_files_give_the_clear_error(tmp_path, lines):
+    from seal_agent.knowledge.data import PassageError, load_passages
+
+    path = tmp_path / "passages.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    try:
+        passages = load_passages(path, max_chars=100)
+    except PassageError as err:
+        assert str(err).startswith(str(path))
+        str(err).encode("utf-8")
+        return
+    for passage in passages:  # accepted: every text can be tokenised and is within the bound
+        texts = [passage.passage_id, passage.title, passage.context]
+        texts += [t for q in passage.questions for t in (q.question, *q.answers)]
+        assert all(len(t) <= 100 for t in texts)
+        "".join(texts).encode("utf-8")
+
+
 SECTIONS = ["model", "data", "policy", "tools", "ttt", "eval"]
 WRONG = {"ttt": ("batch_size", "many"), "policy": ("temperature", "hot"), "eval": ("attempts", [1]),
          "model": ("dtype", 3), "data": ("tasks", "abc"), "tools": ("vocabulary", "klingon")}
@@ -209,6 +270,115 @@ def test_bad_configs_list_every_problem_in_one_error(unknown, wrong):
         assert f"{section}.{WRONG[section][0]}" in message
     reported = int(message.split(": ")[1].split()[0])  # "<source>: N problem(s) in the config:"
     assert reported >= len(unknown) + len(wrong)
+
+
+FLOAT_FIELDS = [("policy", "temperature"), ("policy", "top_p"), ("policy", "sft_learning_rate"), ("ttt", "max_grad_norm"),
+                ("ttt", "default_learning_rate"), ("vllm", "sync_tolerance"), ("executor", "num_gpus_per_actor")]
+
+
+@settings(max_examples=150, deadline=None)
+@given(floats=st.lists(st.tuples(st.sampled_from(FLOAT_FIELDS), st.floats(allow_nan=True, allow_infinity=True)), max_size=3),
+       seed=st.one_of(st.none(), st.integers(min_value=-(2**70), max_value=2**70)),
+       device=st.one_of(st.none(), st.text(max_size=12), st.sampled_from(["cpu", "cuda:0", "mps", "auto", "meta", "gpu"])),
+       initializer_range=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)))
+def test_hostile_config_values_are_refused_or_usable(floats, seed, device, initializer_range):
+    import torch
+
+    overrides: dict = {}
+    for (section, key), value in floats:
+        overrides.setdefault(section, {})[key] = value
+    if seed is not None:
+        overrides["seed"] = seed
+    if device is not None:
+        overrides.setdefault("model", {})["device"] = device
+    if initializer_range is not None:
+        overrides.setdefault("model", {}).setdefault("tiny", {})["initializer_range"] = initializer_range
+    try:
+        config = RunConfig.resolve("smoke", overrides=overrides)
+    except ConfigError as err:
+        assert "problem(s) in the config" in str(err)
+        return
+    # accepted: then usable where a run uses them
+    for section, key in FLOAT_FIELDS:
+        assert math.isfinite(getattr(getattr(config, section), key))
+    assert config.policy.temperature == 0 or config.policy.temperature >= 1e-4
+    torch.Generator().manual_seed(config.seed)
+    assert 0 < config.model.tiny.initializer_range <= 1
+    if config.model.device != "auto":
+        assert torch.device(config.model.device).type != "meta"
+
+
+# -- LoRA targets are checked against the model before the run directory is made ---------------
+
+
+def test_lora_targets_that_match_no_layer_stop_the_run_before_its_directory(tmp_path):
+    from seal_agent.model.loading import ModelLoadError
+
+    config = fast_config(ttt={"lora": {"target_modules": ["q_proj", "qkv_proj"]}}, policy={"lora": {"target_modules": ["mlp"]}})
+    with pytest.raises(ModelLoadError) as err:
+        prepare_run(config, tmp_path / "run", resume=False)
+    message = str(err.value)
+    assert "ttt.lora.target_modules: 'qkv_proj' match(es) no layer of the model" in message
+    assert "policy.lora.target_modules: 'mlp'" in message  # a block, not a layer LoRA can wrap
+    assert "the layers LoRA can adapt are named: down_proj, embed_tokens, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, v_proj" in message
+    assert not (tmp_path / "run").exists()
+    overlay = tmp_path / "targets.yaml"
+    overlay.write_text(yaml.safe_dump({"ttt": {"lora": {"target_modules": ["qkv_proj"]}}}))
+    result = CliRunner().invoke(app, ["run", "arc", "--preset", "smoke", "--config", str(overlay), "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "'qkv_proj' match(es) no layer" in " ".join(result.output.split())
+    assert not (tmp_path / "r").exists()
+
+
+def test_lora_targets_are_checked_against_a_saved_model_without_loading_its_weights(tiny_model_dir):
+    from seal_agent.config import LoraConfigSection, ModelConfig
+    from seal_agent.model.loading import ModelLoadError, check_model_source
+
+    model = ModelConfig(name_or_path=str(tiny_model_dir))
+    check_model_source(model, {"update.lora": LoraConfigSection(target_modules=["q_proj", "v_proj", "down_proj"])})
+    with pytest.raises(ModelLoadError, match="update.lora.target_modules: 'c_attn' match"):
+        check_model_source(model, {"update.lora": LoraConfigSection(target_modules=["q_proj", "c_attn"])})
+
+
+def test_a_device_this_machine_lacks_stops_the_run_before_its_directory(tmp_path):
+    result = CliRunner().invoke(app, ["run", "arc", "--preset", "smoke", "--run-dir", str(tmp_path / "r"), "--config",
+                                      str(write_yaml(tmp_path / "d.yaml", {"model": {"device": "cuda:63"}}))])
+    assert result.exit_code == 2 and "model.device 'cuda:63' is not available on this machine" in " ".join(result.output.split())
+    assert not (tmp_path / "r").exists()
+
+
+def write_yaml(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_attaching_adapters_with_a_target_that_matches_nothing_says_so(tiny_model_dir):
+    from seal_agent.config import LoraConfigSection
+    from seal_agent.model.adapters import attach_adapters
+    from seal_agent.model.loading import load_model_and_tokenizer
+
+    model, _ = load_model_and_tokenizer(str(tiny_model_dir), device="cpu")
+    with pytest.raises(ValueError, match="policy.target_modules: 'q_projj' match"):
+        attach_adapters(model, LoraConfigSection(rank=4), LoraConfigSection(rank=4, target_modules=["q_projj"]), seed=0)
+
+
+# -- hostile passage files stop the command before the run directory ----------------------------
+
+
+@pytest.mark.parametrize("make_line, message", [
+    pytest.param(lambda fact: "[" * 100_000 + "]" * 100_000, "line 1: not valid JSON: nested too deeply", id="deep"),
+    pytest.param(lambda fact: json.dumps({**fact, "context": "Quillmont \ud800"}), "line 1: context is not valid Unicode",
+                 id="surrogate"),
+    pytest.param(lambda fact: json.dumps({**fact, "context": "word " * 10_000}),
+                 "line 1: context has 50,000 characters; at most 20,000", id="huge"),
+])
+def test_hostile_passage_files_stop_the_knowledge_run_before_its_directory(tmp_path, make_line, message):
+    fact = {"title": "Zorbania", "context": "The capital of Zorbania is Quillmont.",
+            "questions": [{"question": "What is the capital of Zorbania?", "answers": ["Quillmont"]}]}
+    path = tmp_path / "p.jsonl"
+    path.write_text(make_line(fact) + "\n")
+    result = CliRunner().invoke(app, ["run", "knowledge", "--preset", "smoke", "--data", str(path), "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "r").exists()
 
 
 # -- faults ---------------------------------------------------------------------------------

@@ -161,3 +161,39 @@ def test_a_dotted_module_name_is_not_mistaken_for_a_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     assert "roll_columns" in [t.name for t in arc_tools("open", ["my_dotted_tools"])]
+
+
+@pytest.mark.parametrize("name, message", [
+    ("notes.txt", "notes.txt: not a Python file; a tool module path names a .py file"),
+    ("plugins", "plugins: is a directory; a tool module path names a .py file"),
+    ("odd.py", "odd.py: is a directory; a tool module path names a .py file"),
+])
+def test_a_tool_module_path_that_is_not_a_python_file_is_a_clear_error(tmp_path, name, message):
+    path = tmp_path / name
+    if path.suffix == ".txt":
+        path.write_text("not python\n")
+    else:
+        path.mkdir()
+    with pytest.raises(ToolLoadError, match=message):
+        arc_tools("open", [str(path)])
+    result = CliRunner().invoke(app, ["tools", "list", "--tools-module", str(path)])
+    assert result.exit_code == 2 and "error:" in result.output and "Traceback" not in result.output
+
+
+def test_a_directory_named_as_a_dotted_module_is_a_clear_error(tmp_path, monkeypatch):
+    (tmp_path / "not_a_package").mkdir()  # no __init__.py: Python imports it as an empty namespace
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ToolLoadError, match="not_a_package: is a directory, not a module"):
+        arc_tools("open", ["not_a_package"])
+
+
+@pytest.mark.parametrize("code", ["0", "3", "'bye'"])
+def test_a_tool_module_that_exits_on_import_is_a_clear_error_not_a_silent_exit(tmp_path, code):
+    path = tmp_path / "exits.py"
+    path.write_text(f"import sys\nsys.exit({code})\n")
+    with pytest.raises(ToolLoadError, match=r"exits.py: importing the tool module failed: it called exit\("):
+        arc_tools("open", [str(path)])
+    for command in (["tools", "list"], ["run", "arc", "--run-dir", str(tmp_path / "r")]):
+        result = CliRunner().invoke(app, command + ["--tools-module", str(path)])
+        assert result.exit_code == 2 and "it called exit" in " ".join(result.output.split())
+    assert not (tmp_path / "r").exists()

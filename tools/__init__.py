@@ -41,27 +41,49 @@ class ToolLoadError(Exception):
     """A tool module that cannot be imported, or a clash of tool names."""
 
 
+# What importing someone's module may raise that must become a ToolLoadError. SystemExit too:
+# a module that calls sys.exit() on import (a script's `main()` run at the top level) would
+# otherwise end the command silently with its exit code. KeyboardInterrupt still stops.
+IMPORT_FAILURES = (Exception, SystemExit)
+
+
 def import_tool_module(spec: str) -> ModuleType:
     """Import a module by dotted name or by the path of a .py file."""
     path = Path(spec)
     # A path only when it looks like one: a dotted name such as `mytools` stays a module name
     # even when a directory of that name sits in the working directory.
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
+        if path.is_dir():
+            raise ToolLoadError(f"{spec}: is a directory; a tool module path names a .py file")
         if not path.is_file():
             raise ToolLoadError(f"{spec}: no such tool module file")
+        if path.suffix != ".py":
+            raise ToolLoadError(f"{spec}: not a Python file; a tool module path names a .py file")
         name = f"seal_agent_extra_tools.{path.stem}"
         module_spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[name] = module
         try:
             module_spec.loader.exec_module(module)
-        except Exception as err:
-            raise ToolLoadError(f"{spec}: importing the tool module failed: {type(err).__name__}: {err}") from err
+        except IMPORT_FAILURES as err:
+            sys.modules.pop(name, None)  # not left half-imported for the next caller
+            raise ToolLoadError(f"{spec}: importing the tool module failed: {_import_failure(err)}") from err
         return module
     try:
-        return importlib.import_module(spec)
-    except Exception as err:
-        raise ToolLoadError(f"{spec}: importing the tool module failed: {type(err).__name__}: {err}") from err
+        module = importlib.import_module(spec)
+    except IMPORT_FAILURES as err:
+        raise ToolLoadError(f"{spec}: importing the tool module failed: {_import_failure(err)}") from err
+    module_spec = module.__spec__
+    if module_spec is not None and module_spec.origin in (None, "namespace") and module_spec.submodule_search_locations:
+        # a directory without __init__.py imports as an empty namespace package: no tools, no error
+        raise ToolLoadError(f"{spec}: is a directory, not a module (no __init__.py); name a module or a .py file")
+    return module
+
+
+def _import_failure(err: BaseException) -> str:
+    if isinstance(err, SystemExit):
+        return f"it called exit({err.code!r}) on import"
+    return f"{type(err).__name__}: {err}"
 
 
 def _module_tools(module: ModuleType) -> list:
@@ -82,8 +104,8 @@ def _entry_point_tools() -> list:
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         try:
             loaded = entry.load()
-        except Exception as err:
-            raise ToolLoadError(f"entry point {entry.name} ({entry.value}): {type(err).__name__}: {err}") from err
+        except IMPORT_FAILURES as err:
+            raise ToolLoadError(f"entry point {entry.name} ({entry.value}): {_import_failure(err)}") from err
         if isinstance(loaded, ModuleType):
             found += _module_tools(loaded)
         elif isinstance(loaded, (list, tuple)):

@@ -11,13 +11,13 @@ is `arc_version='arcagi'` here and the default.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 from seal_agent.grids import MAX_GRID_SIDE, Pair
+from seal_agent.untrusted import parse_json, unicode_problem
 
 
 class TaskError(Exception):
@@ -65,6 +65,9 @@ def _grid_problem(grid: Any) -> str | None:
 def validate_task(task_id: str, raw: Any, source: str) -> ArcTask:
     """Check a raw JSON task and return it typed; raise `TaskError` naming what is wrong."""
     where = f"{source}: task {task_id!r}"
+    problem = unicode_problem(task_id)
+    if problem:  # the id is shown, traced and stored; it must encode
+        raise TaskError(f"{where}: the task id {problem}")
     if not isinstance(raw, dict):
         raise TaskError(f"{where}: must be an object with 'train' and 'test', not {type(raw).__name__}")
     splits: dict[str, tuple[Pair, ...]] = {}
@@ -89,10 +92,10 @@ def validate_task(task_id: str, raw: Any, source: str) -> ArcTask:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
+        return parse_json(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise TaskError(f"{path}: cannot read: {err.strerror or err}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except ValueError as err:  # malformed JSON, nesting too deep, bytes that are not UTF-8
         raise TaskError(f"{path}: not valid JSON: {err}") from None
 
 

@@ -24,6 +24,7 @@ from seal_agent.cli.common import console, fail, progress_bar, write_output
 from seal_agent.config import ConfigError, deep_merge, load_run_config, read_yaml_mapping
 from seal_agent.arc.config import RunConfig
 from seal_agent.run.directory import CONFIG_FILE, SUMMARY_FILE, write_atomic
+from seal_agent.untrusted import parse_json
 
 HANDPICKED = "paper's hand-picked"
 
@@ -159,7 +160,7 @@ def eval_config(run_dir, preset, config_file, tasks, data, arc_version, model, s
 def trained_tasks(run_dir: Path) -> list[str] | None:
     """The task ids a run trained on, from its summary.json (None if it has none readable)."""
     try:
-        tasks = json.loads((run_dir / SUMMARY_FILE).read_text()).get("tasks")
+        tasks = parse_json((run_dir / SUMMARY_FILE).read_text(encoding="utf-8")).get("tasks")
     except (OSError, ValueError, AttributeError):
         return None
     return [t for t in tasks if isinstance(t, str)] if isinstance(tasks, list) else None
@@ -179,9 +180,9 @@ def fixed_self_edits(given: list[str], path: Path | None, tools, config: RunConf
         if body.strip() == "paper":
             name, body = (HANDPICKED if not sep else name), json.dumps(paper_handpicked())
         try:
-            named.append((name.strip(), json.loads(body)))
-        except json.JSONDecodeError as err:
-            fail(f"--self-edit {name.strip()!r}: not valid JSON: {err.msg}")
+            named.append((name.strip(), parse_json(body)))
+        except ValueError as err:  # malformed JSON, or nested too deeply to parse
+            fail(f"--self-edit {name.strip()!r}: not valid JSON: {getattr(err, 'msg', err)}")
     if path is not None:
         try:
             mapping = read_yaml_mapping(path)

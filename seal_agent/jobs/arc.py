@@ -71,7 +71,7 @@ def prepare_run(config: RunConfig | None, run_dir: str | Path, resume: bool) -> 
     tasks = load_configured_tasks(config.data)  # may raise TaskError: nothing has been created yet
     if not resume:
         arc_tools(config.tools.vocabulary, config.tools.modules)  # may raise ToolLoadError, likewise
-        check_model_source(config.model)  # may raise ModelLoadError, likewise
+        check_model_source(config.model, {"ttt.lora": config.ttt.lora, "policy.lora": config.policy.lora})  # ModelLoadError, likewise
         create_run_dir(run_dir, config)
     return PreparedRun(config, run_dir, tasks, resume)
 

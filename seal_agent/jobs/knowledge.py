@@ -69,7 +69,7 @@ def prepare_knowledge_run(config: KnowledgeRunConfig | None, run_dir: str | Path
     passages = load_configured_passages(config.data)  # may raise PassageError: nothing created yet
     if not resume:
         variant_tools(config.policy.prompt, knowledge_tools())
-        check_model_source(config.model)
+        check_model_source(config.model, {"update.lora": config.update.lora, "policy.lora": config.policy.lora})
         if config.policy_checkpoint and not (Path(config.policy_checkpoint) / "policy").is_dir():
             raise ModelLoadError(
                 f"policy checkpoint {config.policy_checkpoint}: no policy/ adapter inside (expected a run's policy/round_N)"

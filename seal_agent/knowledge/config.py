@@ -16,7 +16,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from seal_agent.config import ChatModelConfig, LoraConfigSection, PolicySettings, RunConfigBase, UpdateEngineSettings, _Section
+from seal_agent.config import MAX_SEED, ChatModelConfig, LoraConfigSection, PolicySettings, RunConfigBase, UpdateEngineSettings, _Section
+from seal_agent.knowledge.data import MAX_PASSAGE_CHARS
 
 PROMPTS = ("implications", "implications-long", "implications-very-long", "rewrite", "self-qa")
 REWARDS = ("loglik", "exact_match", "f1", "judge")
@@ -29,6 +30,12 @@ class PassageDataConfig(_Section):
         None, description="SQuAD v1.1 .json or .jsonl passages; none: the small sample bundled with the package."
     )
     limit: int | None = Field(None, ge=1, description="Use only the first N passages of the file.")
+    max_passage_chars: int = Field(
+        MAX_PASSAGE_CHARS, ge=1,
+        description="Longest passage (and title, question or answer) in characters; a file holding a longer one is "
+        "refused before the run starts, naming the record. A passage is tokenised whole and trained on, so one huge "
+        "record would take all the run's memory.",
+    )
 
 
 class KnowledgePolicyConfig(PolicySettings):
@@ -123,7 +130,8 @@ class KnowledgeRunConfig(RunConfigBase):
     presets: ClassVar[tuple[str, ...]] = ("smoke", "cpu", "paper", "paper_cpt")
 
     domain: Literal["knowledge"] = Field("knowledge", description="Which SEAL loop this config is for.")
-    seed: int = Field(0, description="Seeds passage order, sampling and updates; same seed, same run.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seeds passage order, sampling and updates; same seed, same run "
+                      "(0 to 2**63-1).")
     mode: Literal[MODES] = Field(  # type: ignore[valid-type]
         "single",
         description="single: one update per passage, ReST-EM rounds. cpt: all passages' self-edits in one update. "

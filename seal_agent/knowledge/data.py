@@ -7,16 +7,24 @@ Two formats are read:
                       "answers": ["...", ...]}]}; "title" is optional.
 
 Files are untrusted: `PassageError` names the file, the record (line number, or data /
-paragraph index) and the field. Nothing is downloaded; the tests write passages with
-made-up facts.
+paragraph index) and the field. Every text must be valid Unicode (a lone surrogate such
+as "\\ud800" would make the tokenizer raise mid-run) and at most `max_chars` characters
+long (`data.max_passage_chars`): a passage is tokenised whole and trained on, so one huge
+record would take the run's memory with it. Nothing is downloaded; the tests write
+passages with made-up facts.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from seal_agent.untrusted import parse_json, unicode_problem
+
+# Longest text (a passage, a title, a question, an answer) a file may hold unless the config
+# says otherwise: far above any SQuAD paragraph, far below what would exhaust memory.
+MAX_PASSAGE_CHARS = 20_000
 
 
 class PassageError(Exception):
@@ -37,13 +45,23 @@ class Passage:
     questions: tuple[Question, ...]
 
 
-def _text(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise PassageError(f"{where} must be a non-empty string")
+def _checked(value: str, where: str, max_chars: int | None) -> str:
+    """`value` if it is valid Unicode and not over `max_chars`; else a PassageError naming `where`."""
+    problem = unicode_problem(value)
+    if problem:
+        raise PassageError(f"{where} {problem}")
+    if max_chars is not None and len(value) > max_chars:
+        raise PassageError(f"{where} has {len(value):,} characters; at most {max_chars:,} (data.max_passage_chars)")
     return value
 
 
-def _questions(raw: Any, where: str, answer_key: str | None) -> tuple[Question, ...]:
+def _text(value: Any, where: str, max_chars: int | None) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PassageError(f"{where} must be a non-empty string")
+    return _checked(value, where, max_chars)
+
+
+def _questions(raw: Any, where: str, answer_key: str | None, max_chars: int | None) -> tuple[Question, ...]:
     if not isinstance(raw, list) or not raw:
         raise PassageError(f"{where} must be a non-empty list of questions")
     questions = []
@@ -51,22 +69,22 @@ def _questions(raw: Any, where: str, answer_key: str | None) -> tuple[Question, 
         here = f"{where}[{i}]"
         if not isinstance(item, dict):
             raise PassageError(f"{here} must be an object with 'question' and 'answers'")
-        question = _text(item.get("question"), f"{here}.question")
+        question = _text(item.get("question"), f"{here}.question", max_chars)
         answers = item.get("answers")
         if not isinstance(answers, list) or not answers:
             raise PassageError(f"{here}.answers must be a non-empty list")
         texts = []
         for j, answer in enumerate(answers):
             value = answer.get(answer_key) if answer_key and isinstance(answer, dict) else answer
-            texts.append(_text(value, f"{here}.answers[{j}]" + (f".{answer_key}" if answer_key else "")))
+            texts.append(_text(value, f"{here}.answers[{j}]" + (f".{answer_key}" if answer_key else ""), max_chars))
         questions.append(Question(question, tuple(texts)))
     return tuple(questions)
 
 
-def load_squad(path: Path) -> list[Passage]:
+def load_squad(path: Path, max_chars: int | None = MAX_PASSAGE_CHARS) -> list[Passage]:
     try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raw = parse_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # ValueError: malformed JSON, nesting too deep, not UTF-8
         raise PassageError(f"{path}: not a readable JSON file: {err}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("data"), list):
         raise PassageError(f"{path}: the top level must be an object with a 'data' list (SQuAD v1.1)")
@@ -76,19 +94,20 @@ def load_squad(path: Path) -> list[Passage]:
         if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
             raise PassageError(f"{where}.paragraphs must be a list")
         title = article.get("title") if isinstance(article.get("title"), str) else f"article {d}"
+        _checked(title, f"{where}.title", max_chars)
         for p, paragraph in enumerate(article["paragraphs"]):
             here = f"{where}.paragraphs[{p}]"
             if not isinstance(paragraph, dict):
                 raise PassageError(f"{here} must be an object with 'context' and 'qas'")
-            context = _text(paragraph.get("context"), f"{here}.context")
-            questions = _questions(paragraph.get("qas"), f"{here}.qas", answer_key="text")
+            context = _text(paragraph.get("context"), f"{here}.context", max_chars)
+            questions = _questions(paragraph.get("qas"), f"{here}.qas", answer_key="text", max_chars=max_chars)
             passages.append(Passage(f"{d}-{p}", title, context, questions))
     return passages
 
 
-def load_jsonl(path: Path) -> list[Passage]:
+def load_jsonl(path: Path, max_chars: int | None = MAX_PASSAGE_CHARS) -> list[Passage]:
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as err:
         raise PassageError(f"{path}: cannot read: {err}") from None
     passages = []
@@ -97,26 +116,28 @@ def load_jsonl(path: Path) -> list[Passage]:
             continue
         where = f"{path}: line {number}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise PassageError(f"{where}: not valid JSON: {err.msg}") from None
+            record = parse_json(line)
+        except ValueError as err:  # malformed JSON or nesting too deep
+            raise PassageError(f"{where}: not valid JSON: {err}") from None
         if not isinstance(record, dict):
             raise PassageError(f"{where}: must be an object with 'context' and 'questions'")
         title = record.get("title", "")
         if not isinstance(title, str):
             raise PassageError(f"{where}: title must be a string")
-        context = _text(record.get("context"), f"{where}: context")
-        questions = _questions(record.get("questions"), f"{where}: questions", answer_key=None)
-        passages.append(Passage(str(record.get("id", number)), title, context, questions))
+        _checked(title, f"{where}: title", max_chars)
+        context = _text(record.get("context"), f"{where}: context", max_chars)
+        questions = _questions(record.get("questions"), f"{where}: questions", answer_key=None, max_chars=max_chars)
+        passage_id = _checked(str(record.get("id", number)), f"{where}: id", max_chars)
+        passages.append(Passage(passage_id, title, context, questions))
     return passages
 
 
-def load_passages(path: str | Path) -> list[Passage]:
-    """Passages from a SQuAD v1.1 .json file or a .jsonl file."""
+def load_passages(path: str | Path, max_chars: int | None = MAX_PASSAGE_CHARS) -> list[Passage]:
+    """Passages from a SQuAD v1.1 .json file or a .jsonl file; no text may be over `max_chars` (None: no bound)."""
     path = Path(path)
     if not path.is_file():
         raise PassageError(f"{path}: no such file")
-    passages = load_jsonl(path) if path.suffix == ".jsonl" else load_squad(path)
+    passages = load_jsonl(path, max_chars) if path.suffix == ".jsonl" else load_squad(path, max_chars)
     if not passages:
         raise PassageError(f"{path}: no passages")
     seen: set[str] = set()
@@ -136,5 +157,5 @@ def sample_passages_path() -> Path:
 
 def load_configured_passages(data) -> list[Passage]:
     """The passages a config's `data` section names (the bundled sample when it names no file)."""
-    passages = load_passages(data.path or sample_passages_path())
+    passages = load_passages(data.path or sample_passages_path(), data.max_passage_chars)
     return passages[: data.limit] if data.limit else passages

@@ -30,8 +30,44 @@ def lora_config(section: LoraConfigSection) -> LoraConfig:
     )
 
 
+# The layer types peft's LoRA can wrap; a target naming anything else (a whole block, a norm)
+# fails inside peft.
+ADAPTABLE = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+
+
+def adaptable_layer_names(model: torch.nn.Module) -> list[str]:
+    """The qualified names of the layers of `model` that LoRA can adapt."""
+    return [name for name, module in model.named_modules()
+            if isinstance(module, ADAPTABLE) or type(module).__name__ == "Conv1D"]  # GPT-2's transposed linear
+
+
+def unmatched_targets(target_modules: list[str], layer_names: list[str]) -> list[str]:
+    """The targets that match no layer, by peft's rule: a target names a layer or the end of its dotted name."""
+    return [target for target in target_modules
+            if not any(name == target or name.endswith("." + target) for name in layer_names)]
+
+
+def lora_target_problems(layer_names: list[str], sections: dict[str, LoraConfigSection]) -> list[str]:
+    """One message per config section (`{"ttt.lora": section, ...}`) whose targets include one matching no layer.
+
+    peft is silent when some targets match and others do not, so a misspelt target would
+    quietly give a smaller adapter than asked for.
+    """
+    short = sorted({name.rsplit(".", 1)[-1] for name in layer_names})
+    problems = []
+    for key, section in sections.items():
+        missing = unmatched_targets(section.target_modules, layer_names)
+        if missing:
+            problems.append(f"{key}.target_modules: {', '.join(repr(m) for m in missing)} match(es) no layer of the model; "
+                            f"the layers LoRA can adapt are named: {', '.join(short)}")
+    return problems
+
+
 def attach_adapters(model, ttt: LoraConfigSection, policy: LoraConfigSection, seed: int) -> PeftModel:
     """Wrap the base model with the TTT and policy adapters, initialised from `seed`."""
+    problems = lora_target_problems(adaptable_layer_names(model), {"ttt": ttt, "policy": policy})
+    if problems:
+        raise ValueError("; ".join(problems))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         peft_model = get_peft_model(model, lora_config(ttt), adapter_name=TTT_ADAPTER)

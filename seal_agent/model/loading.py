@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from seal_agent.config import LoraConfigSection, ModelConfig, RunConfigBase
-from seal_agent.model.adapters import attach_adapters
-from seal_agent.model.tiny import build_tiny_model
+from seal_agent.model.adapters import adaptable_layer_names, attach_adapters, lora_target_problems
+from seal_agent.model.tiny import build_byte_tokenizer, build_tiny_model, tiny_llama_config
 
 
 class ModelLoadError(Exception):
@@ -55,13 +55,41 @@ def load_model_and_tokenizer(name_or_path: str, dtype: str = "float32", device: 
     return model, tokenizer
 
 
-def check_model_source(model_config: ModelConfig) -> None:
-    """Fail early on a model that is plainly not there: a path-like name that does not exist."""
+def check_model_source(model_config: ModelConfig, loras: dict[str, LoraConfigSection] | None = None) -> None:
+    """Fail early on a device this machine lacks, on a model that is plainly not there (a
+    path-like name that does not exist), and on LoRA targets (`{"ttt.lora": section, ...}`)
+    that match none of its layers."""
+    if model_config.device != "auto":
+        try:  # the config check parses the name; whether this machine has the device shows only here
+            torch.empty(0, device=model_config.device)
+        except Exception as err:  # AssertionError (not compiled with CUDA), RuntimeError (no such ordinal), ...
+            raise ModelLoadError(f"model.device {model_config.device!r} is not available on this machine "
+                                 f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no detail'}); "
+                                 "use 'auto' or 'cpu'") from None
     name = model_config.name_or_path
-    if name == "tiny" or Path(name).is_dir():
-        return
-    if name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).exists():
-        raise ModelLoadError(f"model {name!r}: no such directory (give a hub id like org/name, a local directory, or 'tiny')")
+    if name != "tiny" and not Path(name).is_dir():
+        if name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).exists():
+            raise ModelLoadError(f"model {name!r}: no such directory (give a hub id like org/name, a local directory, or 'tiny')")
+    if loras:
+        problems = lora_target_problems(adaptable_layer_names(skeleton_model(model_config)), loras)
+        if problems:
+            raise ModelLoadError("\n".join(problems))
+
+
+def skeleton_model(model_config: ModelConfig) -> torch.nn.Module:
+    """The configured model built from its config alone on the meta device: its layers and their
+    names, with no weights read or memory allocated."""
+    if model_config.name_or_path == "tiny":
+        sizes = model_config.tiny.model_dump(exclude={"seed"})
+        architecture = tiny_llama_config(vocab_size=len(build_byte_tokenizer()), **sizes)
+    else:
+        extra = {"gguf_file": model_config.gguf_file} if model_config.gguf_file else {}
+        try:
+            architecture = AutoConfig.from_pretrained(model_config.name_or_path, **extra)
+        except (OSError, ValueError) as err:
+            raise ModelLoadError(f"model {model_config.name_or_path!r} could not be loaded: {err}") from None
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(architecture)
 
 
 def load_run_model(config: RunConfigBase, update_lora: LoraConfigSection, run_dir: Path):
