@@ -15,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 LAYERS = [
+    ("seal_agent.untrusted",),  # reading user files: imports nothing of the project
     ("seal_agent.config", "seal_agent.grids", "seal_agent.state", "seal_agent.stats"),
     ("seal_agent.run",),
     ("tools",),
