@@ -178,3 +178,11 @@ def test_tools_list_names_the_ops_a_chain_step_can_take():
     result = runner.invoke(app, ["tools", "list"], env={"COLUMNS": "250"})
     assert result.exit_code == 0
     assert "op in []" not in result.output and "op in ['" in result.output and "'rotate'" in result.output
+
+
+def test_pretrain_refuses_seeds_and_learning_rates_it_cannot_use(tmp_path):
+    for option, value in (("--learning-rate", "nan"), ("--learning-rate", "inf"), ("--seed", "-1"),
+                          ("--data-seed", str(2**64))):
+        result = runner.invoke(app, ["pretrain", "nano", "--out", str(tmp_path / "m"), "--steps", "1", option, value])
+        assert result.exit_code == 2 and option in result.output, (option, value)
+    assert not (tmp_path / "m").exists()

@@ -242,9 +242,9 @@ def pretrain_nano_command(
     size: str = typer.Option("small", help="small (minutes on a CPU) or medium (a GPU)."),
     steps: int = typer.Option(2000, min=1, help="Optimiser steps (2000: 6 to 10 minutes on 2 CPU cores at the small size)."),
     batch_size: int = typer.Option(16, min=1, help="Sequences per step."),
-    learning_rate: float = typer.Option(3e-3, help="Peak learning rate (cosine schedule)."),
-    seed: int = typer.Option(0, help="Seed of the initialisation and batch order."),
-    data_seed: int = typer.Option(1, help="Seed of the generated pretraining data."),
+    learning_rate: float = typer.Option(3e-3, min=1e-8, max=1.0, help="Peak learning rate (cosine schedule)."),
+    seed: int = typer.Option(0, min=0, max=2**63 - 1, help="Seed of the initialisation and batch order."),
+    data_seed: int = typer.Option(1, min=0, max=2**63 - 1, help="Seed of the generated pretraining data."),
     self_edit_steps: int = typer.Option(
         0, min=0, help="Knowledge world: then this many steps on self-edit examples alone (lr 1e-3), to learn copying."),
     refresh_steps: int = typer.Option(
