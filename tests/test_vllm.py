@@ -14,7 +14,7 @@ from seal_agent.engine.examples import TrainingExample
 from seal_agent.engine.sequential import TrainJob
 from seal_agent.model.adapters import POLICY_ADAPTER, TTT_ADAPTER, attach_adapters
 from seal_agent.model.loading import load_model_and_tokenizer
-from seal_agent.policy.tool_format import self_edit_json_schema
+from seal_agent.policy.tool_format import self_edit_grammar
 from seal_agent.rl.sft import save_policy
 from seal_agent.engine.vllm import VllmEngine, engine_args, greedy_sampling, lora_request_args
 from seal_agent.policy.vllm import PolicyNotSyncedError, VllmPolicy, self_edit_sampling, transformers_logprobs
@@ -30,11 +30,14 @@ def test_engine_args_turn_lora_on_with_the_configs_rank_limit():
     assert args["seed"] == config.seed and args["dtype"] == config.model.dtype
 
 
-def test_self_edits_are_sampled_under_the_tool_call_schema():
+def test_self_edits_are_sampled_under_the_local_policys_grammar():
     config = RunConfig.resolve("smoke")
     tools = arc_tools("seal")
     spec = self_edit_sampling(config.policy, n=15, seed=7, tools=tools)
-    assert spec["structured_outputs"] == {"json": self_edit_json_schema(tools)}
+    assert spec["structured_outputs"] == {"grammar": str(self_edit_grammar(tools, config.policy.max_optional_calls))}
+    assert "root ::=" in spec["structured_outputs"]["grammar"]  # EBNF, as vLLM takes it
+    unconstrained = config.policy.model_copy(update={"constrained": False})
+    assert "structured_outputs" not in self_edit_sampling(unconstrained, n=2, seed=7, tools=tools)
     assert (spec["n"], spec["seed"], spec["temperature"], spec["max_tokens"]) == (15, 7, config.policy.temperature,
                                                                                    config.policy.max_new_tokens)
     assert greedy_sampling(30) == {"n": 1, "temperature": 0.0, "max_tokens": 30}
@@ -118,7 +121,7 @@ def test_policy_samples_go_to_vllm_with_the_schema_and_the_policy_adapter(tiny_p
     result = policy.generate([messages], tools=openai_tools(arc_tools("seal")), n=3, seed=11)
     prompts, spec, loras = client.requests[-1]
     assert len(result.generations[0]) == 3
-    assert spec["n"] == 3 and spec["seed"] == 11 and spec["structured_outputs"]["json"]["type"] == "array"
+    assert spec["n"] == 3 and spec["seed"] == 11 and spec["structured_outputs"]["grammar"].startswith("root ::=")
     assert loras == [policy.policy_lora] and prompts == [policy.render_prompt(messages)]
 
 
@@ -200,6 +203,6 @@ def test_the_requests_are_valid_vllm_objects():
     client = VllmClient(llm=object())  # no engine needed to build requests
     params = client.sampling_params(self_edit_sampling(RunConfig.resolve("smoke").policy, 4, 3, arc_tools("seal")))
     assert isinstance(params, SamplingParams) and params.n == 4 and params.seed == 3
-    assert params.structured_outputs.json == self_edit_json_schema(arc_tools("seal"))
+    assert params.structured_outputs.grammar == str(self_edit_grammar(arc_tools("seal"), 4))
     request = client.lora(lora_request_args("candidate-0", "/tmp/adapter"))
     assert isinstance(request, LoRARequest) and request.lora_path == "/tmp/adapter"

