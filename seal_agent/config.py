@@ -119,7 +119,7 @@ class ModelConfig(_Section):
     )
     gguf_file: str | None = Field(
         None, description="A GGUF file (llama.cpp's format) inside name_or_path's directory or hub repository, loaded "
-        "and dequantized by transformers (needs the 'gguf' package: pip install 'seal-agent[gguf]').",
+        "and dequantized by transformers (needs the 'gguf' package: pip install gguf).",
     )
     tiny: TinyModelConfig = Field(default_factory=TinyModelConfig, description="Used when name_or_path is 'tiny'.")
 
@@ -265,7 +265,11 @@ class RunConfigBase(_Section):
     def with_absolute_paths(self):
         """A copy with every file path made absolute, so config.yaml means the same from any directory."""
         config = self.model_copy(deep=True)
-        if config.data.path:  # every domain's data section may name a file
+        if config.data.path and config.data.path.startswith("hf:"):  # a datasets source: its local directory only
+            name, colon, split = config.data.path[3:].partition(":")
+            if Path(name).exists():
+                config.data.path = f"hf:{Path(name).resolve()}{colon}{split}"
+        elif config.data.path:  # every domain's data section may name a file
             config.data.path = str(Path(config.data.path).resolve())
         if config.model.name_or_path != "tiny" and Path(config.model.name_or_path).exists():
             config.model.name_or_path = str(Path(config.model.name_or_path).resolve())

@@ -10,10 +10,10 @@ import io
 import json
 import shutil
 import sys
-import types
 from pathlib import Path
 
 import pytest
+import yaml
 from langchain_core.messages import AIMessage
 from langgraph.graph.state import CompiledStateGraph, StateGraph
 from typer.testing import CliRunner
@@ -203,18 +203,27 @@ def test_tensorboard_tracker_records_round_and_candidate_scalars(hostile_run, tm
     assert events.Scalars("round/mean_reward")[0].value == pytest.approx(summary["rounds"][0]["mean_reward"])
 
 
-def test_mlflow_tracker_calls_the_mlflow_api(tmp_path, monkeypatch):
-    calls = []
-    fake = types.SimpleNamespace(
-        start_run=lambda **kw: calls.append(("start_run", kw)), log_params=lambda p: calls.append(("log_params", p)),
-        log_metrics=lambda m, step: calls.append(("log_metrics", m, step)), end_run=lambda: calls.append(("end_run",)))
-    monkeypatch.setitem(sys.modules, "mlflow", fake)
-    (tracker,) = open_trackers(["mlflow"], tmp_path / "run-7", {"seed": 3, "policy": {"temperature": 0.8}})
-    tracker.log_round({"mean_reward": 0.5}, 1)
-    tracker.close()
-    assert calls[0] == ("start_run", {"run_name": "run-7"})
-    assert calls[1] == ("log_params", {"seed": 3, "policy.temperature": 0.8})
-    assert calls[2] == ("log_metrics", {"round/mean_reward": 0.5}, 1) and calls[-1] == ("end_run",)
+def test_a_run_logged_to_mlflow_reads_back_through_mlflows_client(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow", reason="mlflow is in the dev extra")
+    from mlflow import MlflowClient
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)  # how a user points seal at a tracking server or store
+    run_dir = tmp_path / "knowledge-run"
+    result = runner.invoke(app, ["run", "knowledge", "--preset", "smoke", "--rounds", "1", "--passages", "2",
+                                 "--log-to", "mlflow", "--run-dir", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(store)
+    (run,) = client.search_runs(experiment_ids=[client.get_experiment_by_name("Default").experiment_id])
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert run.info.run_name == "knowledge-run" and run.info.status == "FINISHED"
+    assert run.data.params["seed"] == str(summary["seed"]) and run.data.params["mode"] == "single"
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert run.data.params["update.lora.rank"] == str(saved["update"]["lora"]["rank"])  # the config, flattened
+    (mean_reward,) = client.get_metric_history(run.info.run_id, "round/mean_reward")
+    assert mean_reward.step == 1 and mean_reward.value == pytest.approx(summary["rounds"][0]["mean_reward"])
+    rewards = client.get_metric_history(run.info.run_id, "candidate/reward")
+    assert len(rewards) == summary["rounds"][0]["candidates"] and len({m.step for m in rewards}) == len(rewards)
 
 
 def test_unknown_tracker_is_a_usage_error(tmp_path):

@@ -153,3 +153,57 @@ def test_training_on_a_passage_raises_the_answers_log_likelihood(tiny_peft, json
     after = answer_log_likelihood(model, tokenizer, prompts, answers)
     assert all(a > b for a, b in zip(after, before)), (before, after)
     assert sum(after) - sum(before) > 5  # nats: a clear rise, not noise
+
+
+def squad_rows(title="Zorbania"):
+    """FACT as Hugging Face's SQuAD rows: one per question, answers as {"text", "answer_start"}."""
+    return [{"id": f"{title}-{i}", "title": title, "context": FACT["context"], "question": q["question"],
+             "answers": {"text": q["answers"], "answer_start": [0] * len(q["answers"])}}
+            for i, q in enumerate(FACT["questions"])]
+
+
+def test_squad_rows_load_through_hugging_face_datasets(jsonl, tmp_path):
+    datasets = pytest.importorskip("datasets", reason="datasets is in the dev extra")
+
+    rows = squad_rows() + squad_rows("Other")
+    saved = tmp_path / "saved"
+    datasets.DatasetDict({"validation": datasets.Dataset.from_list(rows)}).save_to_disk(str(saved))
+    from_disk = load_passages(f"hf:{saved}:validation")
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    from_files = load_passages(f"hf:{files}:train")  # load_dataset on a local directory: nothing downloaded
+    from_jsonl = load_passages(jsonl)
+    for loaded in (from_disk, from_files):
+        assert [p.title for p in loaded] == ["Zorbania", "Other"]
+        assert [p.passage_id for p in loaded] == ["Zorbania-0", "Other-0"]  # a passage is named by its first question
+        assert [p.questions for p in loaded] == [p.questions for p in from_jsonl]
+        assert loaded[0].context == FACT["context"]
+    assert load_passages(f"hf:{files}:train[:2]")[0].questions == from_jsonl[0].questions  # a sliced split
+
+
+def test_hugging_face_sources_that_cannot_be_used_name_the_source(tmp_path):
+    datasets = pytest.importorskip("datasets", reason="datasets is in the dev extra")
+
+    saved = tmp_path / "two"
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(squad_rows()),
+                          "validation": datasets.Dataset.from_list(squad_rows())}).save_to_disk(str(saved))
+    with pytest.raises(PassageError, match="has splits train, validation; name one"):
+        load_passages(f"hf:{saved}")
+    no_answers = tmp_path / "bad"
+    datasets.Dataset.from_list([{"context": "c", "question": "q"}]).save_to_disk(str(no_answers))
+    with pytest.raises(PassageError, match="no column 'answers'"):
+        load_passages(f"hf:{no_answers}")
+    with pytest.raises(PassageError, match=f"hf:{tmp_path / 'absent'}: datasets could not load it"):
+        load_passages(f"hf:{tmp_path / 'absent'}")
+
+
+def test_an_hf_source_in_a_config_keeps_its_prefix_and_an_absolute_directory(tmp_path, monkeypatch):
+    from seal_agent.knowledge.config import KnowledgeRunConfig
+
+    (tmp_path / "saved").mkdir()
+    monkeypatch.chdir(tmp_path)
+    local = KnowledgeRunConfig.resolve("smoke", overrides={"data": {"path": "hf:saved:validation[:10]"}}).with_absolute_paths()
+    assert local.data.path == f"hf:{tmp_path / 'saved'}:validation[:10]"
+    hub = KnowledgeRunConfig.resolve("smoke", overrides={"data": {"path": "hf:rajpurkar/squad:validation"}}).with_absolute_paths()
+    assert hub.data.path == "hf:rajpurkar/squad:validation"

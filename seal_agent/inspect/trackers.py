@@ -5,8 +5,8 @@
 
 Per round: every numeric figure of the round's summary (success rate, mean reward, valid
 fraction, seconds, ...). Per candidate: reward, final training loss, data size, seconds.
-Off by default; each tracker is an optional extra (`pip install 'seal-agent[tensorboard]'`,
-`'seal-agent[mlflow]'`). A tracker is a plain object with three methods (`Tracker`).
+Off by default; each tracker is an optional extra (`pip install -e ".[tensorboard]"`,
+`".[mlflow]"`). A tracker is a plain object with three methods (`Tracker`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class TensorBoardTracker:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            raise TrackerError("--log-to tensorboard needs the tensorboard package: pip install 'seal-agent[tensorboard]'") from None
+            raise TrackerError("--log-to tensorboard needs the tensorboard package: pip install tensorboard") from None
         self.writer = SummaryWriter(log_dir=str(log_dir))
 
     def log_round(self, figures: dict[str, float], round: int) -> None:
@@ -57,7 +57,7 @@ class MLflowTracker:
         try:
             import mlflow
         except ImportError:
-            raise TrackerError("--log-to mlflow needs the mlflow package: pip install 'seal-agent[mlflow]'") from None
+            raise TrackerError("--log-to mlflow needs the mlflow package: pip install mlflow") from None
         self.mlflow = mlflow
         mlflow.start_run(run_name=run_name)
         mlflow.log_params(params)

@@ -27,7 +27,9 @@ ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj
 
 class PassageDataConfig(_Section):
     path: str | None = Field(
-        None, description="SQuAD v1.1 .json or .jsonl passages; none: the small sample bundled with the package."
+        None, description="SQuAD v1.1 .json or .jsonl passages, or hf:NAME[:SPLIT] for SQuAD-format rows through "
+        "Hugging Face datasets (a hub id, a local data directory, a save_to_disk directory); none: the small sample "
+        "bundled with the package."
     )
     limit: int | None = Field(None, ge=1, description="Use only the first N passages of the file.")
     max_passage_chars: int = Field(

@@ -1,10 +1,12 @@
 """Passages with questions, for knowledge incorporation: loading and validation.
 
-Two formats are read:
+Three sources are read:
     SQuAD v1.1 JSON   {"data": [{"title", "paragraphs": [{"context", "qas": [{"question",
                       "answers": [{"text", ...}], "id"?}]}]}]}; one passage per paragraph.
     JSONL             one passage per line: {"title", "context", "questions": [{"question",
                       "answers": ["...", ...]}]}; "title" is optional.
+    hf:NAME[:SPLIT]   SQuAD-format rows through Hugging Face `datasets` (`load_hf_squad`):
+                      a hub id, a local data directory, or a `save_to_disk` directory.
 
 Files are untrusted: `PassageError` names the file, the record (line number, or data /
 paragraph index) and the field. Every text must be valid Unicode (a lone surrogate such
@@ -25,6 +27,7 @@ from seal_agent.untrusted import parse_json, unicode_problem
 # Longest text (a passage, a title, a question, an answer) a file may hold unless the config
 # says otherwise: far above any SQuAD paragraph, far below what would exhaust memory.
 MAX_PASSAGE_CHARS = 20_000
+HF_PREFIX = "hf:"  # data.path "hf:NAME[:SPLIT]": read through Hugging Face datasets
 
 
 class PassageError(Exception):
@@ -132,12 +135,70 @@ def load_jsonl(path: Path, max_chars: int | None = MAX_PASSAGE_CHARS) -> list[Pa
     return passages
 
 
+def hf_source(spec: str) -> tuple[str, str | None]:
+    """`hf:NAME[:SPLIT]` -> (NAME, SPLIT or None). NAME is a hub id or a local directory;
+    the split may carry a slice (`validation[:200]`), so only the first colon separates."""
+    name, _, split = spec[len(HF_PREFIX):].partition(":")
+    return name, split or None
+
+
+def load_hf_squad(spec: str, max_chars: int | None = MAX_PASSAGE_CHARS) -> list[Passage]:
+    """Passages from SQuAD-format rows read by Hugging Face `datasets` (`hf:NAME[:SPLIT]`).
+
+    NAME is what `datasets.load_dataset` takes (a hub id such as `rajpurkar/squad`, which
+    needs the hub or its cache; a local directory of data files), or a directory written by
+    `save_to_disk` (read with `load_from_disk`). Rows are SQuAD's: one per question, with
+    `context`, `question`, `answers` ({"text": [...]} or a list of strings) and optionally
+    `title` and `id`; the rows of one (title, context) become one passage.
+    """
+    name, split = hf_source(spec)
+    try:
+        import datasets
+    except ImportError:
+        raise PassageError(f"{spec}: reading through Hugging Face datasets needs the datasets package: "
+                           "pip install datasets (the datasets extra)") from None
+    try:
+        saved = Path(name).is_dir() and any((Path(name) / f).is_file() for f in ("dataset_dict.json", "dataset_info.json"))
+        loaded = datasets.load_from_disk(name) if saved else datasets.load_dataset(name, split=split)
+        if saved and split is not None and isinstance(loaded, datasets.DatasetDict):
+            loaded = loaded[split]
+    except Exception as err:  # the library's many errors (not found, offline, bad files), each named
+        raise PassageError(f"{spec}: datasets could not load it: {type(err).__name__}: {err}") from None
+    if isinstance(loaded, datasets.DatasetDict):
+        if len(loaded) != 1:
+            raise PassageError(f"{spec}: has splits {', '.join(loaded)}; name one: hf:{name}:{next(iter(loaded))}")
+        loaded = next(iter(loaded.values()))
+    missing = [c for c in ("context", "question", "answers") if c not in loaded.column_names]
+    if missing:
+        raise PassageError(f"{spec}: no column {missing[0]!r}; SQuAD rows have context, question, answers "
+                           f"(this one has {', '.join(loaded.column_names)})")
+    grouped: dict[tuple[str, str], dict[str, Any]] = {}
+    for i, row in enumerate(loaded):
+        where = f"{spec}: row {i}"
+        title = row.get("title") or ""
+        if not isinstance(title, str):
+            raise PassageError(f"{where}: title must be a string")
+        context = _text(row["context"], f"{where}: context", max_chars)
+        answers = row["answers"]
+        texts = answers.get("text") if isinstance(answers, dict) else answers
+        (question,) = _questions([{"question": row["question"], "answers": texts}], f"{where}: questions", None, max_chars)
+        key = (_checked(title, f"{where}: title", max_chars), context)
+        if key not in grouped:
+            grouped[key] = {"id": str(row.get("id") or i), "questions": []}
+        grouped[key]["questions"].append(question)
+    return [Passage(entry["id"], title, context, tuple(entry["questions"])) for (title, context), entry in grouped.items()]
+
+
 def load_passages(path: str | Path, max_chars: int | None = MAX_PASSAGE_CHARS) -> list[Passage]:
-    """Passages from a SQuAD v1.1 .json file or a .jsonl file; no text may be over `max_chars` (None: no bound)."""
-    path = Path(path)
-    if not path.is_file():
-        raise PassageError(f"{path}: no such file")
-    passages = load_jsonl(path, max_chars) if path.suffix == ".jsonl" else load_squad(path, max_chars)
+    """Passages from a SQuAD v1.1 .json file, a .jsonl file, or `hf:NAME[:SPLIT]` (Hugging Face
+    datasets); no text may be over `max_chars` (None: no bound)."""
+    if str(path).startswith(HF_PREFIX):
+        passages = load_hf_squad(str(path), max_chars)
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise PassageError(f"{path}: no such file")
+        passages = load_jsonl(path, max_chars) if path.suffix == ".jsonl" else load_squad(path, max_chars)
     if not passages:
         raise PassageError(f"{path}: no passages")
     seen: set[str] = set()
