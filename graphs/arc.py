@@ -31,10 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
+from graphs.serving import add_nodes, add_start
 from seal_agent.arc.data import ArcTask
 from seal_agent.arc.evaluate import evaluate_base
 from seal_agent.arc.scoring import query_seed, rest_em_kept, score_self_edits
@@ -163,14 +164,14 @@ def next_round_or_end(state: ArcState) -> str:
     return END if state.get("stop_reason") else "start_round"
 
 
-def build_arc_graph() -> StateGraph:
-    builder = StateGraph(ArcState, context_schema=ArcContext)
-    builder.add_node("baseline", baseline)
-    builder.add_node("start_round", start_round)
-    builder.add_node("propose", propose, destinations=("execute",))
-    builder.add_node("execute", execute)
-    builder.add_node("reinforce", reinforce)
-    builder.add_edge(START, "baseline")
+def build_arc_graph(context_schema=ArcContext, context_from=None, initial_state=None) -> StateGraph:
+    """The ARC loop. `seal run arc` passes an `ArcContext` at run time; under LangGraph's
+    server, `context_from` turns the request (of type `context_schema`) into one and
+    `initial_state` gives the first state (`graphs.serving`, `seal_agent.jobs.serve`)."""
+    builder = StateGraph(ArcState, context_schema=context_schema)
+    add_nodes(builder, {"baseline": baseline, "start_round": start_round, "propose": propose, "execute": execute,
+                        "reinforce": reinforce}, context_from, {"propose": ("execute",)})
+    add_start(builder, "baseline", context_from, initial_state)
     builder.add_edge("baseline", "start_round")
     builder.add_conditional_edges("start_round", send_tasks, ["propose"])
     builder.add_edge("execute", "reinforce")
@@ -178,6 +179,6 @@ def build_arc_graph() -> StateGraph:
     return builder
 
 
-# The compiled graph (no checkpointer), for LangGraph's own tools (langgraph.json). Running
-# it needs an `ArcContext` as the runtime context: `seal run arc` builds one.
+# The compiled graph (no checkpointer). Running it needs an `ArcContext` as the runtime
+# context: `seal run arc` builds one. LangGraph's server runs `seal_agent.jobs.serve`'s.
 graph = build_arc_graph().compile()

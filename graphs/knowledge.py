@@ -40,11 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 from safetensors.torch import load_file, save_file
 
+from graphs.serving import add_nodes, add_start
 from seal_agent.engine import ScoringEngine
 from seal_agent.engine.full_update import FullUpdateEngine
 from seal_agent.engine.sequential import CandidateFailed, LoraEngine, TrainJob, planned_steps, split_on_out_of_memory
@@ -334,12 +335,15 @@ def next_step_or_end(state: KnowledgeState) -> str:
     return END if state.get("stop_reason") else "continual_step"
 
 
-def build_knowledge_graph(mode: str = "single") -> StateGraph:
-    builder = StateGraph(KnowledgeState, context_schema=KnowledgeContext)
-    builder.add_node("baseline", baseline)
-    builder.add_edge(START, "baseline")
+def build_knowledge_graph(mode: str = "single", context_schema=KnowledgeContext, context_from=None,
+                          initial_state=None) -> StateGraph:
+    """The knowledge loop of `mode`; `context_schema`, `context_from` and `initial_state`
+    as in `graphs.arc.build_arc_graph` (LangGraph's server)."""
+    builder = StateGraph(KnowledgeState, context_schema=context_schema)
+    add_nodes(builder, {"baseline": baseline}, context_from)
+    add_start(builder, "baseline", context_from, initial_state)
     if mode == "continual":
-        builder.add_node("continual_step", continual_step)
+        add_nodes(builder, {"continual_step": continual_step}, context_from)
         builder.add_edge("baseline", "continual_step")
         builder.add_conditional_edges("continual_step", next_step_or_end, ["continual_step", END])
         return builder
@@ -347,19 +351,18 @@ def build_knowledge_graph(mode: str = "single") -> StateGraph:
     builder.add_edge("baseline", "start_round")
     builder.add_conditional_edges("start_round", send_passages, ["propose"])
     if mode == "cpt":
-        builder.add_node("propose", propose)
-        builder.add_node("cpt_update", cpt_update)
+        add_nodes(builder, {"propose": propose, "cpt_update": cpt_update}, context_from)
         builder.add_edge("propose", "cpt_update")
         builder.add_edge("cpt_update", END)
         return builder
-    builder.add_node("propose", propose, destinations=("execute",))
-    builder.add_node("execute", execute)
-    builder.add_node("reinforce", reinforce)
+    add_nodes(builder, {"propose": propose, "execute": execute, "reinforce": reinforce}, context_from,
+              {"propose": ("execute",)})
     builder.add_edge("execute", "reinforce")
     builder.add_conditional_edges("reinforce", next_round_or_end, ["start_round", END])
     return builder
 
 
-# The compiled single-mode graph (no checkpointer), for LangGraph's own tools (langgraph.json).
-# Running it needs a `KnowledgeContext` as the runtime context: `seal run knowledge` builds one.
+# The compiled single-mode graph (no checkpointer). Running it needs a `KnowledgeContext`
+# as the runtime context: `seal run knowledge` builds one. LangGraph's server runs
+# `seal_agent.jobs.serve`'s.
 graph = build_knowledge_graph("single").compile()

@@ -5,5 +5,7 @@ This is the entry layer: the only part of the package (with the CLI and `inspect
 drawing) that knows the LangGraph graphs in `graphs/`. Each job checks its inputs before
 it creates anything, builds the model, engine and policy once (the graph's runtime
 context), and drives the graph under the run directory's checkpointer
-(`seal_agent.run.driver`), so a killed run resumes where it stopped.
+(`seal_agent.run.driver`), so a killed run resumes where it stopped. `serve` holds the
+same graphs as LangGraph's own server runs them (`langgraph.json`), their context built
+from a JSON request.
 """
