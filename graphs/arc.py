@@ -45,7 +45,8 @@ from seal_agent.policy.candidates import candidates_from
 from seal_agent.policy.local import LocalToolPolicy
 from seal_agent.arc.prompts import prompt_options, self_edit_messages
 from seal_agent.policy.tool_format import openai_tools
-from seal_agent.rl.rest_em import PolicySlot, candidate_counts, end_of_round, rest_em_update
+from seal_agent.rl.policy_gradient import completion_logprobs, sampled_nll, update_policy
+from seal_agent.rl.rest_em import PolicySlot, candidate_counts, end_of_round
 from seal_agent.run.seeding import derive_seed
 from seal_agent.run.traces import TraceStore
 from seal_agent.state import ArcState, ExecuteInput, ProposeInput
@@ -116,8 +117,12 @@ def propose(payload: ProposeInput, runtime: Runtime[ArcContext]) -> Command:
         "task_id": payload["task_id"],
         "prompt": prompt,
         "completions": [m.text for m in generated],
-        "seconds": time.perf_counter() - start,
     }
+    if config.rl.algorithm != "rest_em":  # what the policy-gradient update's ratios start from
+        with ctx.model_lock:
+            proposal["sampling_logprobs"] = completion_logprobs(ctx.policy_slot.model, ctx.engine.tokenizer, prompt,
+                                                                proposal["completions"])
+    proposal["seconds"] = time.perf_counter() - start
     candidates = candidates_from(generated)
     sends = [Send("execute", ExecuteInput(round=payload["round"], task_id=payload["task_id"], candidates=candidates))]
     return Command(update={"proposals": [proposal]}, goto=sends)
@@ -144,9 +149,8 @@ def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
     prompts = {p["task_id"]: p["prompt"] for p in state["proposals"] if p["round"] == current}
     rewarded = rest_em_kept(results)
     pairs = [(prompts[r["task_id"]], r["completion"]) for r in rewarded]
-    policy = rest_em_update(
-        ctx.policy_slot, ctx.engine.tokenizer, config.policy, config.seed, current, state.get("policy_checkpoint"), pairs
-    )
+    policy = update_policy(ctx.policy_slot, ctx.engine.tokenizer, config, current, state.get("policy_checkpoint"), pairs,
+                           results, prompts)
     proposal_seconds = sum(p["seconds"] for p in state["proposals"] if p["round"] == current)
     summary = {
         "round": current,
@@ -154,6 +158,7 @@ def reinforce(state: ArcState, runtime: Runtime[ArcContext]) -> dict[str, Any]:
         "mean_reward": sum(r["reward"] for r in results) / len(results) if results else 0.0,
         **candidate_counts(results),
         "rewarded": len(rewarded),
+        **sampled_nll(state["proposals"], current),
         **policy,
         "seconds": proposal_seconds + sum(r["seconds"] for r in results) + (time.perf_counter() - start),
     }

@@ -59,7 +59,8 @@ from seal_agent.knowledge.scoring import (
 from seal_agent.knowledge.update import self_edit_examples
 from seal_agent.model.adapters import TTT_ADAPTER, adapter_state, load_adapter_state, merge_adapter_into_base
 from seal_agent.policy.local import LocalToolPolicy
-from seal_agent.rl.rest_em import PolicySlot, candidate_counts, end_of_round, rest_em_update
+from seal_agent.rl.policy_gradient import completion_logprobs, sampled_nll, update_policy
+from seal_agent.rl.rest_em import PolicySlot, candidate_counts, end_of_round
 from seal_agent.run.directory import replaced_atomically
 from seal_agent.run.seeding import derive_seed
 from seal_agent.run.traces import TraceStore
@@ -169,8 +170,12 @@ def propose(payload: PassageInput, runtime: Runtime[KnowledgeContext]) -> Comman
     )
     proposal = {
         "round": payload["round"], "task_id": payload["passage_id"], "prompt": prompt, "seed": seed,
-        "candidates": candidates, "seconds": time.perf_counter() - start,
+        "candidates": candidates,
     }
+    if config.rl.algorithm != "rest_em":  # what the policy-gradient update's ratios start from
+        proposal["sampling_logprobs"] = completion_logprobs(ctx.policy_slot.model, ctx.tokenizer, prompt,
+                                                            [c["completion"] for c in candidates])
+    proposal["seconds"] = time.perf_counter() - start
     if config.mode == "cpt":  # the one update waits for every passage's self-edits
         return Command(update={"proposals": [proposal]})
     work = PassageCandidates(
@@ -199,7 +204,9 @@ def reinforce(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dict
     proposals = {p["task_id"]: p for p in state["proposals"] if p["round"] == current}
     kept = rest_em_kept(results, state["round_passages"][current - 1], config.policy.keep)
     pairs = [(proposals[r["task_id"]]["prompt"], r["completion"]) for r in kept]
-    policy = rest_em_update(ctx.policy_slot, ctx.tokenizer, config.policy, config.seed, current, state.get("policy_checkpoint"), pairs)
+    prompts = {passage: proposal["prompt"] for passage, proposal in proposals.items()}
+    policy = update_policy(ctx.policy_slot, ctx.tokenizer, config, current, state.get("policy_checkpoint"), pairs,
+                           results, prompts)
     ok = [r for r in results if r["status"] == "ok"]
     passages = state["round_passages"][current - 1]
     summary = {
@@ -210,6 +217,7 @@ def reinforce(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dict
         "base": mean_metrics([state["baseline"][p] for p in passages]),
         **candidate_counts(results),
         "kept": len(kept),
+        **sampled_nll(state["proposals"], current),
         **policy,
         "passages": passages,
         "seeds": {

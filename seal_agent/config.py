@@ -245,6 +245,23 @@ class ChatModelConfig(_Section):
 
 
 
+RL_ALGORITHMS = ("rest_em", "rloo", "grpo")
+
+
+class RLConfig(_Section):
+    """The outer loop's update of the policy from a round's rewarded self-edits."""
+
+    algorithm: Literal[RL_ALGORITHMS] = Field(  # type: ignore[valid-type]
+        "rest_em",
+        description="rest_em: fine-tune on the kept self-edits (SEAL; policy.sft_* settings). rloo, grpo: a policy "
+        "gradient on every sample with group-relative advantages (seal_agent.rl.policy_gradient).",
+    )
+    learning_rate: float = Field(1e-4, gt=0, description="rloo/grpo: the policy adapter's learning rate.")
+    epochs: int = Field(1, ge=1, le=100, description="rloo/grpo: passes over the round's self-edits.")
+    clip: float = Field(0.2, gt=0, lt=1, description="grpo: the ratio's clip range, 1 +- clip.")
+    kl_coef: float = Field(0.0, ge=0, description="rloo/grpo: weight of the KL penalty to the base model (0: none).")
+
+
 class RunConfigBase(_Section):
     """What every domain's run config holds; a domain's config adds only its own sections."""
 
@@ -256,6 +273,7 @@ class RunConfigBase(_Section):
     seed: int = Field(0, ge=0, le=MAX_SEED, description="Seeds sampling, data sampling and training; same seed, same run "
                       "(0 to 2**63-1).")
     model: ModelConfig = Field(default_factory=ModelConfig)
+    rl: RLConfig = Field(default_factory=RLConfig)
 
     @classmethod
     def resolve(cls, preset: str | None = None, config_file: str | Path | None = None, overrides: dict[str, Any] | None = None):

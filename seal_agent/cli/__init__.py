@@ -109,6 +109,7 @@ def run_arc_command(
     actors: Optional[int] = typer.Option(None, help="Ray actors (tasks trained at once)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to join ('auto', 'ray://head:10001')."),
     backend: Optional[str] = typer.Option(None, help="transformers (default) or vllm: sampling and evaluation with vLLM (GPU)."),
+    rl_algorithm: Optional[str] = typer.Option(None, "--rl-algorithm", help="rest_em (default, SEAL's), rloo or grpo: how a round updates the policy."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: all cores)."),
     stream: bool = typer.Option(False, "--stream", help="Print every node's update as it happens, one line each."),
     log_to: list[str] = typer.Option([], "--log-to", help="Also send figures to tensorboard or mlflow; repeatable."),
@@ -135,6 +136,8 @@ def run_arc_command(
             overrides.setdefault("executor", {})[key] = value
     if backend is not None:
         overrides["backend"] = backend
+    if rl_algorithm is not None:
+        overrides["rl"] = {"algorithm": rl_algorithm}
     prepared = start_run(
         prepare_run, RunConfig, resume=resume, run_dir=run_dir, preset=preset, config=config, overrides=overrides,
         name=lambda c: f"arc-{c.preset or 'custom'}",
