@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from seal_agent.engine.sequential import (
-    CandidateFailed, CandidateOutcome, TrainJob, TrainResult, greedy_generate, in_batches, train_parameters,
+    CandidateFailed, CandidateOutcome, TrainJob, TrainResult, greedy_generate, in_batches, train_and_decode, train_parameters,
 )
 
 
@@ -92,14 +92,7 @@ class FullUpdateEngine:
         self, jobs: list[TrainJob], prompts: list[str], max_new_tokens: int, batch_size: int
     ) -> list[CandidateOutcome]:
         """Greedy answers to `prompts` from each job's fully trained model."""
-        def decode(model) -> list[str]:
-            return in_batches(lambda chunk: greedy_generate(model, self.tokenizer, chunk, max_new_tokens), prompts, batch_size)
-
-        outcomes = self.train_and_score(jobs, decode)
-        for outcome in outcomes:
-            if outcome.failure is None:
-                outcome.outputs, outcome.evaluation = outcome.evaluation, None
-        return outcomes
+        return train_and_decode(self, jobs, prompts, max_new_tokens, batch_size)
 
     def generate_base(self, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
         return self.score_base(

@@ -128,6 +128,20 @@ def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int) -
     return [tokenizer.decode(row[length:], skip_special_tokens=True) for row in output]
 
 
+def train_and_decode(engine, jobs: list[TrainJob], prompts: list[str], max_new_tokens: int, batch_size: int
+                     ) -> list[CandidateOutcome]:
+    """`train_and_generate` for an engine that has `train_and_score`: greedy answers to
+    `prompts` from each job's trained model, as each outcome's `outputs`."""
+    def decode(model) -> list[str]:
+        return in_batches(lambda chunk: greedy_generate(model, engine.tokenizer, chunk, max_new_tokens), prompts, batch_size)
+
+    outcomes = engine.train_and_score(jobs, decode)
+    for outcome in outcomes:
+        if outcome.failure is None:
+            outcome.outputs, outcome.evaluation = outcome.evaluation, None
+    return outcomes
+
+
 def collate(examples: list[TrainingExample], pad_token_id: int, device) -> dict[str, torch.Tensor]:
     """Right-pad a batch; padding is masked out of attention and out of the loss."""
     length = max(len(e.input_ids) for e in examples)
@@ -157,30 +171,14 @@ def lr_factor(schedule: str, step: int, total: int) -> float:
     raise ValueError(f"unknown learning-rate schedule {schedule!r}; choose cosine or linear")
 
 
-def train_adapter(
-    peft_model,
-    adapter: str,
-    examples: list[TrainingExample],
-    *,
-    pad_token_id: int,
-    learning_rate: float,
-    epochs: int,
-    batch_size: int,
-    seed: int,
-    max_grad_norm: float = 1.0,
-    time_limit: float | None = None,
-    lr_schedule: str = "cosine",
-) -> TrainResult:
-    """Fine-tune one LoRA adapter of `peft_model` in place: AdamW, a decaying schedule, clipping.
+def train_adapter(peft_model, adapter: str, examples: list[TrainingExample], **settings) -> TrainResult:
+    """Fine-tune one LoRA adapter of `peft_model` in place: AdamW, a decaying schedule, clipping
+    (`settings`: those of `train_parameters`).
 
     Shared by test-time training (the "ttt" adapter) and ReST-EM (the "policy" adapter).
     The example order of each epoch is a seeded shuffle, so a run is reproducible.
     """
-    return train_parameters(
-        peft_model, activate(peft_model, adapter), examples, pad_token_id=pad_token_id, learning_rate=learning_rate,
-        epochs=epochs, batch_size=batch_size, seed=seed, max_grad_norm=max_grad_norm, time_limit=time_limit,
-        lr_schedule=lr_schedule,
-    )
+    return train_parameters(peft_model, activate(peft_model, adapter), examples, **settings)
 
 
 def train_parameters(
@@ -294,14 +292,7 @@ class LoraEngine:
     def train_and_generate(
         self, jobs: list[TrainJob], prompts: list[str], max_new_tokens: int, batch_size: int
     ) -> list[CandidateOutcome]:
-        def decode(model) -> list[str]:
-            return in_batches(lambda chunk: greedy_generate(model, self.tokenizer, chunk, max_new_tokens), prompts, batch_size)
-
-        outcomes = self.train_and_score(jobs, decode)
-        for outcome in outcomes:
-            if outcome.failure is None:
-                outcome.outputs, outcome.evaluation = outcome.evaluation, None
-        return outcomes
+        return train_and_decode(self, jobs, prompts, max_new_tokens, batch_size)
 
     def generate_base(self, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
         return in_batches(lambda chunk: self.generate(chunk, max_new_tokens, use_adapter=False), prompts, batch_size)

@@ -28,8 +28,7 @@ import torch.nn.functional as F
 from seal_agent.config import RL_ALGORITHMS as ALGORITHMS
 from seal_agent.engine.sequential import CandidateFailed, TrainResult
 from seal_agent.model.adapters import POLICY_ADAPTER, activate
-from seal_agent.rl.rest_em import DIRTY, PolicySlot, rest_em_update
-from seal_agent.rl.sft import save_policy
+from seal_agent.rl.rest_em import PolicySlot, rest_em_update, save_round, train_from
 from seal_agent.run.seeding import derive_seed
 
 __all__ = ["ALGORITHMS", "Sample", "completion_logprobs", "group_advantages", "grouped_samples", "policy_gradient_update",
@@ -178,24 +177,12 @@ def policy_gradient_update(slot: PolicySlot, tokenizer, rl_config, seed: int, cu
                            samples: list[Sample]) -> dict:
     """One round's rloo/grpo update of the policy adapter, saved as policy/round_N (as ReST-EM's is)."""
     slot.use(previous)
-    losses: list[float] = []
-    failure = None
     informative = [s for s in samples if s.advantage != 0.0] or ([] if not rl_config.kl_coef else samples)
-    if informative:
-        slot.loaded = DIRTY  # until the save, the in-memory policy matches no checkpoint
-        try:
-            losses = policy_gradient_train(
-                slot.model, tokenizer, samples, algorithm=rl_config.algorithm, learning_rate=rl_config.learning_rate,
-                epochs=rl_config.epochs, clip=rl_config.clip, kl_coef=rl_config.kl_coef,
-                seed=derive_seed(seed, current, rl_config.algorithm)).losses
-        except CandidateFailed as err:
-            failure = str(err)
-            slot.use(previous)
-    checkpoint = f"policy/round_{current}"
-    save_policy(slot.model, slot.run_dir / checkpoint)
-    if slot.merge:
-        slot.merge_adapter()
-    slot.now_holds(checkpoint)
+    losses, failure = train_from(slot, previous, lambda: policy_gradient_train(
+        slot.model, tokenizer, samples, algorithm=rl_config.algorithm, learning_rate=rl_config.learning_rate,
+        epochs=rl_config.epochs, clip=rl_config.clip, kl_coef=rl_config.kl_coef,
+        seed=derive_seed(seed, current, rl_config.algorithm))) if informative else ([], None)
+    checkpoint = save_round(slot, current)
     return {
         "policy_checkpoint": checkpoint,
         "policy_updated": bool(informative) and failure is None,

@@ -83,34 +83,43 @@ def rest_em_update(
     on disk. A failed fine-tune (e.g. a NaN loss) keeps the previous policy.
     """
     slot.use(previous)
-    losses: list[float] = []
-    failure = None
-    if pairs:
-        # Until the save, the in-memory policy matches no checkpoint: a retry of this step in
-        # the same process must reload rather than train on top of a half-trained adapter.
-        slot.loaded = DIRTY
-        try:
-            losses = fine_tune_policy(
-                slot.model, tokenizer, pairs,
-                learning_rate=policy_config.sft_learning_rate,
-                epochs=policy_config.sft_epochs,
-                batch_size=policy_config.sft_batch_size,
-                seed=derive_seed(seed, current, "rest_em"),
-            ).losses
-        except CandidateFailed as err:
-            failure = str(err)
-            slot.use(previous)
-    checkpoint = f"policy/round_{current}"
-    save_policy(slot.model, slot.run_dir / checkpoint)
-    if slot.merge:
-        slot.merge_adapter()
-    slot.now_holds(checkpoint)
+    losses, failure = train_from(slot, previous, lambda: fine_tune_policy(
+        slot.model, tokenizer, pairs,
+        learning_rate=policy_config.sft_learning_rate,
+        epochs=policy_config.sft_epochs,
+        batch_size=policy_config.sft_batch_size,
+        seed=derive_seed(seed, current, "rest_em"),
+    )) if pairs else ([], None)
+    checkpoint = save_round(slot, current)
     return {
         "policy_checkpoint": checkpoint,
         "policy_updated": bool(pairs) and failure is None,
         "policy_update_failure": failure,
         "sft_loss": losses,
     }
+
+
+def train_from(slot: PolicySlot, previous: str | None, train: Callable[[], Any]) -> tuple[list[float], str | None]:
+    """Run a round's training of the in-memory policy (`train()` returns a TrainResult): its
+    losses, or the reason it failed (a NaN loss, say), the policy then back at `previous`."""
+    # Until the save, the in-memory policy matches no checkpoint: a retry of this step in
+    # the same process must reload rather than train on top of a half-trained adapter.
+    slot.loaded = DIRTY
+    try:
+        return train().losses, None
+    except CandidateFailed as err:
+        slot.use(previous)
+        return [], str(err)
+
+
+def save_round(slot: PolicySlot, current: int) -> str:
+    """Save the in-memory policy as round `current`'s checkpoint (merged into the base in merge mode)."""
+    checkpoint = f"policy/round_{current}"
+    save_policy(slot.model, slot.run_dir / checkpoint)
+    if slot.merge:
+        slot.merge_adapter()
+    slot.now_holds(checkpoint)
+    return checkpoint
 
 
 def policy_base_weights(model) -> dict[str, Any]:
