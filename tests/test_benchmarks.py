@@ -134,3 +134,35 @@ def test_the_knowledge_table_runs_its_protocol_and_writes_both_passage_lists(tmp
     matrix = result["matrices"]["exact_match"]
     assert len(matrix) == 4 and [sum(v is not None for v in row) for row in matrix] == [3, 1, 2, 3]
     assert result["per_seed"][0]["policy"].endswith("round_1") and set(result["forgetting"]) == {"exact_match", "loglik"}
+
+
+def test_the_rl_comparison_lines_up_tables_of_one_experiment_and_refuses_others(tmp_path):
+    def row(name, solved):
+        return {"name": name, "success": solved / 16, "ci_low": 0.0, "ci_high": 1.0, "solved": solved, "n": 16,
+                "loglik_gain": 0.1, "loglik_gain_ci": [0.0, 0.2]}
+
+    def table(seal, eval_passages=("e1", "e2")):
+        return {"world": "nano-knowledge", "model": "m", "model_recipe": {"steps": 4}, "seeds": [1],
+                "rl_passages": {"1": ["r1"]}, "eval_passages": {"1": list(eval_passages)},
+                "settings": {"rl_passages": 1, "eval_passages": 2, "candidates": 5, "update_seeds": 1, "rounds": 1, "seeds": [1]},
+                "rows": [row("base model", 1), row("SEAL round 1", seal)]}
+
+    work = tmp_path / "work-rloo"
+    (work / "seed-1" / "rest-em").mkdir(parents=True)
+    (work / "seed-1" / "rest-em" / "summary.json").write_text(json.dumps({"rounds": [{"round": 1, "sampled_nll_per_token": 2.5}]}))
+    for name, seal in (("rest_em", 3), ("rloo", 5)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(table(seal)))
+    out = tmp_path / "comparison.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "rl_comparison.py"), "--table", f"rest_em={tmp_path / 'rest_em.json'}",
+                           "--table", f"rloo={tmp_path / 'rloo.json'},{work}", "--json", str(out)],
+                          capture_output=True, text=True, check=True)
+    assert "rloo: SEAL round 1" in done.stdout
+    comparison = json.loads(out.read_text())
+    assert [r["name"] for r in comparison["shared_rows"]] == ["base model"]
+    assert comparison["algorithms"]["rloo"]["rows"][0]["solved"] == 5
+    assert comparison["algorithms"]["rloo"]["sampled_nll_per_token_by_round"] == {"1": 2.5}
+    (tmp_path / "other.json").write_text(json.dumps(table(4, eval_passages=("e1", "e3"))))
+    refused = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "rl_comparison.py"), "--table",
+                              f"rest_em={tmp_path / 'rest_em.json'}", "--table", f"other={tmp_path / 'other.json'}"],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "differ in eval_passages" in refused.stderr
