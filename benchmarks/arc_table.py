@@ -24,6 +24,10 @@ in the nano world, the same family). The nano world's roles are `seal_agent.arc.
 `rl_specs` and `eval_specs`; with `--arc-subset` they are SEAL's ARC-AGI-1 training tasks and
 the evaluation tasks its released results score.
 
+`--rows policies` scores only the policy rows (before RL and the SEAL rounds: no oracle search,
+no-update row or spread), and `--rows rounds` only the SEAL rounds: for comparing outer-loop
+algorithms (`benchmarks/rl_comparison.py`), whose tables share everything else.
+
 Each finished seed is written to WORK/seed-N.json and reused if the script is run again with
 the same --work (a long run can be cut and continued). `--json` writes the pooled table, both
 task lists per seed, every row's choices (learning rate, epochs, augmentations) pooled and by
@@ -149,6 +153,19 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
                       f"success on RL tasks {update['rounds'][0]['success_rate']:.1%}, rewarded {update['rounds'][0]['rewarded']}"))
     seconds["rest_em"] = time.perf_counter() - start
 
+    policies = [(f"SEAL round {n}", str(rest_em_dir / "policy" / f"round_{n}")) for n in range(1, args.rounds + 1)]
+    if args.rows != "all":
+        if args.rows == "policies":
+            policies.insert(0, ("before RL", None))
+        start = time.perf_counter()
+        say(f"seed {seed}: scoring {len(policies)} policies on {len(evaluation)} evaluation tasks")
+        table = score_rows(seed_config(args, seed, eval_data, {}), work / "eval",
+                           lambda ctx: [policy_source(ctx, ckpt, name) for name, ckpt in policies], args.eval_candidates, no_update=False)
+        seconds["eval"] = time.perf_counter() - start
+        return {"seed": seed, "rl_tasks": [t.task_id for t in rl], "eval_tasks": [t.task_id for t in evaluation],
+                "rest_em_rounds": summary["rounds"], "rows": table["rows"], "candidates": table["candidates"],
+                "spread": None, "seconds": {k: round(v, 1) for k, v in seconds.items()}}
+
     # 2. The oracle, searched on the RL tasks only.
     start = time.perf_counter()
     grid = oracle_grid(args.oracle_grid)
@@ -163,7 +180,7 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
     say(f"seed {seed}: no update, in context")
     no_update = score_rows(seed_config(args, seed, no_update_data, {}), work / "no-update", lambda ctx: [], 1, no_update=True)
     say(f"seed {seed}: scoring on {len(evaluation)} evaluation tasks ({args.eval_candidates} self-edits per task and row)")
-    policies = [("before RL", None)] + [(f"SEAL round {n}", str(rest_em_dir / "policy" / f"round_{n}")) for n in range(1, args.rounds + 1)]
+    policies.insert(0, ("before RL", None))
     eval_config = seed_config(args, seed, eval_data, {})
     table = score_rows(eval_config, work / "eval",
                        lambda ctx: [policy_source(ctx, ckpt, name) for name, ckpt in policies]
@@ -254,6 +271,9 @@ def main() -> None:
     parser.add_argument("--oracle-grid", choices=("full", "paper"), default="full",
                         help="full: the grid and SEAL's hand-picked config; paper: the hand-picked config alone (the paper's oracle row).")
     parser.add_argument("--spread", action="store_true", help="Also score every grid config on the evaluation tasks (diagnostic).")
+    parser.add_argument("--rows", choices=("all", "policies", "rounds"), default="all",
+                        help="all: the whole table; policies: before RL and the SEAL rounds only; rounds: the SEAL rounds only "
+                        "(an outer-loop comparison's other tables).")
     add_table_options(parser, "0,1,2", "A model directory (e.g. from `seal pretrain nano`) or hub id.")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="seal-arc-table-"))
@@ -272,6 +292,8 @@ def main() -> None:
             "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
             "settings": {k: v for k, v in vars(args).items() if k not in ("work", "json", "config")},
             "model_recipe": recipe_summary(args.model),
+            "loop_config": None if args.arc_subset else NANO_CONFIG,
+            "config_layer": read_yaml_mapping(args.config) if args.config else None,
             "rl_tasks": {s["seed"]: s["rl_tasks"] for s in per_seed},
             "eval_tasks": {s["seed"]: s["eval_tasks"] for s in per_seed},
             "rows": rows, "spread": spread, "choices": pooled_choices(per_seed, nano=not args.arc_subset),

@@ -15,8 +15,13 @@ passages, sizes), so every row had the same number of sampled self-edits and upd
 rows "before RL" are the same computation in every table (same model and seeds) and are
 shown once. With WORK (the table's --work), the entropy column reads each seed's ReST-EM
 run (`sampled_nll_per_token` of its rounds: the mean negative log-probability per token
-of the sampled self-edits under the policy that sampled them, recorded by the policy-
-gradient algorithms; ReST-EM runs do not record it).
+of the self-edits sampled in round N under the policy that sampled them, the one before
+round N's update; runs of every algorithm record it, ReST-EM runs made before it was
+recorded for them lack it).
+
+The ARC comparison is the same with `benchmarks/arc_table.py`: the first table with
+`--rows policies`, the others with `--rows rounds` (the tables must share model, seeds,
+RL and evaluation tasks and budget).
 """
 
 from __future__ import annotations
@@ -27,8 +32,16 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-SAME = ("model_recipe", "seeds", "rl_passages", "eval_passages")  # the model by its recipe: paths may differ
-SAME_SETTINGS = ("rl_passages", "eval_passages", "candidates", "update_seeds", "rounds", "seeds")
+# What every table of one comparison must share (the model by its recipe: paths may differ).
+SAME = {"knowledge": ("model_recipe", "seeds", "rl_passages", "eval_passages"),
+        "arc": ("model_recipe", "seeds", "rl_tasks", "eval_tasks")}
+SAME_SETTINGS = {"knowledge": ("rl_passages", "eval_passages", "candidates", "update_seeds", "rounds", "seeds"),
+                 "arc": ("train_candidates", "eval_candidates", "rl_tasks_per_spec", "eval_tasks_per_spec", "rounds", "seeds",
+                         "arc_subset")}
+
+
+def domain_of(table: dict[str, Any]) -> str:
+    return "arc" if "rl_tasks" in table else "knowledge"
 
 
 def parse_table(text: str) -> tuple[str, Path, Path | None]:
@@ -41,11 +54,14 @@ def parse_table(text: str) -> tuple[str, Path, Path | None]:
 
 def check_comparable(tables: dict[str, dict[str, Any]]) -> None:
     first_name, first = next(iter(tables.items()))
+    domain = domain_of(first)
     for name, table in tables.items():
-        for key in SAME:
+        if domain_of(table) != domain:
+            raise SystemExit(f"{name} and {first_name} are tables of different domains")
+        for key in SAME[domain]:
             if json.dumps(table.get(key), sort_keys=True) != json.dumps(first.get(key), sort_keys=True):
                 raise SystemExit(f"{name} and {first_name} differ in {key}: not the same experiment")
-        for key in SAME_SETTINGS:
+        for key in SAME_SETTINGS[domain]:
             if table["settings"].get(key) != first["settings"].get(key):
                 raise SystemExit(f"{name} and {first_name} differ in settings.{key}: not the same budget")
 
@@ -75,12 +91,13 @@ def main() -> None:
     first = next(iter(tables.values()))
     shared = [r for r in first["rows"] if not r["name"].startswith("SEAL")]
     print(f"{first.get('world', '')}: {first['model']}, seeds {first['seeds']}; rows on evaluation passages disjoint from RL")
-    print(f"{'':30} {'exact match':>11}  {'95% CI':>15}  {'loglik gain':>11}  {'95% CI':>17}  {'sampled NLL/token':>17}")
+    knowledge = domain_of(first) == "knowledge"
+    print(f"{'':30} {'exact match' if knowledge else 'success':>11}  {'95% CI':>15}"
+          + (f"  {'loglik gain':>11}  {'95% CI':>17}" if knowledge else ""))
 
-    def line(label: str, row: dict[str, Any], nll: float | None = None) -> None:
-        low, high = row["loglik_gain_ci"]
-        print(f"{label:30} {row['success']:>11.1%}  [{row['ci_low']:.1%}, {row['ci_high']:.1%}]  {row['loglik_gain']:>11.3f}  "
-              f"[{low:.3f}, {high:.3f}]  {'-' if nll is None else f'{nll:.3f}':>17}")
+    def line(label: str, row: dict[str, Any]) -> None:
+        gain = f"  {row['loglik_gain']:>11.3f}  [{row['loglik_gain_ci'][0]:.3f}, {row['loglik_gain_ci'][1]:.3f}]" if knowledge else ""
+        print(f"{label:30} {row['success']:>11.1%}  [{row['ci_low']:.1%}, {row['ci_high']:.1%}]{gain}")
 
     for row in shared:
         line(row["name"], row)
@@ -89,13 +106,16 @@ def main() -> None:
         entropy = entropy_per_round(work, tables[name]["seeds"])
         seal_rows = [r for r in tables[name]["rows"] if r["name"].startswith("SEAL")]
         for row in seal_rows:
-            line(f"{name}: {row['name']}", row, entropy.get(row["name"].rsplit(" ", 1)[-1]))
+            line(f"{name}: {row['name']}", row)
+        if entropy:  # round N's samples come from the policy before round N's update
+            print(f"{'':30} sampled NLL/token, by RL round: " + ", ".join(
+                f"{r} ({'initial policy' if r == '1' else f'after round {int(r) - 1}'}) {v:.3f}" for r, v in entropy.items()))
         comparison["algorithms"][name] = {
             "rows": seal_rows, "sampled_nll_per_token_by_round": entropy, "config_layer": tables[name].get("config_layer"),
             "rest_em": tables[name].get("rest_em"), "table": str(_path)}
     if args.json:
         comparison.update({k: first.get(k) for k in ("world", "model", "seeds", "settings", "loop_config", "model_recipe",
-                                                     "rl_passages", "eval_passages")})
+                                                     "rl_passages", "eval_passages", "rl_tasks", "eval_tasks") if k in first})
         args.json.write_text(json.dumps(comparison, indent=1))
         print(f"wrote {args.json}")
 

@@ -118,10 +118,11 @@ def propose(payload: ProposeInput, runtime: Runtime[ArcContext]) -> Command:
         "prompt": prompt,
         "completions": [m.text for m in generated],
     }
-    if config.rl.algorithm != "rest_em":  # what the policy-gradient update's ratios start from
-        with ctx.model_lock:
-            proposal["sampling_logprobs"] = completion_logprobs(ctx.policy_slot.model, ctx.engine.tokenizer, prompt,
-                                                                proposal["completions"])
+    # What the policy-gradient update's ratios start from, and (for every algorithm) the
+    # round's sampled NLL per token, the policy's entropy estimate: one forward pass.
+    with ctx.model_lock:
+        proposal["sampling_logprobs"] = completion_logprobs(ctx.policy_slot.model, ctx.engine.tokenizer, prompt,
+                                                            proposal["completions"])
     proposal["seconds"] = time.perf_counter() - start
     candidates = candidates_from(generated)
     sends = [Send("execute", ExecuteInput(round=payload["round"], task_id=payload["task_id"], candidates=candidates))]

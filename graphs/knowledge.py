@@ -172,9 +172,10 @@ def propose(payload: PassageInput, runtime: Runtime[KnowledgeContext]) -> Comman
         "round": payload["round"], "task_id": payload["passage_id"], "prompt": prompt, "seed": seed,
         "candidates": candidates,
     }
-    if config.rl.algorithm != "rest_em":  # what the policy-gradient update's ratios start from
-        proposal["sampling_logprobs"] = completion_logprobs(ctx.policy_slot.model, ctx.tokenizer, prompt,
-                                                            [c["completion"] for c in candidates])
+    # What the policy-gradient update's ratios start from, and (for every algorithm) the
+    # round's sampled NLL per token, the policy's entropy estimate: one forward pass.
+    proposal["sampling_logprobs"] = completion_logprobs(ctx.policy_slot.model, ctx.tokenizer, prompt,
+                                                        [c["completion"] for c in candidates])
     proposal["seconds"] = time.perf_counter() - start
     if config.mode == "cpt":  # the one update waits for every passage's self-edits
         return Command(update={"proposals": [proposal]})

@@ -56,6 +56,15 @@ def test_the_nano_table_runs_its_protocol_and_writes_both_task_lists(tmp_path):
                     "--json", str(out)], check=True, timeout=1800)
     table = json.loads(out.read_text())
     assert [r["name"] for r in table["rows"]] == ["no update", "before RL", "SEAL round 1", "oracle"]
+    # An outer-loop comparison's other table: the SEAL rounds only, under GRPO, with its config layer recorded.
+    grpo = tmp_path / "grpo.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "arc_table.py"), "--model", str(model), "--seeds", "0",
+                    "--rounds", "1", "--train-candidates", "2", "--eval-candidates", "1", "--eval-tasks-per-spec", "1",
+                    "--rows", "rounds", "--config", str(ROOT / "benchmarks" / "arc_table_grpo.yaml"),
+                    "--work", str(tmp_path / "grpo"), "--json", str(grpo)], check=True, timeout=1800)
+    grpo_table = json.loads(grpo.read_text())
+    assert [r["name"] for r in grpo_table["rows"]] == ["SEAL round 1"] and grpo_table["config_layer"]["rl"]["algorithm"] == "grpo"
+    assert not (tmp_path / "grpo" / "seed-0" / "oracle-search").exists()
     for seed in ("0", "1"):
         assert set(table["rl_tasks"][seed]).isdisjoint(table["eval_tasks"][seed])
     assert table["rows"][1]["n"] == 2 * 12  # seeds x evaluation tasks x 1 self-edit
@@ -166,3 +175,36 @@ def test_the_rl_comparison_lines_up_tables_of_one_experiment_and_refuses_others(
                               f"rest_em={tmp_path / 'rest_em.json'}", "--table", f"other={tmp_path / 'other.json'}"],
                              capture_output=True, text=True)
     assert refused.returncode != 0 and "differ in eval_passages" in refused.stderr
+
+
+def test_the_rl_comparison_takes_arc_tables_and_labels_entropy_by_the_policy_that_sampled(tmp_path):
+    def row(name, solved):
+        return {"name": name, "success": solved / 12, "ci_low": 0.0, "ci_high": 1.0, "solved": solved, "n": 12}
+
+    def table(rows, train_candidates=6):
+        return {"world": "nano", "model": "m", "model_recipe": {"steps": 4}, "seeds": [1],
+                "rl_tasks": {"1": ["a"]}, "eval_tasks": {"1": ["b"]},
+                "settings": {"train_candidates": train_candidates, "eval_candidates": 3, "rl_tasks_per_spec": 1,
+                             "eval_tasks_per_spec": 3, "rounds": 2, "seeds": [1], "arc_subset": False},
+                "rows": rows}
+
+    work = tmp_path / "work-grpo"
+    (work / "seed-1" / "rest-em").mkdir(parents=True)
+    (work / "seed-1" / "rest-em" / "summary.json").write_text(json.dumps(
+        {"rounds": [{"round": 1, "sampled_nll_per_token": 0.5}, {"round": 2, "sampled_nll_per_token": 0.25}]}))
+    (tmp_path / "rest_em.json").write_text(json.dumps(table([row("before RL", 2), row("SEAL round 1", 3), row("SEAL round 2", 4)])))
+    (tmp_path / "grpo.json").write_text(json.dumps(table([row("SEAL round 1", 5), row("SEAL round 2", 6)])))
+    script = str(ROOT / "benchmarks" / "rl_comparison.py")
+    out = tmp_path / "comparison.json"
+    done = subprocess.run([sys.executable, script, "--table", f"rest_em={tmp_path / 'rest_em.json'}",
+                           "--table", f"grpo={tmp_path / 'grpo.json'},{work}", "--json", str(out)],
+                          capture_output=True, text=True, check=True)
+    assert "1 (initial policy) 0.500, 2 (after round 1) 0.250" in done.stdout
+    comparison = json.loads(out.read_text())
+    assert [r["name"] for r in comparison["shared_rows"]] == ["before RL"]
+    assert [r["solved"] for r in comparison["algorithms"]["grpo"]["rows"]] == [5, 6]
+    assert comparison["eval_tasks"] == {"1": ["b"]} and "eval_passages" not in comparison
+    (tmp_path / "other.json").write_text(json.dumps(table([row("SEAL round 1", 5)], train_candidates=12)))
+    refused = subprocess.run([sys.executable, script, "--table", f"rest_em={tmp_path / 'rest_em.json'}",
+                              "--table", f"other={tmp_path / 'other.json'}"], capture_output=True, text=True)
+    assert refused.returncode != 0 and "settings.train_candidates" in refused.stderr
