@@ -15,6 +15,16 @@ match and of the log-likelihood of the gold answers (`--json` keeps every seed's
 
 Forgetting of passage j is its score right after its own update minus its score after the
 last one; the table reports its mean over (seed, passage) pairs with a normal 95% interval.
+
+`--strategies merge,replay,adapter_library` runs the same sequence (same seeds, passages and
+policy) under each `continual.strategy` and prints, per strategy and metric, with normal
+95% intervals over seeds: the first passage right after its own update and after the last
+one (and their paired difference), the newest passage after its update (and its paired
+difference from merge's), the mean over all passages after the last update, forgetting
+over all passages, and the updates made and their seconds (training, plus merging).
+
+    python benchmarks/forgetting_table.py --model models/nano-knowledge --seeds 1,2,3,4,5 --passages 8 \
+        --strategies merge,replay,adapter_library --json benchmarks/results_continual_strategies_nano.json
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from seal_agent.config import deep_merge, read_yaml_mapping
 from seal_agent.jobs.knowledge import prepare_knowledge_run, run_knowledge
 from seal_agent.knowledge import nano_world
 from seal_agent.knowledge.nano_world import LOOP_CONFIG
-from seal_agent.knowledge.config import KnowledgeRunConfig
+from seal_agent.knowledge.config import STRATEGIES, KnowledgeRunConfig
 from seal_agent.model.tiny import recipe_summary
 from seal_agent.run.seeding import each_seed
 from seal_agent.stats import mean_and_interval
@@ -43,7 +53,7 @@ METRICS = ("exact_match", "loglik")
 
 
 def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
-    start = time.perf_counter()
+    """Every strategy's run of this seed's sequence; the first strategy's keys also at the top."""
     work.mkdir(parents=True, exist_ok=True)
     sequence = nano_world.passages("eval", args.passages, seed)
     nano_world.write_passages(sequence, work / "sequence.jsonl")
@@ -53,25 +63,36 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
         policy = args.policy_work / f"seed-{seed}" / "rest-em" / "policy" / f"round_{args.policy_round}"
         if not policy.is_dir():
             raise SystemExit(f"--policy-work: no policy {policy}")
-    config = KnowledgeRunConfig.resolve(None, overrides=deep_merge(deep_merge(LOOP_CONFIG, layers), {
-        "model": {"name_or_path": args.model}, "seed": seed, "data": {"path": str(work / "sequence.jsonl")},
-        "mode": "continual", "passages_per_round": args.passages, "eval": {"greedy_answers": True, "teacher": None},
-        "policy_checkpoint": str(policy) if policy else None}))
-    run_dir = work / "continual"
-    resume = (run_dir / "config.yaml").exists()  # a seed cut mid-sequence goes on from its last merged update
-    summary = run_knowledge(prepare_knowledge_run(None if resume else config, run_dir, resume=resume))
-    order = summary["forgetting"]["passages"]
-    baseline = summary["baseline"]["per_passage"]
-    matrices = {}
-    for metric in METRICS:
-        rows = [[baseline[p][metric] for p in order]]
-        for step in summary["steps"]:
-            scores = [m[metric] for m in step["metrics"]]
-            rows.append(scores + [None] * (len(order) - len(scores)))
-        matrices[metric] = rows
-    return {"seed": seed, "passages": order, "policy": str(policy) if policy else None, "matrices": matrices,
-            "rejected": sum(s["status"] == "rejected" for s in summary["steps"]),
+    runs = {}
+    for strategy in args.strategies:
+        start = time.perf_counter()
+        config = KnowledgeRunConfig.resolve(None, overrides=deep_merge(deep_merge(LOOP_CONFIG, layers), {
+            "model": {"name_or_path": args.model}, "seed": seed, "data": {"path": str(work / "sequence.jsonl")},
+            "mode": "continual", "passages_per_round": args.passages, "eval": {"greedy_answers": True, "teacher": None},
+            "policy_checkpoint": str(policy) if policy else None,
+            "continual": {"strategy": strategy, "replay_budget": args.replay_budget}}))
+        # The first strategy's runs keep their old place, so earlier work directories are reused.
+        run_dir = work / ("continual" if strategy == args.strategies[0] else f"continual-{strategy}")
+        resume = (run_dir / "config.yaml").exists()  # a seed cut mid-sequence goes on from its last update
+        summary = run_knowledge(prepare_knowledge_run(None if resume else config, run_dir, resume=resume))
+        order = summary["forgetting"]["passages"]
+        baseline = summary["baseline"]["per_passage"]
+        matrices = {}
+        for metric in METRICS:
+            rows = [[baseline[p][metric] for p in order]]
+            for step in summary["steps"]:
+                scores = [m[metric] for m in step["metrics"]]
+                rows.append(scores + [None] * (len(order) - len(scores)))
+            matrices[metric] = rows
+        steps = summary["steps"]
+        runs[strategy] = {
+            "passages": order, "matrices": matrices, "rejected": sum(s["status"] == "rejected" for s in steps),
+            "updates": sum(bool(s.get("updated", True)) for s in steps),
+            "update_seconds": round(sum(s.get("update_seconds", 0.0) for s in steps), 2),
+            "routed_to_own_adapter": steps[-1].get("routed_to_own_adapter"),
             "seconds": round(time.perf_counter() - start, 1)}
+    first = runs[args.strategies[0]]
+    return {"seed": seed, "policy": str(policy) if policy else None, **first, "strategies": runs}
 
 
 def pooled_matrix(per_seed: list[dict[str, Any]], metric: str) -> list[list[float | None]]:
@@ -88,6 +109,64 @@ def forgetting(per_seed: list[dict[str, Any]], metric: str) -> tuple[float, list
         last = len(matrix) - 1
         drops += [matrix[j + 1][j] - matrix[last][j] for j in range(last - 1)]
     return mean_and_interval(drops)
+
+
+def strategy_rows(per_seed: list[dict[str, Any]], strategy: str, metric: str) -> dict[str, Any]:
+    """The summary rows of one strategy and metric, each a mean over seeds with its 95% interval."""
+    def values(cell) -> list[float]:
+        return [cell(s["strategies"][strategy]["matrices"][metric], s) for s in per_seed]
+
+    def row(cell) -> dict[str, Any]:
+        mean, interval = mean_and_interval(values(cell))
+        return {"mean": mean, "ci": interval}
+
+    def newest(m, _s):
+        return m[-1][-1]
+
+    rows = {
+        "first_after_own_update": row(lambda m, _s: m[1][0]),
+        "first_after_last_update": row(lambda m, _s: m[-1][0]),
+        "first_forgetting": row(lambda m, _s: m[1][0] - m[-1][0]),
+        "newest_after_its_update": row(newest),
+        "mean_all_after_last_update": row(lambda m, _s: statistics.fmean(m[-1])),
+        "forgetting_all": forgetting([{"matrices": s["strategies"][strategy]["matrices"]} for s in per_seed], metric),
+    }
+    rows["forgetting_all"] = {"mean": rows["forgetting_all"][0], "ci": rows["forgetting_all"][1]}
+    if strategy != "merge" and all("merge" in s["strategies"] for s in per_seed):
+        mean, interval = mean_and_interval([newest(s["strategies"][strategy]["matrices"][metric], s)
+                                            - newest(s["strategies"]["merge"]["matrices"][metric], s) for s in per_seed])
+        rows["newest_minus_merge"] = {"mean": mean, "ci": interval}
+    return rows
+
+
+def strategy_costs(per_seed: list[dict[str, Any]], strategy: str) -> dict[str, Any]:
+    runs = [s["strategies"][strategy] for s in per_seed]
+    updates, update_ci = mean_and_interval([float(r["updates"]) for r in runs])
+    seconds, seconds_ci = mean_and_interval([r["update_seconds"] for r in runs])
+    return {"updates": {"mean": updates, "ci": update_ci}, "update_seconds": {"mean": seconds, "ci": seconds_ci},
+            "run_seconds": statistics.fmean(r["seconds"] for r in runs)}
+
+
+def print_strategies(table: dict[str, Any], metric: str) -> None:
+    labels = {"first_after_own_update": "first passage, right after its update",
+              "first_after_last_update": "first passage, after the last update",
+              "first_forgetting": "first passage: forgetting (paired)",
+              "newest_after_its_update": "newest passage, after its update",
+              "newest_minus_merge": "newest passage: minus merge's (paired)",
+              "mean_all_after_last_update": "all passages, after the last update",
+              "forgetting_all": "forgetting, all passages"}
+    print(f"strategies, {metric} (mean over seeds [95% interval])")
+    print(f"{'':40}" + "".join(f"{name:>26}" for name in table))
+    for key, label in labels.items():
+        cells = []
+        for rows in table.values():
+            r = rows[metric].get(key)
+            cells.append("" if r is None else f"{r['mean']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]")
+        print(f"{label:40}" + "".join(f"{c:>26}" for c in cells))
+    print(f"{'updates made':40}" + "".join(f"{rows['costs']['updates']['mean']:>26.1f}" for rows in table.values()))
+    print(f"{'update seconds, whole sequence':40}" + "".join(f"{rows['costs']['update_seconds']['mean']:>26.1f}"
+                                                            for rows in table.values()))
+    print()
 
 
 def print_matrix(matrix: list[list[float | None]], metric: str) -> None:
@@ -108,23 +187,46 @@ def main() -> None:
     parser.add_argument("--config", type=Path, help="A YAML config layered over the knowledge table's loop.")
     parser.add_argument("--work", type=Path, help="Where the runs go (default: a temporary directory); finished seeds are reused.")
     parser.add_argument("--json", type=Path, help="Write the matrices and everything behind them here.")
+    parser.add_argument("--strategies", default="merge", type=lambda text: text.split(","),
+                        help="Comma-separated continual.strategy values, each run on the same sequences (merge first "
+                        "for the paired differences from it).")
+    parser.add_argument("--replay-budget", type=int, default=16, help="continual.replay_budget for the replay strategy.")
     args = parser.parse_args()
+    unknown = [s for s in args.strategies if s not in STRATEGIES]
+    if unknown:
+        raise SystemExit(f"--strategies: unknown {', '.join(unknown)}; choose from {', '.join(STRATEGIES)}")
     work = args.work or Path(tempfile.mkdtemp(prefix="seal-forgetting-"))
     per_seed = each_seed(args.seeds, work, lambda seed, directory: run_seed(args, seed, directory))
+    for s in per_seed:
+        missing = [name for name in args.strategies if name not in s.get("strategies", {})]
+        if missing:
+            raise SystemExit(f"{work}/seed-{s['seed']}.json has no run of {', '.join(missing)}: give a fresh --work")
     policy = f"ReST-EM round {args.policy_round}" if args.policy_work else "the initial policy"
     print(f"continual knowledge incorporation, nano world, {args.passages} passages, {policy}, seeds {args.seeds}")
-    result: dict[str, Any] = {"matrices": {}, "forgetting": {}}
+    result: dict[str, Any] = {"strategies": {}}
+    for strategy in args.strategies:
+        runs = [{"matrices": s["strategies"][strategy]["matrices"]} for s in per_seed]
+        entry: dict[str, Any] = {"matrices": {}, "forgetting": {}}
+        for metric in METRICS:
+            matrix = pooled_matrix(runs, metric)
+            mean, interval = forgetting(runs, metric)
+            print(f"strategy {strategy}")
+            print_matrix(matrix, metric)
+            print(f"forgetting ({metric}, right after its update minus after update {args.passages}): "
+                  f"{mean:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]\n")
+            entry["matrices"][metric] = matrix
+            entry["forgetting"][metric] = {"mean": mean, "ci": interval}
+            entry[metric] = strategy_rows(per_seed, strategy, metric)
+        entry["costs"] = strategy_costs(per_seed, strategy)
+        result["strategies"][strategy] = entry
     for metric in METRICS:
-        matrix = pooled_matrix(per_seed, metric)
-        mean, interval = forgetting(per_seed, metric)
-        print_matrix(matrix, metric)
-        print(f"forgetting ({metric}, right after its update minus after update {args.passages}): "
-              f"{mean:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]\n")
-        result["matrices"][metric] = matrix
-        result["forgetting"][metric] = {"mean": mean, "ci": interval}
+        print_strategies(result["strategies"], metric)
+    first = result["strategies"][args.strategies[0]]
+    result.update(matrices=first["matrices"], forgetting=first["forgetting"])  # the first strategy's, as before
     if args.json:
         args.json.write_text(json.dumps({
             "world": "nano-knowledge", "model": args.model, "seeds": args.seeds, "passages": args.passages, "policy": policy,
+            "replay_budget": args.replay_budget,
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
             "loop_config": LOOP_CONFIG, "config_layer": read_yaml_mapping(args.config) if args.config else None,

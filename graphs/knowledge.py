@@ -10,7 +10,7 @@ mode cpt (all passages' self-edits in one update):
 
     START -> baseline -> start_round -(Send per passage)-> propose -> cpt_update -> END
 
-mode continual (passages one after another, each update merged before the next):
+mode continual (passages one after another, each update kept before the next):
 
     START -> baseline -> continual_step -> continual_step -> ... -> END
 
@@ -25,10 +25,12 @@ reinforce       ReST-EM: per passage keep the best self-edit (if it beat the bas
                 kept ones, save it; the next round takes fresh passages.
 cpt_update      one update on every passage and all valid self-edits, s seeds, then every
                 passage is scored.
-continual_step  one self-edit for the next passage, its update trained and merged into
-                the base weights (saved to continual/step_N.safetensors, so a resumed run
-                re-merges it), then every passage seen so far is scored: one row of the
-                forgetting matrix.
+continual_step  one self-edit for the next passage, its update trained (saved to
+                continual/step_N.safetensors, with its texts in step_N.json, so a resumed
+                run rebuilds the same state) and kept as `continual.strategy` says: merged
+                into the base weights (merge, replay) or into a library of adapters
+                (seal_agent.knowledge.continual); then every passage seen so far is
+                scored: one row of the forgetting matrix.
 
 Heavy objects come through the runtime context (`KnowledgeContext`); the state is JSON.
 """
@@ -56,7 +58,10 @@ from seal_agent.knowledge.scoring import (
     candidate_row, passage_scorer, rest_em_kept, sample_self_edits, score_self_edits, update_seeds, validated,
     within_budget,
 )
-from seal_agent.knowledge.update import self_edit_examples
+from seal_agent.knowledge.continual import (
+    MERGING, library_keys, read_step_records, replay_texts, score_through_library, write_step_record,
+)
+from seal_agent.knowledge.update import self_edit_examples, self_edit_texts, text_examples
 from seal_agent.model.adapters import TTT_ADAPTER, adapter_state, load_adapter_state, merge_adapter_into_base
 from seal_agent.policy.local import LocalToolPolicy
 from seal_agent.rl.policy_gradient import completion_logprobs, sampled_nll, update_policy
@@ -81,7 +86,8 @@ class KnowledgeContext:
     policy_slot: PolicySlot
     tools: list  # the prompt variant's tool
     judge: Any = None  # a LangChain chat model, for reward kind "judge"
-    merged_steps: int = 0  # continual: how many saved updates the in-memory base weights hold
+    merged_steps: int = 0  # continual (merge, replay): how many saved updates the in-memory base weights hold
+    library: dict[int, dict] = field(default_factory=dict)  # continual (adapter_library): step -> its adapter's weights
     initial_update_state: dict = field(default_factory=dict)
 
     @property
@@ -106,6 +112,17 @@ class KnowledgeContext:
 
     def step_file(self, step: int) -> Path:
         return self.run_dir / "continual" / f"step_{step}.safetensors"
+
+    def score_with_library_adapter(self, step: int | None, passage: Passage) -> dict[str, Any]:
+        """`passage`'s questions scored with continual step `step`'s adapter (None: the bare base model)."""
+        if step is None:
+            return self.engine.score_base(self.scorer(passage))
+        if step not in self.library:  # read once; a resumed run reads the same files
+            self.library[step] = load_file(str(self.step_file(step)))
+        model = self.sequential.model
+        load_adapter_state(model, self.library[step])
+        model.set_adapter(TTT_ADAPTER, inference_mode=True)
+        return self.scorer(passage)(model)
 
     def ensure_merged(self, steps: int) -> None:
         """Make the in-memory base weights hold the first `steps` continual updates (after a resume too)."""
@@ -289,13 +306,16 @@ def cpt_update(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dic
 
 
 def continual_step(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dict[str, Any]:
-    """The next passage's self-edit, trained and merged; then every passage seen so far is scored."""
+    """The next passage's self-edit and its update, kept as `continual.strategy` says; then
+    every passage seen so far is scored: one row of the forgetting matrix."""
     ctx = runtime.context
     config = ctx.config
+    strategy = config.continual.strategy
     start = time.perf_counter()
     sequence = state["round_passages"][0]
     step = len(state.get("steps", [])) + 1
-    ctx.ensure_merged(step - 1)
+    if strategy in MERGING:
+        ctx.ensure_merged(step - 1)
     passage_id = sequence[step - 1]
     passage = ctx.passages[passage_id]
     ctx.policy_slot.use(state.get("policy_checkpoint"))
@@ -304,27 +324,47 @@ def continual_step(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) ->
     row = candidate_row(step, passage_id, candidate)
     edit = validated(candidate, ctx.tools, row)
     # A rejected self-edit still leaves the passage itself to learn from (when configured).
-    examples = self_edit_examples(ctx.tokenizer, passage, [edit.sequences if edit is not None else []], config.update)
+    texts = self_edit_texts(passage, [edit.sequences if edit is not None else []], config.update)
+    earlier = read_step_records(ctx.run_dir, step - 1) if strategy != "merge" else []
+    replayed = (replay_texts(earlier, config.continual.replay_budget, derive_seed(config.seed, "continual", step, "replay"))
+                if strategy == "replay" else [])
+    examples = text_examples(ctx.tokenizer, texts + replayed, config.update.max_sequence_tokens)
     update_seed = update_seeds(config, step, passage_id, 0)[0]
     weights = ctx.initial_update_state  # LoRA's B starts at zero: merging it changes nothing
-    if examples and within_budget(config, examples, row):
+    trained_at = time.perf_counter()
+    trained = False
+    if texts and within_budget(config, examples, row):
         try:
-            trained = ctx.sequential.train(examples, config.update.learning_rate, config.update.epochs, update_seed)
-            row["loss_curve"] = trained.losses
+            result = ctx.sequential.train(examples, config.update.learning_rate, config.update.epochs, update_seed)
+            row["loss_curve"] = result.losses
             weights = adapter_state(ctx.engine.model, TTT_ADAPTER)
+            trained = True
         except CandidateFailed as failure:  # no update this step; the sequence goes on
             row.update(status="failed", reason=str(failure))
-    # Every step leaves its file (a zero update when there was none), so a resumed run
-    # re-merges exactly what this one merged.
+    # Every step leaves its files (a zero update when there was none), so a resumed run
+    # rebuilds exactly what this one held.
     path = ctx.step_file(step)
     path.parent.mkdir(parents=True, exist_ok=True)
     with replaced_atomically(path) as tmp:
         save_file({k: v.detach().contiguous() for k, v in weights.items()}, str(tmp))
-    ctx.ensure_merged(step)
-    row_scores = []
-    for seen in sequence[:step]:
-        scored = ctx.engine.score_base(ctx.scorer(ctx.passages[seen]))
-        row_scores.append(ctx.metrics(scored, ctx.passages[seen]))
+    write_step_record(ctx.run_dir, step, {"step": step, "passage": passage_id, "trained": trained, "texts": texts,
+                                          "replayed": replayed})
+    if strategy in MERGING:
+        ctx.ensure_merged(step)
+    update_seconds = time.perf_counter() - trained_at
+    row_scores, routing = [], None
+    if strategy == "adapter_library":
+        keys = library_keys(earlier + [{"step": step, "trained": trained, "texts": texts}])
+        routing = []
+        for index, seen in enumerate(sequence[:step]):
+            scored, routes = score_through_library(ctx.passages[seen], keys, ctx.score_with_library_adapter)
+            row_scores.append(ctx.metrics(scored, ctx.passages[seen]))
+            routing.append(sum(r == index + 1 for r in routes) / len(routes) if routes else None)
+        ctx.sequential.reset()
+    else:
+        for seen in sequence[:step]:
+            scored = ctx.engine.score_base(ctx.scorer(ctx.passages[seen]))
+            row_scores.append(ctx.metrics(scored, ctx.passages[seen]))
     metric = config.reward.kind
     row["metrics"] = {"seen": list(sequence[:step]), "after_step": row_scores}
     row["seconds"] = time.perf_counter() - start
@@ -333,7 +373,11 @@ def continual_step(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) ->
         "step": step, "passage": passage_id, "status": row["status"], "reason": row["reason"],
         "metric": metric, "row": [m[metric] for m in row_scores], "metrics": row_scores,
         "seeds": {"propose": seed, "update": update_seed}, "seconds": row["seconds"],
+        "strategy": strategy, "updated": trained, "update_seconds": round(update_seconds, 3),
+        "replayed": len(replayed), "sequences": len(examples),
     }
+    if routing is not None:  # per seen passage: the fraction of its questions answered with its own adapter
+        record_["routed_to_own_adapter"] = routing
     update: dict[str, Any] = {"results": kept, "steps": [record_]}
     if step >= len(sequence):
         update["stop_reason"] = "done"

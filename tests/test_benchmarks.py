@@ -138,11 +138,16 @@ def test_the_knowledge_table_runs_its_protocol_and_writes_both_passage_lists(tmp
     forgetting = tmp_path / "forgetting.json"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "forgetting_table.py"), "--model", str(model), "--seeds", "0,1",
                     "--passages", "3", "--policy-work", str(tmp_path / "work"), "--policy-round", "1",
+                    "--strategies", "merge,adapter_library",
                     "--work", str(tmp_path / "forgetting"), "--json", str(forgetting)], check=True, timeout=1800)
     result = json.loads(forgetting.read_text())
     matrix = result["matrices"]["exact_match"]
     assert len(matrix) == 4 and [sum(v is not None for v in row) for row in matrix] == [3, 1, 2, 3]
     assert result["per_seed"][0]["policy"].endswith("round_1") and set(result["forgetting"]) == {"exact_match", "loglik"}
+    library = result["strategies"]["adapter_library"]
+    assert library["costs"]["updates"]["mean"] <= 3 and "newest_minus_merge" in library["loglik"]
+    if all(r == [1.0, 1.0, 1.0] for r in (s["strategies"]["adapter_library"]["routed_to_own_adapter"] for s in result["per_seed"])):
+        assert library["forgetting"]["loglik"]["mean"] == pytest.approx(0.0, abs=1e-6)  # each passage kept its own adapter
 
 
 def test_the_rl_comparison_lines_up_tables_of_one_experiment_and_refuses_others(tmp_path):

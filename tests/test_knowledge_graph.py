@@ -87,9 +87,11 @@ def test_forgetting_matrix_shape_fill_and_reproducibility(tmp_path):
     assert again["forgetting"] == summary["forgetting"]
 
 
-def test_continual_resume_re_merges_the_saved_updates(tmp_path):
-    _, whole = run(tmp_path, "whole", mode="continual", passages_per_round=3)
-    prepared = prepare_knowledge_run(knowledge_config(mode="continual", passages_per_round=3), tmp_path / "cut", resume=False)
+@pytest.mark.parametrize("strategy", ["merge", "replay", "adapter_library"])
+def test_continual_resume_rebuilds_the_same_state_for_each_strategy(tmp_path, strategy):
+    settings = {"mode": "continual", "passages_per_round": 3, "continual": {"strategy": strategy, "replay_budget": 2}}
+    _, whole = run(tmp_path, "whole", **settings)
+    prepared = prepare_knowledge_run(knowledge_config(**settings), tmp_path / "cut", resume=False)
     # Stop after the second step, as a kill would; the resumed process starts from fresh weights.
     run_knowledge(prepared, interrupt_after=["continual_step"])
     run_knowledge(prepared, interrupt_after=["continual_step"])
@@ -98,6 +100,8 @@ def test_continual_resume_re_merges_the_saved_updates(tmp_path):
         assert [v is None for v in got] == [v is None for v in want]
         assert [v for v in got if v is not None] == pytest.approx([v for v in want if v is not None], abs=1e-4)
     assert [s["step"] for s in resumed["steps"]] == [1, 2, 3]
+    assert [s["replayed"] for s in resumed["steps"]] == [s["replayed"] for s in whole["steps"]]
+    assert all(s["strategy"] == strategy for s in resumed["steps"])
 
 
 def test_cpt_mode_trains_one_update_on_every_passage(tmp_path):

@@ -36,6 +36,7 @@ def knowledge_overrides(**options: Any) -> dict[str, Any]:
         "candidates": ("policy", "candidates_per_passage"), "seeds": ("update", "seeds"), "prompt": ("policy", "prompt"),
         "reward": ("reward", "kind"), "model": ("model", "name_or_path"), "seed": ("seed",),
         "policy": ("policy_checkpoint",), "engine": ("update", "engine"), "rl_algorithm": ("rl", "algorithm"),
+        "strategy": ("continual", "strategy"),
     }
     overrides: dict[str, Any] = {}
     for option, value in options.items():
@@ -108,6 +109,7 @@ def run_knowledge_command(
     policy: Optional[str] = typer.Option(None, help="Start from a trained policy: a run's policy/round_N directory."),
     engine: Optional[str] = typer.Option(None, help="batched (a passage's updates together) or sequential."),
     rl_algorithm: Optional[str] = typer.Option(None, "--rl-algorithm", help="rest_em (default, SEAL's), rloo or grpo: how a round updates the policy."),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="Mode continual: merge (SEAL's), replay or adapter_library."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default: all cores)."),
     stream: bool = typer.Option(False, "--stream", help="Print every node's update as it happens, one line each."),
     log_to: list[str] = typer.Option([], "--log-to", help="Also send figures to tensorboard or mlflow; repeatable."),
@@ -124,6 +126,7 @@ def run_knowledge_command(
     overrides = knowledge_overrides(
         data=data, mode=mode, rounds=rounds, passages=passages, candidates=candidates, seeds=seeds, prompt=prompt,
         reward=reward, model=model, seed=seed, policy=policy, engine=engine, rl_algorithm=rl_algorithm,
+        strategy=strategy,
     )
     prepared = start_run(
         prepare_knowledge_run, KnowledgeRunConfig, resume=resume, run_dir=run_dir, preset=preset, config=config,

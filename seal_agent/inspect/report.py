@@ -187,11 +187,23 @@ def forgetting_section(view: RunView) -> str:
     if not forgetting:
         return ""
     head = "".join(f"<th>{i + 1}: {esc(p)}</th>" for i, p in enumerate(forgetting["passages"]))
+    values = [v for row in forgetting["matrix"] for v in row if v is not None]
+    low, high = (min(values), max(values)) if values else (0.0, 0.0)
+
+    def cell(value: float | None) -> str:
+        # A heat map: the darker the cell, the higher the score; a column that pales going
+        # down is a passage being forgotten.
+        if value is None:
+            return "<td class='num'></td>"
+        shade = (value - low) / (high - low) if high > low else 0.5
+        return f"<td class='num' style='background: rgba(31, 119, 180, {0.08 + 0.72 * shade:.2f})'>{num(value)}</td>"
+
     body = "".join(
-        f"<tr><th>{esc(name)}</th>" + "".join(f"<td class='num'>{num(v)}</td>" for v in row) + "</tr>"
+        f"<tr><th>{esc(name)}</th>" + "".join(cell(v) for v in row) + "</tr>"
         for name, row in zip(forgetting["rows"], forgetting["matrix"])
     )
-    return (f"<h3>Forgetting matrix ({esc(forgetting['metric'])}): row = after update, column = passage</h3>"
+    strategy = f", strategy {esc(forgetting['strategy'])}" if forgetting.get("strategy") else ""
+    return (f"<h3>Forgetting matrix ({esc(forgetting['metric'])}{strategy}): row = after update, column = passage</h3>"
             f"<table id='forgetting'><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 

@@ -3,7 +3,9 @@
 A run directory holds what an ARC run's does (config.yaml, run.sqlite with checkpoints
 and traces, base_model/ for `tiny`, policy/round_N/, summary.json), and for
 `--mode continual` also:
-    continual/step_N.safetensors   the update merged at step N (a resumed run re-merges them)
+    continual/step_N.safetensors   the update of step N (merged, or kept in the adapter library;
+                                   a resumed run rebuilds the state from these)
+    continual/step_N.json          its passage, its training texts, what it replayed
     forgetting.json                the (K+1) x K forgetting matrix, rewritten after every step
 
 Which passages each round uses is fixed at the start from the seed (a seeded shuffle,
@@ -118,6 +120,7 @@ def forgetting_matrix(state: dict[str, Any], config: KnowledgeRunConfig) -> dict
         matrix.append(step["row"] + [None] * (len(sequence) - len(step["row"])))
     return {
         "metric": metric,
+        "strategy": config.continual.strategy,
         "passages": sequence,
         "rows": ["base"] + [f"after update {i}" for i in range(1, len(matrix))],
         "matrix": matrix,

@@ -22,6 +22,7 @@ from seal_agent.knowledge.data import MAX_PASSAGE_CHARS
 PROMPTS = ("implications", "implications-long", "implications-very-long", "rewrite", "self-qa")
 REWARDS = ("loglik", "exact_match", "f1", "judge")
 MODES = ("single", "cpt", "continual")
+STRATEGIES = ("merge", "replay", "adapter_library")
 ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -97,6 +98,19 @@ class UpdateConfig(UpdateEngineSettings):
     max_sequence_tokens: int = Field(2048, ge=16, description="Longer sequences are cut to this many tokens.")
 
 
+class ContinualConfig(_Section):
+    """Mode continual: what each update leaves behind, and how a question reaches it
+    (`seal_agent.knowledge.continual`)."""
+
+    strategy: Literal[STRATEGIES] = Field(  # type: ignore[valid-type]
+        "merge",
+        description="merge: each update is merged into the base weights (SEAL). replay: as merge, and each update also "
+        "trains on up to replay_budget texts sampled from earlier updates. adapter_library: each update stays its own "
+        "LoRA, never merged; a question is answered with the adapter whose training texts best match it.",
+    )
+    replay_budget: int = Field(16, ge=1, description="replay: most earlier training texts added to one update.")
+
+
 class RewardConfig(_Section):
     kind: Literal[REWARDS] = Field(  # type: ignore[valid-type]
         "loglik",
@@ -150,6 +164,7 @@ class KnowledgeRunConfig(RunConfigBase):
     policy: KnowledgePolicyConfig = Field(default_factory=KnowledgePolicyConfig)
     update: UpdateConfig = Field(default_factory=UpdateConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
+    continual: ContinualConfig = Field(default_factory=ContinualConfig)
     eval: KnowledgeEvalConfig = Field(default_factory=KnowledgeEvalConfig)
 
     @model_validator(mode="after")

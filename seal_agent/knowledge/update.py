@@ -15,14 +15,17 @@ from seal_agent.engine.examples import TrainingExample
 from seal_agent.knowledge.data import Passage
 
 
-def update_examples(
-    tokenizer, passage: Passage, sequences: Sequence[str], include_passage: bool = True, max_tokens: int | None = None
-) -> list[TrainingExample]:
-    """One all-token example per distinct text; texts longer than `max_tokens` are cut."""
+def update_texts(passage: Passage, sequences: Sequence[str], include_passage: bool = True) -> list[str]:
+    """The update's training texts: each distinct sequence (and the passage), prefixed by the title."""
     texts = ([passage.context] if include_passage else []) + [s for s in sequences if s.strip()]
+    # A sequence written twice is trained on once.
+    return [f"{passage.title}\n{text}" if passage.title else text for text in dict.fromkeys(texts)]
+
+
+def text_examples(tokenizer, texts: Sequence[str], max_tokens: int | None = None) -> list[TrainingExample]:
+    """One all-token example per text, ending in EOS; texts longer than `max_tokens` are cut."""
     examples = []
-    for text in dict.fromkeys(texts):  # a sequence written twice is trained on once
-        body = f"{passage.title}\n{text}" if passage.title else text
+    for body in texts:
         ids = tokenizer(body, add_special_tokens=True)["input_ids"]
         if max_tokens is not None:
             ids = ids[: max_tokens - 1]
@@ -31,22 +34,32 @@ def update_examples(
     return examples
 
 
-def self_edit_examples(tokenizer, passage: Passage, self_edits: Sequence[Sequence[str]], settings) -> list[TrainingExample]:
-    """The training examples of one update on `passage` from the sequences of some self-edits.
+def update_examples(
+    tokenizer, passage: Passage, sequences: Sequence[str], include_passage: bool = True, max_tokens: int | None = None
+) -> list[TrainingExample]:
+    """One all-token example per distinct text; texts longer than `max_tokens` are cut."""
+    return text_examples(tokenizer, update_texts(passage, sequences, include_passage), max_tokens)
+
+
+def self_edit_texts(passage: Passage, self_edits: Sequence[Sequence[str]], settings) -> list[str]:
+    """The training texts of one update on `passage` from the sequences of some self-edits.
 
     `settings` is the config's `update` section:
         split_items            each statement / rewrite / question-answer pair is its own
                                sequence (true); or each self-edit is one (SEAL's CPT runs);
         passage_per_self_edit  the passage joins every self-edit (SEAL's CPT: the passage is
                                trained as often as there are self-edits); or once (false);
-        include_passage, max_sequence_tokens  as in `update_examples`.
+        include_passage        as in `update_texts`.
     """
     edits = [list(items) if settings.split_items else ["\n".join(items)] for items in self_edits]
     if not settings.passage_per_self_edit:
-        return update_examples(tokenizer, passage, [text for edit in edits for text in edit],
-                               settings.include_passage, settings.max_sequence_tokens)
-    examples: list[TrainingExample] = []
+        return update_texts(passage, [text for edit in edits for text in edit], settings.include_passage)
+    texts: list[str] = []
     for edit in edits or [[]]:
-        examples += update_examples(tokenizer, passage, edit, settings.include_passage, settings.max_sequence_tokens)
-    return examples
+        texts += update_texts(passage, edit, settings.include_passage)
+    return texts
 
+
+def self_edit_examples(tokenizer, passage: Passage, self_edits: Sequence[Sequence[str]], settings) -> list[TrainingExample]:
+    """`self_edit_texts` as training examples, cut at `settings.max_sequence_tokens`."""
+    return text_examples(tokenizer, self_edit_texts(passage, self_edits, settings), settings.max_sequence_tokens)

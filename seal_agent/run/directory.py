@@ -43,7 +43,7 @@ TEMPORARY_NAMES = {
     ".": re.compile(r"(seal-run\.json|config\.yaml|summary\.json|forgetting\.json)\.tmp"),
     "base_model": re.compile(r"tiny_recipe\.json\.tmp"),
     "policy": re.compile(r"(initial|round_\d+)\.tmp"),
-    "continual": re.compile(r"step_\d+\.safetensors\.tmp"),
+    "continual": re.compile(r"step_\d+\.(safetensors|json)\.tmp"),
 }
 # What a new run killed while taking its directory can leave (the marker only when valid,
 # and only while there is no config.yaml): such a directory still counts as empty.
