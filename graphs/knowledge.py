@@ -138,7 +138,8 @@ class KnowledgeContext:
 # -- shared steps ---------------------------------------------------------------------------
 
 
-KEEP = ("round", "task_id", "candidate", "status", "reason", "reward", "improvement", "tool_names", "completion", "seconds")
+KEEP = ("round", "task_id", "candidate", "status", "reason", "reward", "improvement", "tool_names", "completion", "seconds",
+        "skipped")
 
 
 def record(ctx: KnowledgeContext, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -220,7 +221,7 @@ def reinforce(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dict
     start = time.perf_counter()
     results = [r for r in state["results"] if r["round"] == current]
     proposals = {p["task_id"]: p for p in state["proposals"] if p["round"] == current}
-    kept = rest_em_kept(results, state["round_passages"][current - 1], config.policy.keep)
+    kept = rest_em_kept(results, state["round_passages"][current - 1], config.policy.keep, gated=config.policy.no_update)
     pairs = [(proposals[r["task_id"]]["prompt"], r["completion"]) for r in kept]
     prompts = {passage: proposal["prompt"] for passage, proposal in proposals.items()}
     policy = update_policy(ctx.policy_slot, ctx.tokenizer, config, current, state.get("policy_checkpoint"), pairs,
@@ -235,6 +236,8 @@ def reinforce(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dict
         "base": mean_metrics([state["baseline"][p] for p in passages]),
         **candidate_counts(results),
         "kept": len(kept),
+        **({"no_update_sampled": sum(bool(r.get("skipped")) for r in results),
+            "no_update_kept": sum(bool(r.get("skipped")) for r in kept)} if config.policy.no_update else {}),
         **sampled_nll(state["proposals"], current),
         **policy,
         "passages": passages,
@@ -323,11 +326,12 @@ def continual_step(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) ->
     _prompt, (candidate,) = sample_self_edits(ctx.policy, ctx.tools, passage, config, 1, seed)
     row = candidate_row(step, passage_id, candidate)
     edit = validated(candidate, ctx.tools, row)
+    skipped = edit is not None and edit.skips_update  # the policy decided this passage needs no update
     # A rejected self-edit still leaves the passage itself to learn from (when configured).
-    texts = self_edit_texts(passage, [edit.sequences if edit is not None else []], config.update)
+    texts = [] if skipped else self_edit_texts(passage, [edit.sequences if edit is not None else []], config.update)
     earlier = read_step_records(ctx.run_dir, step - 1) if strategy != "merge" else []
     replayed = (replay_texts(earlier, config.continual.replay_budget, derive_seed(config.seed, "continual", step, "replay"))
-                if strategy == "replay" else [])
+                if strategy == "replay" and not skipped else [])
     examples = text_examples(ctx.tokenizer, texts + replayed, config.update.max_sequence_tokens)
     update_seed = update_seeds(config, step, passage_id, 0)[0]
     weights = ctx.initial_update_state  # LoRA's B starts at zero: merging it changes nothing
@@ -373,7 +377,7 @@ def continual_step(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) ->
         "step": step, "passage": passage_id, "status": row["status"], "reason": row["reason"],
         "metric": metric, "row": [m[metric] for m in row_scores], "metrics": row_scores,
         "seeds": {"propose": seed, "update": update_seed}, "seconds": row["seconds"],
-        "strategy": strategy, "updated": trained, "update_seconds": round(update_seconds, 3),
+        "strategy": strategy, "updated": trained, "skipped": skipped, "update_seconds": round(update_seconds, 3),
         "replayed": len(replayed), "sequences": len(examples),
     }
     if routing is not None:  # per seen passage: the fraction of its questions answered with its own adapter

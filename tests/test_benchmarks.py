@@ -134,6 +134,18 @@ def test_the_knowledge_table_runs_its_protocol_and_writes_both_passage_lists(tmp
     other = subprocess.run([*command[:9], "3", *command[10:], "--work", str(tmp_path / "other")], capture_output=True, text=True)
     assert other.returncode != 0 and "--rest-em-work" in other.stderr  # 3 RL passages a round: not that ReST-EM
 
+    # Deciding when to update: one cost, a known person mixed in, against always updating.
+    gate = tmp_path / "gate.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "update_gate_table.py"), "--model", str(model), "--seeds", "0",
+                    "--costs", "0.2", "--rl-new", "2", "--rl-known", "1", "--eval-new", "2", "--eval-known", "1",
+                    "--candidates", "2", "--work", str(tmp_path / "gate"), "--json", str(gate)], check=True, timeout=1800)
+    gated = json.loads(gate.read_text())
+    assert list(gated["rows"]) == ["always update", "cost 0.2"]
+    assert gated["rows"]["always update"]["updates"]["mean"] == 3  # no choice offered: every passage updated
+    assert 0 <= gated["rows"]["cost 0.2"]["updates"]["mean"] <= 3 and gated["rows"]["cost 0.2"]["exact_match_known"] is not None
+    (round_1,) = gated["per_seed"][0]["rest_em"]["0.2"]
+    assert len(gated["per_seed"][0]["known"]) == 2 and round_1["no_update_kept"] <= round_1["kept"] <= 3
+
     # Continual: the forgetting matrix of 3 passages with the round-1 policy.
     forgetting = tmp_path / "forgetting.json"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "forgetting_table.py"), "--model", str(model), "--seeds", "0,1",

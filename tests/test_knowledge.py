@@ -122,7 +122,8 @@ def test_passage_size_is_bounded_by_the_config(tmp_path):
 
 def test_knowledge_tools_write_training_sequences():
     tools = {t.name: t for t in knowledge_tools()}
-    assert set(tools) == {"write_implications", "rewrite_passage", "write_qa_pairs"}
+    assert set(tools) == {"write_implications", "rewrite_passage", "write_qa_pairs", "no_update"}
+    assert tools["no_update"].invoke({}) == []
     assert tools["write_implications"].invoke({"statements": ["Quillmont is in Zorbania.", " "]}) == ["Quillmont is in Zorbania."]
     assert tools["write_qa_pairs"].invoke({"pairs": [{"question": "Capital?", "answer": "Quillmont"}]}) == [
         "Question: Capital?\nAnswer: Quillmont"]
@@ -144,10 +145,10 @@ def test_training_on_a_passage_raises_the_answers_log_likelihood(tiny_peft, json
     engine.reset()
     model.set_adapter(TTT_ADAPTER)
     before = answer_log_likelihood(model, tokenizer, prompts, answers)
-    implications = tools_implications = knowledge_tools()[1].invoke(
+    implications = next(t for t in knowledge_tools() if t.name == "write_implications").invoke(
         {"statements": ["Quillmont is the capital of Zorbania.", "Odessa Brack founded Quillmont."]})
     examples = update_examples(tokenizer, passage, implications)
-    assert len(examples) == 3 and tools_implications
+    assert len(examples) == 3
     engine.train(examples, learning_rate=1e-3, epochs=10, seed=0)
     model.set_adapter(TTT_ADAPTER)
     after = answer_log_likelihood(model, tokenizer, prompts, answers)

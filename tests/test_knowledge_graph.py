@@ -219,4 +219,4 @@ def test_tools_list_shows_the_knowledge_tools():
     result = CliRunner().invoke(app, ["tools", "list", "--domain", "knowledge", "--json"])
     assert result.exit_code == 0, result.output
     names = [t["name"] for t in json.loads(result.output)]
-    assert names == ["rewrite_passage", "write_implications", "write_qa_pairs"]
+    assert names == ["no_update", "rewrite_passage", "write_implications", "write_qa_pairs"]

@@ -4,6 +4,9 @@ Given a passage, the policy writes text as tool-call arguments: implications of 
 passage, a rewrite of it, or question-answer pairs about it (the paper's variants). Each
 tool returns the training sequences it stands for; the update fine-tunes on them plus the
 passage itself.
+
+`no_update` is the one tool that writes nothing: offered with `policy.no_update`, it lets
+the policy decide that a passage is not worth an update (`reward.update_cost`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,13 @@ class QAPairsArgs(BaseModel):
     pairs: list[QAPair] = Field(min_length=1, max_length=30, description="Questions about the passage with their answers.")
 
 
+class NoUpdateArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+NO_UPDATE = "no_update"
+
+
 @knowledge_tool(args_schema=ImplicationsArgs)
 def write_implications(statements: list[str]) -> list[str]:
     """Write implications of the passage: facts that follow from it, one per statement."""
@@ -57,3 +67,9 @@ def write_qa_pairs(pairs: list) -> list[str]:
         question, answer = (pair.question, pair.answer) if isinstance(pair, QAPair) else (pair["question"], pair["answer"])
         out.append(f"Question: {question.strip()}\nAnswer: {answer.strip()}")
     return out
+
+
+@knowledge_tool(args_schema=NoUpdateArgs, name=NO_UPDATE)
+def no_update() -> list[str]:
+    """Make no update for this passage: what it says is known already, or not worth the cost of an update."""
+    return []

@@ -70,7 +70,7 @@ def prepare_knowledge_run(config: KnowledgeRunConfig | None, run_dir: str | Path
     config = run_config(run_dir, config, resume, KnowledgeRunConfig)
     passages = load_configured_passages(config.data)  # may raise PassageError: nothing created yet
     if not resume:
-        variant_tools(config.policy.prompt, knowledge_tools())
+        variant_tools(config.policy.prompt, knowledge_tools(), no_update=config.policy.no_update)
         check_model_source(config.model, {"update.lora": config.update.lora, "policy.lora": config.policy.lora})
         if config.policy_checkpoint and not (Path(config.policy_checkpoint) / "policy").is_dir():
             raise ModelLoadError(
@@ -103,7 +103,7 @@ def build_knowledge_context(prepared: PreparedKnowledgeRun):
         traces=TraceStore(prepared.run_dir / DB_FILE),
         run_dir=prepared.run_dir,
         policy_slot=PolicySlot(peft_model, prepared.run_dir, initial_policy, merge=config.policy.merge_into_base),
-        tools=variant_tools(config.policy.prompt, knowledge_tools()),
+        tools=variant_tools(config.policy.prompt, knowledge_tools(), no_update=config.policy.no_update),
         judge=load_chat_model(config.reward.judge) if config.reward.kind == "judge" else None,
         initial_update_state=adapter_state(peft_model, TTT_ADAPTER),
     )

@@ -67,6 +67,10 @@ class KnowledgePolicyConfig(PolicySettings):
         default_factory=lambda: LoraConfigSection(rank=16, alpha=32, target_modules=ALL_PROJECTIONS),
         description="The policy's own LoRA adapter, trained by ReST-EM.",
     )
+    no_update: bool = Field(
+        False, description="Also offer the no_update tool: the policy may decide a passage needs no update. Its reward "
+        "is 0, an update's is its improvement minus reward.update_cost (seal_agent.knowledge.gate).",
+    )
 
 
 class UpdateConfig(UpdateEngineSettings):
@@ -118,6 +122,10 @@ class RewardConfig(_Section):
         "exact_match, f1: SQuAD metrics of greedy answers. judge: an LLM grader (reward.judge).",
     )
     judge: ChatModelConfig | None = Field(None, description="The grader for kind 'judge': any LangChain chat model.")
+    update_cost: float = Field(
+        0.0, ge=0, description="With policy.no_update: what one update costs, in the reward's units; an update's reward "
+        "is its improvement minus this, a no_update self-edit's is 0.",
+    )
 
     @model_validator(mode="after")
     def _judge_given(self) -> "RewardConfig":
@@ -174,6 +182,8 @@ class KnowledgeRunConfig(RunConfigBase):
         if self.update.method == "full" and self.mode != "cpt":
             raise ValueError(f"update.method full trains every weight once per update: only mode cpt (one update) "
                              f"supports it, not mode {self.mode!r}")
+        if self.reward.update_cost and not self.policy.no_update:
+            raise ValueError("reward.update_cost prices the policy's choice to update: set policy.no_update true")
         if self.policy.merge_into_base and self.mode != "single":
             raise ValueError("policy.merge_into_base merges ReST-EM rounds into the base weights; only mode single has rounds")
         if self.policy.merge_into_base and self.policy_checkpoint:

@@ -26,6 +26,7 @@ from langchain_core.tools import BaseTool
 
 from seal_agent.knowledge.data import Passage
 from seal_agent.policy.tool_format import describe_tools, openai_tools
+from tools.knowledge import NO_UPDATE
 
 # variant -> (the tool it offers, what the model is asked to do, an example call's arguments)
 VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -71,19 +72,22 @@ Answer with a JSON array holding one call of the tool and nothing else, for exam
 {example}"""
 
 
-def variant_tools(variant: str, tools: Sequence[BaseTool]) -> list[BaseTool]:
-    """The tool a prompt variant offers, from the loaded knowledge tools."""
+def variant_tools(variant: str, tools: Sequence[BaseTool], no_update: bool = False) -> list[BaseTool]:
+    """The tool a prompt variant offers, from the loaded knowledge tools (and `no_update`, if asked)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown prompt {variant!r}; choose one of {', '.join(VARIANTS)}")
-    name = VARIANTS[variant][0]
-    chosen = [t for t in tools if t.name == name]
-    if not chosen:
-        raise ValueError(f"prompt {variant!r} needs the tool {name!r}, which is not loaded")
+    names = [VARIANTS[variant][0]] + ([NO_UPDATE] if no_update else [])
+    chosen = [t for name in names for t in tools if t.name == name]
+    if len(chosen) < len(names):
+        missing = [name for name in names if name not in {t.name for t in chosen}]
+        raise ValueError(f"prompt {variant!r} needs the tool {missing[0]!r}, which is not loaded")
     return chosen
 
 
 # The compact prompt (`policy.prompt_form: compact`) for small models: the passage and this one line.
 COMPACT_FORMAT = "Training data (a JSON array with one call of {name}):"
+COMPACT_FORMAT_GATED = "Training data (a JSON array with one call of {name}, or of no_update to make no update):"
+GATE_INSTRUCTION = " If you already know what the passage says, call no_update instead: an update has a cost."
 
 
 def knowledge_messages(passage: Passage, variant: str, tools: Sequence[BaseTool], form: str = "full") -> list[BaseMessage]:
@@ -94,13 +98,15 @@ def knowledge_messages(passage: Passage, variant: str, tools: Sequence[BaseTool]
     (for small models, like ARC's compact prompt).
     """
     name, task, example_args = VARIANTS[variant]
+    gated = any(t.name == NO_UPDATE for t in tools)
     if form == "compact":
         title = f"Title: {passage.title}\n" if passage.title else ""
-        return [HumanMessage(f"{title}Passage:\n{passage.context}\n\n{COMPACT_FORMAT.format(name=name)}")]
+        line = (COMPACT_FORMAT_GATED if gated else COMPACT_FORMAT).format(name=name)
+        return [HumanMessage(f"{title}Passage:\n{passage.context}\n\n{line}")]
     if form != "full":
         raise ValueError(f"unknown prompt form {form!r}; choose full or compact")
     example = json.dumps([{"name": name, "arguments": example_args}])
-    system = INSTRUCTIONS.format(task=task, tools=describe_tools(tools), example=example)
+    system = INSTRUCTIONS.format(task=task + (GATE_INSTRUCTION if gated else ""), tools=describe_tools(tools), example=example)
     title = f"Title: {passage.title}\n" if passage.title else ""
     return [SystemMessage(system), HumanMessage(f"{title}Passage:\n{passage.context}\n\nYour training data:")]
 

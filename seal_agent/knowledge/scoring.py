@@ -23,6 +23,7 @@ from typing import Any
 from seal_agent.engine.sequential import TrainJob, planned_steps, split_on_out_of_memory
 from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.data import Passage
+from seal_agent.knowledge.gate import skip_row
 from seal_agent.knowledge.prompts import bounded_tool_specs, knowledge_messages
 from seal_agent.knowledge.reward import mean_metrics, passage_metrics, reward_of, score_passage
 from seal_agent.knowledge.update import self_edit_examples
@@ -105,6 +106,9 @@ def score_self_edits(
         edit = validated(candidate, tools, row)
         if edit is None:
             continue
+        if edit.skips_update:  # the policy chose no update: nothing to train, nothing gained or paid
+            row.update(skipped=True, improvement=0.0)
+            continue
         examples = self_edit_examples(engine.tokenizer, passage, [edit.sequences], config.update)
         if not within_budget(config, examples, row):
             continue
@@ -131,6 +135,8 @@ def score_self_edits(
         rewards = [reward_of(config.reward.kind, m, base) for m in per_seed]
         row["reward"] = sum(r for r, _ in rewards) / len(rewards)
         row["improvement"] = sum(i for _, i in rewards) / len(rewards)
+        if config.policy.no_update:  # the policy chooses whether to update: an update pays its cost
+            row["reward"] = row["improvement"] - config.reward.update_cost
         first = outcomes[0]
         row["loss_curve"] = first.train.losses
         row["predictions"] = first.evaluation["answers"]
@@ -143,11 +149,18 @@ def score_self_edits(
     return rows
 
 
-def rest_em_kept(results: list[dict[str, Any]], passage_ids: list[str], keep: str = "improved") -> list[dict[str, Any]]:
+def rest_em_kept(results: list[dict[str, Any]], passage_ids: list[str], keep: str = "improved",
+                 gated: bool = False) -> list[dict[str, Any]]:
     """ReST-EM's selection for knowledge: per passage, its best-rewarded self-edit, in passage order.
 
     keep "improved": only if it beat the base model; "best": whatever its gain, as SEAL's
     released code does (the top-1 of k by mean reward over the update seeds).
+
+    gated (`policy.no_update`): rewards already carry the update cost, and not updating is
+    worth 0. A sampled no_update that beats every update is kept; where no update earned
+    more than its cost (and none was sampled), no_update is kept all the same
+    (`seal_agent.knowledge.gate.skip_row`): its reward is known without running it, so it
+    is always among a passage's candidates.
     """
     if keep not in ("improved", "best"):
         raise ValueError(f"unknown selection {keep!r}; choose improved or best")
@@ -155,7 +168,9 @@ def rest_em_kept(results: list[dict[str, Any]], passage_ids: list[str], keep: st
     for passage_id in passage_ids:
         scored = [r for r in results if r["task_id"] == passage_id and r["status"] == "ok"]
         best = max(scored, key=lambda r: (r["reward"], -r["candidate"]), default=None)
-        if best is not None and (keep == "best" or best["improvement"] > 0):
+        if gated and scored and (best.get("skipped") or best["reward"] <= 0):
+            kept.append(best if best.get("skipped") else skip_row(passage_id))
+        elif best is not None and (keep == "best" or best["improvement"] > 0):
             kept.append(best)
     return kept
 

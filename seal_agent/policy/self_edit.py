@@ -22,6 +22,7 @@ from langchain_core.tools import BaseTool
 from pydantic import ValidationError
 
 from tools import Augmentation, TrainingSettings
+from tools.knowledge import NO_UPDATE
 
 
 @dataclass
@@ -126,6 +127,11 @@ class KnowledgeEdit:
     tool_names: list[str]
     sequences: list[str]
 
+    @property
+    def skips_update(self) -> bool:
+        """The self-edit is the policy's decision to make no update (`no_update`)."""
+        return self.tool_names == [NO_UPDATE]
+
 
 def validate_knowledge_edit(message: AIMessage, tools: Sequence[BaseTool]) -> KnowledgeEdit | Rejection:
     """Validate a knowledge self-edit's calls; each tool returns the sequences to train on."""
@@ -143,6 +149,10 @@ def validate_knowledge_edit(message: AIMessage, tools: Sequence[BaseTool]) -> Kn
             return Rejection(f"{call['name']} returned {type(result).__name__}; a knowledge tool returns a list of texts")
         names.append(call["name"])
         sequences += result
+    if NO_UPDATE in names:
+        if names != [NO_UPDATE]:
+            return Rejection("no_update must be the self-edit's only call")
+        return KnowledgeEdit(tool_names=names, sequences=[])
     if not any(text.strip() for text in sequences):
         return Rejection("the self-edit wrote no text to train on")
     return KnowledgeEdit(tool_names=names, sequences=sequences)
