@@ -97,6 +97,7 @@ def test_the_cli_runs_a_strategy_and_the_report_shows_its_forgetting_heat_map(tm
     result = CliRunner().invoke(app, ["run", "knowledge", "--preset", "smoke", "--config", str(config), "--mode", "continual",
                                       "--passages", "2", "--strategy", "replay", "--run-dir", str(run_dir)])
     assert result.exit_code == 0, result.output
+    assert "strategy replay" in result.output and "updates made: 2 of 2 passages" in result.output
     summary = json.loads((run_dir / "summary.json").read_text())
     assert [s["strategy"] for s in summary["steps"]] == ["replay", "replay"] and summary["forgetting"]["strategy"] == "replay"
     html = build_report(run_dir)

@@ -140,7 +140,8 @@ def run_knowledge_command(
              "cpt": per_round * cfg.policy.candidates_per_passage, "continual": per_round}[cfg.mode]
     console.print(
         f"[bold]seal run knowledge[/] {'(resumed) ' if resume else ''}→ {escape(str(prepared.run_dir))}\n"
-        f"  mode {cfg.mode} · model {escape(cfg.model.name_or_path)} · {len(prepared.passages)} passages loaded · "
+        f"  mode {cfg.mode}{f' · strategy {cfg.continual.strategy}' if cfg.mode == 'continual' else ''} · "
+        f"model {escape(cfg.model.name_or_path)} · {len(prepared.passages)} passages loaded · "
         f"prompt {cfg.policy.prompt} · reward {cfg.reward.kind} · seed {cfg.seed}"
     )
     progress = progress_bar()
@@ -162,7 +163,8 @@ def run_knowledge_command(
             r = update["rounds"][0]
             progress.console.print(
                 f"  round {r['round']}: mean reward {r['mean_reward']:.3f} · best per passage {r['best_reward']:.3f} · "
-                f"valid {r['valid_fraction']:.0%} · kept {r['kept']} · "
+                f"valid {r['valid_fraction']:.0%} · kept {r['kept']}"
+                + (f" ({r['no_update_kept']} no_update)" if "no_update_kept" in r else "") + " · "
                 f"policy {'updated' if r['policy_updated'] else 'unchanged'} · {r['seconds']:.1f}s"
             )
 
@@ -176,6 +178,10 @@ def run_knowledge_command(
             [("base model", r["base"]), ("after the update", r["after"])]))
     else:
         console.print(forgetting_table(summary["forgetting"]))
+        steps = summary["steps"]
+        # (Steps of a run made before these were recorded count as updated, with no seconds.)
+        console.print(f"updates made: {sum(s.get('updated', True) for s in steps)} of {len(steps)} passages · training "
+                      f"{sum(s.get('update_seconds', 0.0) for s in steps):.1f}s · strategy {cfg.continual.strategy}")
         console.print(f"forgetting matrix: {escape(str(prepared.run_dir / FORGETTING_FILE))}")
     console.print(f"summary: {escape(str(prepared.run_dir / 'summary.json'))}  ·  traces: seal trace show {escape(str(prepared.run_dir))}")
 
