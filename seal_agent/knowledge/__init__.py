@@ -12,6 +12,8 @@ about the passage without seeing it, and how much better it answers is the rewar
     scoring     one passage's self-edits -> trace rows with rewards (the graph's nodes and
                 `seal eval knowledge` share it)
     baselines   `seal eval knowledge`: base model, passage only, policy, teacher rows
+    continual   mode continual's strategies: merge, replay, an adapter library with retrieval
+    gate        deciding when to update: the no_update self-edit and the price of an update
 
 The graph itself is `graphs.knowledge`; `seal_agent.jobs.knowledge` runs it in a run directory.
 """
