@@ -81,10 +81,16 @@ def words(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9]+", text.lower()))
 
 
-def retrieve(question: str, keys: dict[int, str]) -> int | None:
-    """The step whose key shares the most (idf-weighted) words with `question`; None when none shares any."""
+def library_index(keys: dict[int, str]) -> tuple[dict[int, set[str]], Counter]:
+    """Each key's words, and in how many keys each word occurs: what `retrieve` scores with."""
     key_words = {step: words(key) for step, key in keys.items()}
-    frequency = Counter(word for ws in key_words.values() for word in ws)
+    return key_words, Counter(word for ws in key_words.values() for word in ws)
+
+
+def retrieve(question: str, keys: dict[int, str], index: tuple[dict[int, set[str]], Counter] | None = None) -> int | None:
+    """The step whose key shares the most (idf-weighted) words with `question`; None when none shares any.
+    `index`: `library_index(keys)`, when many questions go to the same library."""
+    key_words, frequency = index or library_index(keys)
     asked = words(question)
     best, best_score = None, 0.0
     for step in sorted(key_words):  # ascending, and >= below: ties go to the newer step
@@ -107,7 +113,8 @@ def score_through_library(passage: Passage, keys: dict[int, str], score_with: Ca
     the bare base model). Returns the passage's scores in question order, as
     `seal_agent.knowledge.reward.score_passage` gives them, and each question's step.
     """
-    routes = [retrieve(q.question, keys) for q in passage.questions]
+    index = library_index(keys)
+    routes = [retrieve(q.question, keys, index) for q in passage.questions]
     loglik: list[float | None] = [None] * len(routes)
     answers: list[str | None] | None = [None] * len(routes)
     for step in dict.fromkeys(routes):
