@@ -111,39 +111,33 @@ def forgetting(per_seed: list[dict[str, Any]], metric: str) -> tuple[float, list
     return mean_and_interval(drops)
 
 
+def interval_row(values: list[float]) -> dict[str, Any]:
+    mean, interval = mean_and_interval(values)
+    return {"mean": mean, "ci": interval}
+
+
 def strategy_rows(per_seed: list[dict[str, Any]], strategy: str, metric: str) -> dict[str, Any]:
     """The summary rows of one strategy and metric, each a mean over seeds with its 95% interval."""
-    def values(cell) -> list[float]:
-        return [cell(s["strategies"][strategy]["matrices"][metric], s) for s in per_seed]
-
-    def row(cell) -> dict[str, Any]:
-        mean, interval = mean_and_interval(values(cell))
-        return {"mean": mean, "ci": interval}
-
-    def newest(m, _s):
-        return m[-1][-1]
-
+    matrices = [s["strategies"][strategy]["matrices"][metric] for s in per_seed]
     rows = {
-        "first_after_own_update": row(lambda m, _s: m[1][0]),
-        "first_after_last_update": row(lambda m, _s: m[-1][0]),
-        "first_forgetting": row(lambda m, _s: m[1][0] - m[-1][0]),
-        "newest_after_its_update": row(newest),
-        "mean_all_after_last_update": row(lambda m, _s: statistics.fmean(m[-1])),
-        "forgetting_all": forgetting([{"matrices": s["strategies"][strategy]["matrices"]} for s in per_seed], metric),
+        "first_after_own_update": interval_row([m[1][0] for m in matrices]),
+        "first_after_last_update": interval_row([m[-1][0] for m in matrices]),
+        "first_forgetting": interval_row([m[1][0] - m[-1][0] for m in matrices]),
+        "newest_after_its_update": interval_row([m[-1][-1] for m in matrices]),
+        "mean_all_after_last_update": interval_row([statistics.fmean(m[-1]) for m in matrices]),
     }
-    rows["forgetting_all"] = {"mean": rows["forgetting_all"][0], "ci": rows["forgetting_all"][1]}
+    mean, interval = forgetting([{"matrices": s["strategies"][strategy]["matrices"]} for s in per_seed], metric)
+    rows["forgetting_all"] = {"mean": mean, "ci": interval}
     if strategy != "merge" and all("merge" in s["strategies"] for s in per_seed):
-        mean, interval = mean_and_interval([newest(s["strategies"][strategy]["matrices"][metric], s)
-                                            - newest(s["strategies"]["merge"]["matrices"][metric], s) for s in per_seed])
-        rows["newest_minus_merge"] = {"mean": mean, "ci": interval}
+        merged = [s["strategies"]["merge"]["matrices"][metric] for s in per_seed]
+        rows["newest_minus_merge"] = interval_row([m[-1][-1] - b[-1][-1] for m, b in zip(matrices, merged)])
     return rows
 
 
 def strategy_costs(per_seed: list[dict[str, Any]], strategy: str) -> dict[str, Any]:
     runs = [s["strategies"][strategy] for s in per_seed]
-    updates, update_ci = mean_and_interval([float(r["updates"]) for r in runs])
-    seconds, seconds_ci = mean_and_interval([r["update_seconds"] for r in runs])
-    return {"updates": {"mean": updates, "ci": update_ci}, "update_seconds": {"mean": seconds, "ci": seconds_ci},
+    return {"updates": interval_row([float(r["updates"]) for r in runs]),
+            "update_seconds": interval_row([r["update_seconds"] for r in runs]),
             "run_seconds": statistics.fmean(r["seconds"] for r in runs)}
 
 
