@@ -40,6 +40,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from seal_agent.knowledge.data import Passage, Question
+from seal_agent.knowledge.self_edit_stats import KnownFacts
 
 ROLES = ("pretraining", "rl", "eval")
 ROLE_SHARES = {"pretraining": range(0, 6), "rl": range(6, 8), "eval": range(8, 10)}  # of a name's hash mod 10
@@ -200,6 +201,14 @@ def facts_in(context: str) -> list[tuple[str, str, str]]:
             if match:
                 found.append((match["name"], attribute, match["value"].lower() if attribute != "home" else match["value"]))
     return found
+
+
+def known_facts(passage: Passage) -> KnownFacts:
+    """The passage's person and facts, for `seal_agent.knowledge.self_edit_stats`."""
+    found = facts_in(passage.context)
+    if not found:
+        raise ValueError(f"passage {passage.passage_id!r} states no fact of the nano world")
+    return KnownFacts(found[0][0], {attribute: value for _name, attribute, value in found}, VALUES)
 
 
 def ideal_self_edit(context: str) -> list[dict[str, Any]]:

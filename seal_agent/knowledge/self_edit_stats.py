@@ -1,0 +1,78 @@
+"""What a policy's knowledge self-edits say: how many lines, about whom, and whether the facts are right.
+
+For a passage whose facts are known (the knowledge world's people: a name and one value per
+attribute, every attribute's values from a known vocabulary), each line of a self-edit is
+read for:
+
+    names the person     the person's full name appears in the line
+    correct fact         a value of one of the person's facts appears in the line
+    wrong value          a value the attribute could have, but not the person's (a cat where
+                         the person keeps a dog): the line teaches a false fact
+    question-answer order
+                         the name comes before a correct value, the order a question asks
+                         in ("Where does Vantor Quell live?" reaches "Pelmora" from the name);
+                         the passages state the value first
+
+Words are matched whole and case-blind. `self_edit_statistics` pools the lines of many
+self-edits into shares, with the mean number of lines per self-edit and a few examples, so
+a table can say *what* RL changed in the self-edits, not only that the reward moved.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+FIELDS = ("names_person", "correct_fact", "wrong_value", "question_answer_order")
+
+
+@dataclass(frozen=True)
+class KnownFacts:
+    """One passage's person and facts, and what values each attribute can take."""
+
+    name: str
+    facts: Mapping[str, str]  # attribute -> the person's value
+    vocabularies: Mapping[str, Sequence[str]]  # attribute -> every value it can take
+
+
+def _first_match(words: Sequence[str], text: str) -> int | None:
+    """Where the first of `words` starts in `text` (whole words, case-blind), or None."""
+    starts = [m.start() for w in words for m in [re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text, re.IGNORECASE)] if m]
+    return min(starts) if starts else None
+
+
+def read_line(line: str, known: KnownFacts) -> dict[str, bool]:
+    """The four readings of one line (`FIELDS`)."""
+    name_at = _first_match([known.name], line)
+    correct_at = _first_match(list(known.facts.values()), line)
+    wrong = [v for attribute, values in known.vocabularies.items() for v in values if v != known.facts.get(attribute)]
+    return {
+        "names_person": name_at is not None,
+        "correct_fact": correct_at is not None,
+        "wrong_value": _first_match(wrong, line) is not None,
+        "question_answer_order": name_at is not None and _first_match(
+            list(known.facts.values()), line[name_at + len(known.name):]) is not None,
+    }
+
+
+def self_edit_statistics(
+    self_edits: Sequence[tuple[Sequence[str] | None, KnownFacts]], examples: int = 3,
+) -> dict[str, Any]:
+    """Pooled over `(lines, facts)` pairs (lines None: a rejected self-edit, counted apart).
+
+    {"self_edits", "rejected", "lines", "lines_per_self_edit", "share_<field>" for every
+    field, "examples": the first `examples` accepted self-edits' lines}.
+    """
+    accepted = [(lines, known) for lines, known in self_edits if lines is not None]
+    readings = [read_line(line, known) for lines, known in accepted for line in lines]
+    lines = len(readings)
+    return {
+        "self_edits": len(self_edits),
+        "rejected": len(self_edits) - len(accepted),
+        "lines": lines,
+        "lines_per_self_edit": lines / len(accepted) if accepted else 0.0,
+        **{f"share_{field}": (sum(r[field] for r in readings) / lines if lines else 0.0) for field in FIELDS},
+        "examples": [list(lines_) for lines_, _known in accepted[:examples]],
+    }
