@@ -50,16 +50,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
+
 from seal_agent.config import deep_merge, load_run_config, read_yaml_mapping
 from seal_agent.jobs.knowledge import PreparedKnowledgeRun, build_knowledge_context, prepare_knowledge_run, run_knowledge
 from seal_agent.knowledge import nano_world
 from seal_agent.knowledge.nano_world import LOOP_CONFIG, TEACHER
 from seal_agent.knowledge.baselines import BASE, PASSAGE, POLICY, evaluate_baselines
 from seal_agent.knowledge.config import KnowledgeRunConfig
-from seal_agent.policy.chat_models import load_chat_model
+from seal_agent.knowledge.self_edit_stats import self_edit_statistics
 from seal_agent.model.tiny import recipe_summary
+from seal_agent.policy.chat_models import load_chat_model
+from seal_agent.run.directory import write_atomic
 from seal_agent.run.seeding import add_table_options, each_seed
-from seal_agent.stats import mean_and_interval, success_row
+from seal_agent.stats import between_seed_interval, mean_and_interval, success_row
+
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
@@ -81,6 +87,7 @@ def seed_config(args, seed: int, data_path: Path, extra: dict[str, Any]) -> Know
 
 
 def check_disjoint(rl, evaluation) -> None:
+    """Refuse RL and evaluation passages that share a person (title) or a passage id."""
     shared = {p.title for p in rl} & {p.title for p in evaluation} | {p.passage_id for p in rl} & {p.passage_id for p in evaluation}
     if shared:
         raise SystemExit(f"RL and evaluation passages overlap: {sorted(shared)[:5]}")
@@ -103,15 +110,38 @@ def check_same_rest_em(config: KnowledgeRunConfig, rest_em: Path) -> None:
 
 
 def score(config: KnowledgeRunConfig, run_dir: Path, passages, k: int, teacher: bool) -> dict[str, Any]:
-    """`seal eval knowledge`'s rows on `passages` with the policy `config.policy_checkpoint` names."""
+    """`seal eval knowledge`'s rows on `passages` with the policy `config.policy_checkpoint` names.
+
+    Mode single: one passage at a time, each passage's result saved to
+    run_dir/passages/ID.json as soon as it is scored and read back by a resumed seed (every
+    seed of a passage's updates derives from its id, so the figures are the same either way).
+    Mode cpt is one update over every passage: all or nothing.
+    """
     prepared = PreparedKnowledgeRun(config, run_dir, passages, resume=True)
     run_dir.mkdir(parents=True, exist_ok=True)
-    ctx = build_knowledge_context(prepared)
-    try:
-        chat = load_chat_model(config.eval.teacher) if teacher else None
-        return evaluate_baselines(ctx, passages, self_edits=k, teacher=chat, teacher_name="teacher")
-    finally:
-        ctx.traces.close()
+    cache = run_dir / "passages"
+    cache.mkdir(exist_ok=True)
+    todo = [p for p in passages if config.mode == "cpt" or not (cache / f"{p.passage_id}.json").exists()]
+    if todo:
+        ctx = build_knowledge_context(prepared)
+        try:
+            chat = load_chat_model(config.eval.teacher) if teacher else None
+            if config.mode == "cpt":
+                return evaluate_baselines(ctx, passages, self_edits=k, teacher=chat, teacher_name="teacher")
+            for index, passage in enumerate(todo, start=1):
+                started = time.perf_counter()
+                result = evaluate_baselines(ctx, [passage], self_edits=k, teacher=chat, teacher_name="teacher")
+                write_atomic(cache / f"{passage.passage_id}.json", json.dumps(result))
+                say(f"  {run_dir.name}: passage {index}/{len(todo)} ({passage.title}) in {time.perf_counter() - started:.0f} s")
+        finally:
+            ctx.traces.close()
+    parts = [json.loads((cache / f"{p.passage_id}.json").read_text()) for p in passages]
+    merged: dict[str, Any] = {"rows": parts[0]["rows"], "per_passage": {}, "scored_updates": {}, "self_edits": {}}
+    for part in parts:
+        for key in ("per_passage", "scored_updates", "self_edits"):
+            for name, by_passage in part[key].items():
+                merged[key].setdefault(name, {}).update(by_passage)
+    return merged
 
 
 def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
@@ -156,22 +186,34 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
                   ("teacher implications", before, teacher_name)]
     conditions += [(f"SEAL round {r['round']}", r["scored"], POLICY) for r in rounds]
     base_per_passage = before["per_passage"][BASE]
+    known = {p.passage_id: nano_world.known_facts(p) for p in evaluation}
     rows = []
     for name, scored, key in conditions:
         per_passage, updates = scored["per_passage"][key], scored["scored_updates"][key]
         scored_passages = [p for p in evaluation if p.passage_id in per_passage]  # every update of a passage may fail
+
+        def count(metric: str) -> float:
+            """Each passage's mean over the updates that trained, times its questions and those updates."""
+            return sum(per_passage[p.passage_id][metric] * len(p.questions) * updates[p.passage_id] for p in scored_passages)
+
+        written = scored.get("self_edits", {}).get(key)
         rows.append({
             "name": name,
-            # Each passage's mean over the updates that trained, times its questions and those updates.
-            "correct": sum(per_passage[p.passage_id]["exact_match"] * len(p.questions) * updates[p.passage_id]
-                           for p in scored_passages),
+            "correct": count("exact_match"),
+            "contains_correct": count("contains"),
             "trials": sum(len(p.questions) * updates[p.passage_id] for p in scored_passages),
             "exact_match_per_passage": [per_passage[p.passage_id]["exact_match"] for p in scored_passages],
+            "contains_per_passage": [per_passage[p.passage_id]["contains"] for p in scored_passages],
             "loglik_gain": [per_passage[p.passage_id]["loglik"] - base_per_passage[p.passage_id]["loglik"] for p in scored_passages],
+            "passage_ids": [p.passage_id for p in scored_passages],
             "unscored_passages": [p.passage_id for p in evaluation if p.passage_id not in per_passage],
+            # What the self-edits of this row said (rows that train on written self-edits only).
+            "self_edit_stats": self_edit_statistics(
+                [(lines, known[pid]) for pid, edits in written.items() for lines in edits]) if written else None,
         })
     return {
         "seed": seed, "rl_passages": [p.passage_id for p in rl], "eval_passages": [p.passage_id for p in evaluation],
+        "rl_people": [p.title for p in rl], "eval_people": [p.title for p in evaluation],
         "rows": rows, "rest_em": [{k: v for k, v in r.items() if k != "scored"} for r in rounds],
         "rest_em_summary": [{k: r.get(k) for k in ("round", "mean_reward", "best_reward", "kept", "valid_fraction", "policy_updated")}
                             for r in summary["rounds"]],
@@ -179,10 +221,35 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
     }
 
 
+# Row pairs whose paired difference (same passages, same seed) the table reports: the done-when order.
+PAIRED = [("implications before RL", "passage only"), ("teacher implications", "passage only")]
+
+
+def paired_difference(per_seed: list[dict[str, Any]], first: str, second: str) -> dict[str, Any] | None:
+    """first - second in log-likelihood gain, passage by passage within each seed: pooled and between seeds."""
+    per_seed_differences = []
+    for seed in per_seed:
+        rows = {r["name"]: r for r in seed["rows"]}
+        if first not in rows or second not in rows or "passage_ids" not in rows[first]:
+            return None
+        a = dict(zip(rows[first]["passage_ids"], rows[first]["loglik_gain"]))
+        b = dict(zip(rows[second]["passage_ids"], rows[second]["loglik_gain"]))
+        per_seed_differences.append([a[p] - b[p] for p in a if p in b])
+    mean, interval = mean_and_interval([d for items in per_seed_differences for d in items])
+    return {"rows": [first, second], "mean": mean, "ci": interval,
+            "between_seeds": between_seed_interval(per_seed_differences),
+            "positive_in_every_seed": all(sum(items) > 0 for items in per_seed_differences if items)}
+
+
 def pool(per_seed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of the same name over seeds: exact match over every (question, self-edit, update seed)
-    with a Wilson interval (as the ARC table counts), and per passage with a normal interval
-    (the stricter one: a passage's questions and self-edits are not independent)."""
+    """Rows of the same name over seeds.
+
+    Accuracy (the gold value in the greedy answer's first line, `contains`) and exact match
+    are counted over every (question, self-edit, update seed), with a Wilson interval (as the
+    ARC table counts); the log-likelihood gain of the gold answers (nats per question, the
+    primary metric) is a mean over passages with a t-interval. Beside each pooled interval,
+    the between-seed one: each seed's mean, then a t-interval over the seeds (questions and
+    passages within a seed are not independent draws)."""
     names = [r["name"] for r in per_seed[0]["rows"]]
     table = []
     for name in names:
@@ -191,21 +258,57 @@ def pool(per_seed: list[dict[str, Any]]) -> list[dict[str, Any]]:
         em, em_ci = mean_and_interval([v for r in rows for v in r["exact_match_per_passage"]])
         gain, gain_ci = mean_and_interval([g for r in rows for g in r["loglik_gain"]])
         row.update({"exact_match_by_passage": em, "exact_match_by_passage_ci": em_ci, "loglik_gain": gain,
-                    "loglik_gain_ci": gain_ci, "passages": len(rows[0]["loglik_gain"]) * len(rows),
+                    "loglik_gain_ci": gain_ci, "loglik_gain_between_seeds": between_seed_interval([r["loglik_gain"] for r in rows]),
+                    "passages": sum(len(r["loglik_gain"]) for r in rows),
                     "unscored_passages": sum(len(r["unscored_passages"]) for r in rows)})
+        if all("contains_correct" in r for r in rows):
+            accuracy = success_row(name, round(sum(r["contains_correct"] for r in rows), 3), row["n"])
+            row["accuracy"] = {key: accuracy[key] for key in ("success", "ci_low", "ci_high", "solved", "n")}
+            row["accuracy_between_seeds"] = between_seed_interval([r["contains_per_passage"] for r in rows])
+        stats = [r["self_edit_stats"] for r in rows if r.get("self_edit_stats")]
+        if stats:
+            row["self_edit_stats"] = pool_self_edit_stats(stats)
         table.append(row)
     return table
 
 
-def print_table(rows: list[dict[str, Any]], title: str) -> None:
+def pool_self_edit_stats(stats: list[dict[str, Any]]) -> dict[str, Any]:
+    """Seeds' self-edit statistics pooled by line counts; the first seed's examples."""
+    lines = sum(s["lines"] for s in stats)
+    accepted = sum(s["self_edits"] - s["rejected"] for s in stats)
+    shares = {key: sum(s[key] * s["lines"] for s in stats) / lines if lines else 0.0
+              for key in stats[0] if key.startswith("share_")}
+    return {"self_edits": sum(s["self_edits"] for s in stats), "rejected": sum(s["rejected"] for s in stats), "lines": lines,
+            "lines_per_self_edit": lines / accepted if accepted else 0.0, **shares, "examples": stats[0]["examples"]}
+
+
+def seal_rows_pairs(per_seed: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Every SEAL round against the policy before RL, and the best-known order's other pairs."""
+    names = [r["name"] for r in per_seed[0]["rows"]]
+    return [(name, "implications before RL") for name in names if name.startswith("SEAL round")] + PAIRED
+
+
+def print_table(rows: list[dict[str, Any]], title: str, differences: list[dict[str, Any]] | None = None) -> None:
     print(title)
-    print(f"{'':26} {'exact match':>11}  {'95% CI':>15}  {'by passage CI':>15}  {'correct/trials':>15}  "
-          f"{'loglik gain':>11}  {'95% CI':>17}")
+    print(f"{'':26} {'accuracy':>9}  {'95% CI':>15}  {'exact match':>11}  {'correct/trials':>15}  "
+          f"{'loglik gain':>11}  {'pooled 95% CI':>17}  {'between seeds':>17}")
     for r in rows:
         low, high = r["loglik_gain_ci"]
-        em_low, em_high = r["exact_match_by_passage_ci"]
-        print(f"{r['name']:26} {r['success']:>11.1%}  [{r['ci_low']:.1%}, {r['ci_high']:.1%}]  [{em_low:.1%}, {em_high:.1%}]  "
-              f"{r['solved']:>7.0f}/{r['n']:<7}  {r['loglik_gain']:>11.3f}  [{low:.3f}, {high:.3f}]")
+        seeds_low, seeds_high = r.get("loglik_gain_between_seeds", {}).get("ci", [float("nan")] * 2)
+        accuracy = r.get("accuracy") or {"success": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
+        print(f"{r['name']:26} {accuracy['success']:>9.1%}  [{accuracy['ci_low']:.1%}, {accuracy['ci_high']:.1%}]  "
+              f"{r['success']:>11.1%}  {r['solved']:>7.0f}/{r['n']:<7}  {r['loglik_gain']:>11.3f}  [{low:.3f}, {high:.3f}]  "
+              f"[{seeds_low:.3f}, {seeds_high:.3f}]")
+    for d in differences or []:
+        between = d["between_seeds"]["ci"]
+        print(f"  {d['rows'][0]} - {d['rows'][1]}: {d['mean']:+.3f} [{d['ci'][0]:.3f}, {d['ci'][1]:.3f}], "
+              f"between seeds [{between[0]:.3f}, {between[1]:.3f}], positive in every seed: {d['positive_in_every_seed']}")
+    stats = [(r["name"], r["self_edit_stats"]) for r in rows if r.get("self_edit_stats")]
+    if stats:
+        print(f"{'self-edits':26} {'lines/edit':>10} {'names person':>12} {'correct fact':>12} {'wrong value':>11} {'Q-A order':>9}")
+        for name, s in stats:
+            print(f"{name:26} {s['lines_per_self_edit']:>10.2f} {s['share_names_person']:>12.1%} {s['share_correct_fact']:>12.1%} "
+                  f"{s['share_wrong_value']:>11.1%} {s['share_question_answer_order']:>9.1%}")
 
 
 def main() -> None:
@@ -230,26 +333,48 @@ def main() -> None:
     seeds = args.seeds
     if args.update_method == "full" and args.setting != "cpt":
         parser.error("--update-method full needs --setting cpt")
-    per_seed = each_seed(seeds, work, lambda seed, directory: run_seed(args, seed, directory))
-    rows = pool(per_seed)
     setting = ("single passage" if args.setting == "single"
                else f"continued pretraining: one {args.update_method} update over {args.eval_passages} passages")
-    print_table(rows, f"knowledge table ({setting}), nano world, seeds {seeds}: evaluation passages disjoint from RL")
-    if args.json:
-        args.json.write_text(json.dumps({
-            "world": "nano-knowledge", "setting": args.setting, "model": args.model, "seeds": seeds,
-            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-            "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
-            "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("work", "json")},
-            "loop_config": LOOP_CONFIG, "config_layer": read_yaml_mapping(args.config) if args.config else None,
-            "rows_config_layer": read_yaml_mapping(args.rows_config) if args.rows_config else None,
-            "model_recipe": recipe_summary(args.model),
-            "rl_passages": {s["seed"]: s["rl_passages"] for s in per_seed},
-            "eval_passages": {s["seed"]: s["eval_passages"] for s in per_seed},
-            "rows": rows, "rest_em": {s["seed"]: s["rest_em_summary"] for s in per_seed},
-            "seconds_per_seed": {s["seed"]: s["seconds"] for s in per_seed},
-        }, indent=1))
-        print(f"wrote {args.json}")
+
+    def write(per_seed: list[dict[str, Any]]) -> None:
+        """The table over the seeds finished so far: printed, and written to --json after every seed."""
+        rows = pool(per_seed)
+        differences = [d for pair in seal_rows_pairs(per_seed) if (d := paired_difference(per_seed, *pair))]
+        done = [s["seed"] for s in per_seed]
+        print_table(rows, f"knowledge table ({setting}), {Path(args.model).name}, seeds {done} of {seeds}: "
+                    "evaluation people disjoint from RL", differences)
+        if args.json:
+            write_atomic(args.json, json.dumps({
+                "world": "nano-knowledge", "setting": args.setting, "model": args.model, "seeds": seeds,
+                "seeds_done": done, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
+                            "torch_threads": torch.get_num_threads()},
+                "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("work", "json")},
+                "loop_config": LOOP_CONFIG, "config_layer": read_yaml_mapping(args.config) if args.config else None,
+                "rows_config_layer": read_yaml_mapping(args.rows_config) if args.rows_config else None,
+                "model_recipe": recipe_summary(args.model),
+                "rl_passages": {s["seed"]: s["rl_passages"] for s in per_seed},
+                "eval_passages": {s["seed"]: s["eval_passages"] for s in per_seed},
+                "rl_people": {s["seed"]: s.get("rl_people") for s in per_seed},
+                "eval_people": {s["seed"]: s.get("eval_people") for s in per_seed},
+                "people_disjoint": all(not set(s["rl_passages"]) & set(s["eval_passages"]) for s in per_seed),
+                "rows": rows, "paired_differences": differences,
+                "rest_em": {s["seed"]: s["rest_em_summary"] for s in per_seed},
+                "seconds_per_seed": {s["seed"]: s["seconds"] for s in per_seed},
+            }, indent=1))
+            print(f"wrote {args.json}")
+
+    finished: list[dict[str, Any]] = []
+
+    def run_and_write(seed: int, directory: Path) -> dict[str, Any]:
+        result = run_seed(args, seed, directory)
+        if seed != seeds[-1]:  # the last one is written below
+            write(finished + [result])
+        return result
+
+    for seed in seeds:  # each seed's JSON as soon as it lands (each_seed reuses finished ones)
+        finished += each_seed([seed], work, run_and_write)
+    write(finished)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.data import PassageError
 from seal_agent.run.directory import CONFIG_FILE
 
-METRICS = ("loglik", "exact_match", "f1", "judge")
+METRICS = ("loglik", "exact_match", "f1", "contains", "judge")
 
 
 def knowledge_overrides(**options: Any) -> dict[str, Any]:

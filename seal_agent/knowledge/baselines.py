@@ -51,6 +51,7 @@ def evaluate_baselines(
     rejected = {name: 0 for name in conditions}
     written = {name: 0 for name in conditions}
     cpt_edits: dict[str, dict[str, list[list[str]]]] = {name: {} for name in conditions[1:]}  # mode cpt: valid self-edits
+    written_edits: dict[str, dict[str, list[list[str] | None]]] = {name: {} for name in conditions[2:]}  # what was written
     for passage in passages:
         per_passage[BASE][passage.passage_id] = ctx.metrics(ctx.engine.score_base(ctx.scorer(passage)), passage)
         scored_updates[BASE][passage.passage_id] = 1
@@ -58,6 +59,8 @@ def evaluate_baselines(
         for name, texts in edits.items():
             written[name] += len(texts) if name != PASSAGE else 0
             rejected[name] += sum(sequences is None for sequences in texts)
+            if name in written_edits:
+                written_edits[name][passage.passage_id] = texts
         if config.mode == "cpt":
             for name, texts in edits.items():
                 cpt_edits[name][passage.passage_id] = [sequences for sequences in texts if sequences]
@@ -79,6 +82,8 @@ def evaluate_baselines(
         "passages": [p.passage_id for p in passages], "reward_kind": config.reward.kind, "seeds": config.update.seeds,
         "mode": "cpt" if config.mode == "cpt" else "single", "rows": rows, "per_passage": per_passage,
         "scored_updates": scored_updates,
+        # Per self-edit condition and passage, each self-edit's sequences (None: rejected).
+        "self_edits": written_edits,
     }
 
 

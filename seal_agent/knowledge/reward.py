@@ -7,6 +7,8 @@ The question is asked with the passage's title but not its text (`question_promp
                            default.
     exact match, token F1  SQuAD's standard metrics on greedy answers, best over the gold
                            answers (lower-cased, punctuation and articles removed).
+    contains               a gold answer appears as whole words in the greedy answer (a
+                           lenient grade that needs no grader; reported, not a reward kind).
     judge                  an LLM grader (any LangChain chat model) answers yes or no to
                            "is this answer correct?"; optional, never required.
 
@@ -72,6 +74,13 @@ def normalize_answer(text: str) -> str:
 
 def exact_match(prediction: str, golds: Sequence[str]) -> float:
     return float(any(normalize_answer(prediction) == normalize_answer(g) for g in golds))
+
+
+def contains_answer(prediction: str, golds: Sequence[str]) -> float:
+    """1.0 if a gold answer appears, as whole words, in the prediction (both normalised):
+    "He lives in Pelmora" answers "Pelmora". Lenient like SEAL's grader, and needs none."""
+    padded = f" {normalize_answer(prediction)} "
+    return float(any(normalize_answer(g) and f" {normalize_answer(g)} " in padded for g in golds))
 
 
 def token_f1(prediction: str, golds: Sequence[str]) -> float:
@@ -146,6 +155,7 @@ def passage_metrics(scored: dict[str, Any], passage: Passage, judge=None) -> dic
         golds = [q.answers for q in passage.questions]
         metrics["exact_match"] = sum(exact_match(a, g) for a, g in zip(answers, golds)) / count
         metrics["f1"] = sum(token_f1(a, g) for a, g in zip(answers, golds)) / count
+        metrics["contains"] = sum(contains_answer(a, g) for a, g in zip(answers, golds)) / count
         if judge is not None:
             metrics["judge"] = sum(judge_answers(judge, passage, answers)) / count
     return metrics

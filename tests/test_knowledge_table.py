@@ -1,0 +1,105 @@
+"""benchmarks/knowledge_table.py on a tiny random model: a cut seed resumes to the same figures,
+every row carries its intervals and self-edit statistics, and paired differences line up."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.knowledge_table import paired_difference, pool
+from seal_agent.model.tiny import build_tiny_model
+from tests.conftest import SMALL_TINY
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = "policy: {max_new_tokens: 96, max_items: 2, max_text_chars: 24, sft_epochs: 1}\nupdate: {epochs: 2}\neval: {answer_max_new_tokens: 4}\n"
+
+
+def table_command(model: Path, config: Path, work: Path, out: Path) -> list[str]:
+    return [sys.executable, str(ROOT / "benchmarks" / "knowledge_table.py"), "--model", str(model), "--config", str(config),
+            "--seeds", "0", "--rounds", "1", "--rl-passages", "2", "--eval-passages", "2", "--candidates", "2",
+            "--update-seeds", "1", "--work", str(work), "--json", str(out)]
+
+
+def figures(seed_file: Path) -> list[dict]:
+    return [{k: v for k, v in row.items()} for row in json.loads(seed_file.read_text())["rows"]]
+
+
+def cut_when(command: list[str], exists: Path, timeout: float = 120) -> None:
+    """Run `command`, and kill it (SIGKILL, as a machine going down) as soon as `exists` appears."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while not exists.exists():
+        assert process.poll() is None, "the run ended before the point it was to be cut at"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+@pytest.fixture(scope="module")
+def tiny_table(tmp_path_factory):
+    root = tmp_path_factory.mktemp("table")
+    model = build_tiny_model(root / "model", seed=0, **SMALL_TINY)
+    config = root / "small.yaml"
+    config.write_text(SMALL)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(table_command(model, config, root / "uncut", root / "uncut.json"), check=True, capture_output=True,
+                   env=env, timeout=300)
+    return root, model, config
+
+
+@pytest.mark.parametrize("cut_at", ["before/passages", "rest-em/policy"])
+def test_a_cut_seed_resumes_to_the_figures_of_an_uncut_one(tiny_table, cut_at):
+    root, model, config = tiny_table
+    work = root / f"cut-{cut_at.replace('/', '-')}"
+    command = table_command(model, config, work, root / f"{work.name}.json")
+    cut_when(command, work / "seed-0" / cut_at)  # mid rows-before-RL (one passage saved), or mid ReST-EM
+    assert not (work / "seed-0.json").exists()
+    subprocess.run(command, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert figures(work / "seed-0.json") == figures(root / "uncut" / "seed-0.json")
+
+
+def test_the_table_has_intervals_people_and_self_edit_statistics(tiny_table):
+    root, _model, _config = tiny_table
+    table = json.loads((root / "uncut.json").read_text())
+    assert table["seeds_done"] == [0] and table["people_disjoint"]
+    assert set(table["rl_people"]["0"]).isdisjoint(table["eval_people"]["0"]) and len(table["eval_people"]["0"]) == 2
+    rows = {r["name"]: r for r in table["rows"]}
+    assert list(rows) == ["base model", "passage only", "implications before RL", "teacher implications", "SEAL round 1"]
+    for row in rows.values():
+        assert row["accuracy"]["n"] == row["n"] and "ci" in row["loglik_gain_between_seeds"]
+    assert rows["teacher implications"]["self_edit_stats"]["share_correct_fact"] == 1.0
+    assert rows["implications before RL"]["self_edit_stats"]["self_edits"] == 2 * 2  # passages x k
+    assert rows["passage only"].get("self_edit_stats") is None
+    pairs = [d["rows"] for d in table["paired_differences"]]
+    assert ["SEAL round 1", "implications before RL"] in pairs and ["implications before RL", "passage only"] in pairs
+
+
+def seed_rows(seed: int, gains: dict[str, list[float]]) -> dict:
+    return {"seed": seed, "rows": [
+        {"name": name, "correct": 0, "contains_correct": 1, "trials": 4 * len(values), "exact_match_per_passage": [0.0] * len(values),
+         "contains_per_passage": [0.25] * len(values), "loglik_gain": values, "passage_ids": [f"p{i}" for i in range(len(values))],
+         "unscored_passages": [], "self_edit_stats": None} for name, values in gains.items()]}
+
+
+def test_pooled_and_between_seed_intervals_and_paired_differences():
+    per_seed = [seed_rows(1, {"passage only": [1.0, 2.0], "implications before RL": [2.0, 4.0]}),
+                seed_rows(2, {"passage only": [1.0, 1.0], "implications before RL": [1.5, 0.5]})]
+    rows = {r["name"]: r for r in pool(per_seed)}
+    implications = rows["implications before RL"]
+    assert implications["loglik_gain"] == pytest.approx(2.0) and implications["passages"] == 4
+    assert implications["loglik_gain_between_seeds"]["seed_means"] == [3.0, 1.0]
+    # Two seeds: 12.71 standard errors of the seed means, so far wider than the pooled interval.
+    low, high = implications["loglik_gain_between_seeds"]["ci"]
+    assert high - 2.0 == pytest.approx(12.7062 * 1.0, abs=1e-3)
+    assert implications["accuracy"]["solved"] == 2 and implications["accuracy"]["n"] == 16
+    difference = paired_difference(per_seed, "implications before RL", "passage only")
+    assert difference["mean"] == pytest.approx((1.0 + 2.0 + 0.5 - 0.5) / 4)
+    assert difference["between_seeds"]["seed_means"] == [1.5, 0.0]
+    assert difference["positive_in_every_seed"] is False
