@@ -3,6 +3,8 @@
     python benchmarks/round.py --config nano                    # the nano world, default model size
     python benchmarks/round.py --config smoke                   # the smoke preset's model and tasks
     python benchmarks/round.py --config nano --against REV --json benchmarks/results_round_cpu.json
+    python benchmarks/round.py --config knowledge --model models/smollm2 \
+        --knowledge-config benchmarks/knowledge_table_smollm2.yaml --tasks 2 --candidates 4   # a knowledge round
 
 The stages, in the order a round of `seal run arc` runs them:
 
@@ -13,6 +15,14 @@ The stages, in the order a round of `seal run arc` runs them:
     training    test-time training of each task's K candidates (the configured engine)
     evaluation  the adapted candidates answer the task's queries (voting, reward)
     reinforce   ReST-EM: fine-tune the policy on the rewarded self-edits
+
+`--config knowledge` times a round of `seal run knowledge` (mode single) on `--tasks` RL people
+of the nano knowledge world, with `--knowledge-config` layered over the world's loop (the
+config of the knowledge table being measured): sampling the k self-edits, their update
+data, the k x s updates trained together (the configured engine), scoring each updated
+model on the passage's questions without the passage, and ReST-EM on the best self-edit
+of each passage. The self-edits trained are the sampled ones; with `--against` both
+versions sample with the same seeds.
 
 Per stage: seconds, tokens processed and tokens per second. For sampling, the same model
 also decodes the same batch to the same length with plain `generate` and no grammar, so
@@ -165,8 +175,87 @@ def compile_grammar(policy, tools) -> None:
     compile_(tool_format.openai_tools(tools))
 
 
+def run_knowledge_round(args) -> dict[str, Any]:
+    """One knowledge round, each stage timed (`--config knowledge`)."""
+    from seal_agent.config import deep_merge, read_yaml_mapping
+    from seal_agent.jobs.knowledge import PreparedKnowledgeRun, build_knowledge_context
+    from seal_agent.knowledge import nano_world as knowledge_world
+    from seal_agent.knowledge.config import KnowledgeRunConfig
+    from seal_agent.knowledge.scoring import rest_em_kept, sample_self_edits, score_self_edits
+
+    if not args.model:
+        raise SystemExit("--config knowledge needs --model (a model directory, e.g. `seal models smollm2 --out DIR`)")
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    work = Path(tempfile.mkdtemp(prefix="seal-round-"))
+    seconds = dict.fromkeys(STAGES, 0.0)
+    tokens = dict.fromkeys(STAGES, 0)
+    try:
+        passages = knowledge_world.passages("rl", args.tasks, 0)
+        knowledge_world.write_passages(passages, work / "rl.jsonl")
+        layer = read_yaml_mapping(Path(args.knowledge_config)) if args.knowledge_config else {}
+        overrides = deep_merge(deep_merge(knowledge_world.LOOP_CONFIG, layer), {
+            "model": {"name_or_path": args.model}, "seed": 0, "data": {"path": str(work / "rl.jsonl")}, "mode": "single",
+            "passages_per_round": args.tasks, **({"policy": {"candidates_per_passage": args.candidates}} if args.candidates else {})})
+        config = KnowledgeRunConfig.resolve(None, overrides=overrides)
+        start = time.perf_counter()
+        (work / "run").mkdir()
+        ctx = build_knowledge_context(PreparedKnowledgeRun(config, work / "run", passages, resume=True))
+        seconds["startup"] = time.perf_counter() - start
+        tokenizer = ctx.tokenizer
+        k = config.policy.candidates_per_passage
+        plain_seconds, generated_positions = 0.0, 0
+        rows_all, prompts = [], {}
+        for passage in passages:
+            base = ctx.metrics(ctx.engine.score_base(ctx.scorer(passage)), passage)
+            seed = derive_seed(config.seed, 1, passage.passage_id, "propose")
+            start = time.perf_counter()
+            prompt, candidates = sample_self_edits(ctx.policy, ctx.tools, passage, config, k, seed)
+            seconds["sampling"] += time.perf_counter() - start
+            prompts[passage.passage_id] = prompt
+            lengths = [token_count(tokenizer, c["completion"]) + 1 for c in candidates]  # + the end token
+            tokens["sampling"] += sum(lengths)
+            generated_positions += k * max(lengths)
+            plain_seconds += plain_generate_seconds(ctx.policy, prompt, k, max(lengths), seed)
+            start = time.perf_counter()
+            rows = score_self_edits(passage, candidates, base, config=config, engine=ctx.engine, tools=ctx.tools, round_=1)
+            scored = time.perf_counter() - start
+            train = sum(r["timings"].get("train", 0.0) for r in rows)
+            evaluation = sum(r["timings"].get("eval", 0.0) for r in rows)
+            seconds["training"] += train
+            seconds["evaluation"] += evaluation
+            seconds["data"] += max(0.0, scored - train - evaluation)  # validation, update data, the engine's set-up
+            counts = [r["data_counts"] for r in rows if r.get("data_counts")]
+            tokens["data"] += sum(c["tokens"] for c in counts)
+            tokens["training"] += sum(c["tokens"] for c in counts) * config.update.epochs * config.update.seeds
+            tokens["evaluation"] += sum(token_count(tokenizer, a) for r in rows for a in (r.get("predictions") or []))
+            rows_all += rows
+        kept = rest_em_kept(rows_all, [p.passage_id for p in passages], config.policy.keep)
+        pairs = [(prompts[r["task_id"]], r["completion"]) for r in kept]
+        start = time.perf_counter()
+        rest_em_update(ctx.policy_slot, tokenizer, config.policy, config.seed, 1, None, pairs)
+        seconds["reinforce"] = time.perf_counter() - start
+        tokens["reinforce"] = sum(token_count(tokenizer, p + c) for p, c in pairs) * config.policy.sft_epochs
+        ctx.traces.close()
+        import seal_agent
+
+        return {
+            "config": "knowledge", "knowledge_config": layer, "model": args.model,
+            "code": str(Path(seal_agent.__file__).resolve().parent.parent),
+            "tasks": len(passages), "candidates_per_task": k, "update_epochs": config.update.epochs,
+            "update_seeds": config.update.seeds,
+            "seconds": {s: round(v, 3) for s, v in seconds.items()}, "tokens": tokens,
+            "sampling_plain_generate_seconds": round(plain_seconds, 3),
+            "sampling_generated_positions": generated_positions,
+            "rewarded": len(pairs), "rewards": [round(r["reward"], 6) for r in rows_all],
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def run_round(args) -> dict[str, Any]:
     """One round, each stage timed; the measurement this script exists for."""
+    if args.config == "knowledge":
+        return run_knowledge_round(args)
     torch.set_num_threads(args.threads or torch.get_num_threads())
     work = Path(tempfile.mkdtemp(prefix="seal-round-"))
     seconds = dict.fromkeys(STAGES, 0.0)
@@ -279,6 +368,8 @@ def subprocess_round(code_root: Path, args) -> dict[str, Any]:
         command += ["--candidates", str(args.candidates)]
     if args.threads:
         command += ["--threads", str(args.threads)]
+    if args.knowledge_config:
+        command += ["--knowledge-config", str(Path(args.knowledge_config).resolve())]
     env = {**os.environ, "PYTHONPATH": str(code_root)}
     subprocess.run(command, cwd=code_root, env=env, check=True)
     result = json.loads(Path(path).read_text())
@@ -313,9 +404,11 @@ def machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", choices=("nano", "smoke"), default="nano")
+    parser.add_argument("--config", choices=("nano", "smoke", "knowledge"), default="nano")
+    parser.add_argument("--knowledge-config", help="knowledge: a YAML layer over the knowledge world's loop "
+                        "(e.g. benchmarks/knowledge_table_smollm2.yaml)")
     parser.add_argument("--model", help="a model directory (nano: `seal pretrain nano --out DIR`; default: that architecture, random weights)")
-    parser.add_argument("--tasks", type=int, default=8, help="nano: how many RL tasks (default 8)")
+    parser.add_argument("--tasks", type=int, default=8, help="nano: how many RL tasks; knowledge: RL passages (default 8)")
     parser.add_argument("--candidates", type=int, help="self-edits per task (default: the config's)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument("--repeats", type=int, default=1, help="rounds per code version; medians are reported")

@@ -103,3 +103,17 @@ def test_pooled_and_between_seed_intervals_and_paired_differences():
     assert difference["mean"] == pytest.approx((1.0 + 2.0 + 0.5 - 0.5) / 4)
     assert difference["between_seeds"]["seed_means"] == [1.5, 0.0]
     assert difference["positive_in_every_seed"] is False
+
+
+def test_the_round_benchmark_times_a_knowledge_round(tiny_table):
+    root, model, config = tiny_table
+    out = root / "round.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "round.py"), "--config", "knowledge", "--model", str(model),
+                    "--knowledge-config", str(config), "--tasks", "1", "--candidates", "2", "--json", str(out)],
+                   check=True, capture_output=True, timeout=300, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    report = json.loads(out.read_text())
+    assert report["config"] == "knowledge" and report["tasks"] == 1 and report["candidates_per_task"] == 2
+    assert set(report["seconds"]) == {"startup", "sampling", "data", "training", "evaluation", "reinforce"}
+    assert report["seconds"]["training"] > 0 and report["update_epochs"] == 2
+    assert report["tokens"]["training"] == report["tokens"]["data"] * 2 * report["update_seeds"]
+    assert report["seconds"]["sampling"] > 0 and report["tokens"]["sampling"] > 0 and len(report["rewards"]) == 2
