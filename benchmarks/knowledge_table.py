@@ -161,8 +161,10 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
 
     say(f"seed {seed}: ReST-EM, {args.rounds} rounds of {args.rl_passages} RL passages")
     t = time.perf_counter()
+    rl_seeds = args.rl_update_seeds or args.update_seeds
     config = seed_config(args, seed, work / "rl.jsonl", {"mode": "single", "rounds": args.rounds,
-                                                          "passages_per_round": args.rl_passages})
+                                                          "passages_per_round": args.rl_passages,
+                                                          "update": {"seeds": rl_seeds}})
     rest_em = (args.rest_em_work / f"seed-{seed}" / "rest-em") if args.rest_em_work else work / "rest-em"
     if args.rest_em_work:
         check_same_rest_em(config, rest_em)
@@ -317,6 +319,9 @@ def main() -> None:
     parser.add_argument("--eval-passages", type=int, default=24, help="Evaluation passages (people never seen by RL or pretraining).")
     parser.add_argument("--candidates", type=int, default=5, help="k self-edits per passage, in ReST-EM and in each policy row (paper: 5).")
     parser.add_argument("--update-seeds", type=int, default=2, help="s: seeds of every update (paper: 3).")
+    parser.add_argument("--rl-update-seeds", type=int,
+                        help="s for ReST-EM's rewards alone (default: --update-seeds). The selection of the best of k "
+                        "is where update noise does harm; the rows average over passages.")
     parser.add_argument("--setting", choices=("single", "cpt"), default="single",
                         help="single: one update per passage and self-edit. cpt: each row is one update over all the "
                         "evaluation passages (the paper's continued pretraining); ReST-EM is the same.")

@@ -117,3 +117,19 @@ def test_the_round_benchmark_times_a_knowledge_round(tiny_table):
     assert report["seconds"]["training"] > 0 and report["update_epochs"] == 2
     assert report["tokens"]["training"] == report["tokens"]["data"] * 2 * report["update_seeds"]
     assert report["seconds"]["sampling"] > 0 and report["tokens"]["sampling"] > 0 and len(report["rewards"]) == 2
+
+
+def test_rest_em_can_average_its_rewards_over_more_update_seeds_than_the_rows(tiny_table):
+    import yaml
+
+    root, model, config = tiny_table
+    work = root / "rl-seeds"
+    command = table_command(model, config, work, root / "rl-seeds.json") + ["--rl-update-seeds", "2"]
+    subprocess.run(command, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    rest_em = yaml.safe_load((work / "seed-0" / "rest-em" / "config.yaml").read_text())
+    assert rest_em["update"]["seeds"] == 2
+    rows = {r["name"]: r for r in json.loads((root / "rl-seeds.json").read_text())["rows"]}
+    assert rows["implications before RL"]["n"] == 2 * 4 * 2  # passages x questions x k, one update seed each
+    # The rows before RL do not depend on ReST-EM's seeds: the same figures as the uncut table's.
+    uncut = {r["name"]: r for r in json.loads((root / "uncut.json").read_text())["rows"]}
+    assert rows["passage only"]["loglik_gain"] == uncut["passage only"]["loglik_gain"]
