@@ -175,6 +175,15 @@ def compile_grammar(policy, tools) -> None:
     compile_(tool_format.openai_tools(tools))
 
 
+def timed_reinforce(ctx, config, pairs: list[tuple[str, str]], seconds: dict, tokens: dict) -> None:
+    """The round's ReST-EM step on the kept (prompt, self-edit) pairs, timed; then the traces close."""
+    start = time.perf_counter()
+    rest_em_update(ctx.policy_slot, ctx.engine.tokenizer, config.policy, config.seed, 1, None, pairs)
+    seconds["reinforce"] = time.perf_counter() - start
+    tokens["reinforce"] = sum(token_count(ctx.engine.tokenizer, p + c) for p, c in pairs) * config.policy.sft_epochs
+    ctx.traces.close()
+
+
 def run_knowledge_round(args) -> dict[str, Any]:
     """One knowledge round, each stage timed (`--config knowledge`)."""
     from seal_agent.config import deep_merge, read_yaml_mapping
@@ -231,11 +240,7 @@ def run_knowledge_round(args) -> dict[str, Any]:
             rows_all += rows
         kept = rest_em_kept(rows_all, [p.passage_id for p in passages], config.policy.keep)
         pairs = [(prompts[r["task_id"]], r["completion"]) for r in kept]
-        start = time.perf_counter()
-        rest_em_update(ctx.policy_slot, tokenizer, config.policy, config.seed, 1, None, pairs)
-        seconds["reinforce"] = time.perf_counter() - start
-        tokens["reinforce"] = sum(token_count(tokenizer, p + c) for p, c in pairs) * config.policy.sft_epochs
-        ctx.traces.close()
+        timed_reinforce(ctx, config, pairs, seconds, tokens)
         import seal_agent
 
         return {
@@ -297,11 +302,7 @@ def run_round(args) -> dict[str, Any]:
             tokens["evaluation"] += sum(token_count(tokenizer, text) for r in rows for text in r.get("raw_outputs") or [])
             rows_all += rows
             pairs += [(prompt, r["completion"]) for r in rows if r["reward"] >= 1.0]
-        start = time.perf_counter()
-        rest_em_update(ctx.policy_slot, tokenizer, config.policy, config.seed, 1, None, pairs)
-        seconds["reinforce"] = time.perf_counter() - start
-        tokens["reinforce"] = sum(token_count(tokenizer, p + c) for p, c in pairs) * config.policy.sft_epochs
-        ctx.traces.close()
+        timed_reinforce(ctx, config, pairs, seconds, tokens)
         import seal_agent
 
         return {
