@@ -29,13 +29,16 @@ The RL and evaluation passages are people of disjoint roles of the nano world
 (`seal_agent.knowledge.nano_world.role_of`); the script refuses to run if they share
 a person or a passage id.
 
-Accuracy is the exact match of the greedy answer to the known answer, pooled over the
-(question, self-edit, update seed) triples whose update trained, with a 95% Wilson interval
-(as the ARC table counts), and per passage with a normal 95% interval (the stricter one:
-passages are the independent units); the log-likelihood gain of the gold answers over the
-base model is a mean over passages with a normal 95% interval. Finished seeds are written to WORK/seed-N.json and
-reused with the same --work. `--json` writes the table, the passage lists of every seed, the
-settings, the model's recipe and the seconds per stage.
+The primary metric is the log-likelihood gain of the gold answers over the base model
+(nats per question), a mean over passages with a Student-t interval. Accuracy (the gold
+value in the greedy answer's first line) and exact match are pooled over the (question,
+self-edit, update seed) triples whose update trained, with 95% Wilson intervals (as the
+ARC table counts). Beside each pooled interval is the between-seed one (each seed's mean,
+then a t-interval over the seeds), and `paired_differences` compares rows passage by
+passage. Rows that train on written self-edits carry `self_edit_stats`
+(`seal_agent.knowledge.self_edit_stats`). Each evaluation passage's rows are saved under
+WORK/seed-N/<stage>/passages/ as they are scored, finished seeds to WORK/seed-N.json; both
+are reused with the same --work, and `--json` is rewritten after every seed.
 """
 
 from __future__ import annotations
@@ -51,7 +54,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 
 from seal_agent.config import deep_merge, load_run_config, read_yaml_mapping
 from seal_agent.jobs.knowledge import PreparedKnowledgeRun, build_knowledge_context, prepare_knowledge_run, run_knowledge
@@ -120,7 +122,6 @@ def score(config: KnowledgeRunConfig, run_dir: Path, passages, k: int, teacher: 
     prepared = PreparedKnowledgeRun(config, run_dir, passages, resume=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     cache = run_dir / "passages"
-    cache.mkdir(exist_ok=True)
     todo = [p for p in passages if config.mode == "cpt" or not (cache / f"{p.passage_id}.json").exists()]
     if todo:
         ctx = build_knowledge_context(prepared)
@@ -128,6 +129,7 @@ def score(config: KnowledgeRunConfig, run_dir: Path, passages, k: int, teacher: 
             chat = load_chat_model(config.eval.teacher) if teacher else None
             if config.mode == "cpt":
                 return evaluate_baselines(ctx, passages, self_edits=k, teacher=chat, teacher_name="teacher")
+            cache.mkdir(exist_ok=True)
             for index, passage in enumerate(todo, start=1):
                 started = time.perf_counter()
                 result = evaluate_baselines(ctx, [passage], self_edits=k, teacher=chat, teacher_name="teacher")
@@ -284,7 +286,7 @@ def pool_self_edit_stats(stats: list[dict[str, Any]]) -> dict[str, Any]:
             "lines_per_self_edit": lines / accepted if accepted else 0.0, **shares, "examples": stats[0]["examples"]}
 
 
-def seal_rows_pairs(per_seed: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def reported_pairs(per_seed: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """Every SEAL round against the policy before RL, and the best-known order's other pairs."""
     names = [r["name"] for r in per_seed[0]["rows"]]
     return [(name, "implications before RL") for name in names if name.startswith("SEAL round")] + PAIRED
@@ -344,7 +346,7 @@ def main() -> None:
     def write(per_seed: list[dict[str, Any]]) -> None:
         """The table over the seeds finished so far: printed, and written to --json after every seed."""
         rows = pool(per_seed)
-        differences = [d for pair in seal_rows_pairs(per_seed) if (d := paired_difference(per_seed, *pair))]
+        differences = [d for pair in reported_pairs(per_seed) if (d := paired_difference(per_seed, *pair))]
         done = [s["seed"] for s in per_seed]
         print_table(rows, f"knowledge table ({setting}), {Path(args.model).name}, seeds {done} of {seeds}: "
                     "evaluation people disjoint from RL", differences)
@@ -370,16 +372,9 @@ def main() -> None:
             print(f"wrote {args.json}")
 
     finished: list[dict[str, Any]] = []
-
-    def run_and_write(seed: int, directory: Path) -> dict[str, Any]:
-        result = run_seed(args, seed, directory)
-        if seed != seeds[-1]:  # the last one is written below
-            write(finished + [result])
-        return result
-
-    for seed in seeds:  # each seed's JSON as soon as it lands (each_seed reuses finished ones)
-        finished += each_seed([seed], work, run_and_write)
-    write(finished)
+    for seed in seeds:  # the table as soon as each seed lands (each_seed reuses finished ones)
+        finished += each_seed([seed], work, lambda seed, directory: run_seed(args, seed, directory))
+        write(finished)
 
 
 if __name__ == "__main__":

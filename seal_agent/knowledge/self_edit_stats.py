@@ -39,21 +39,20 @@ class KnownFacts:
 
 def _first_match(words: Sequence[str], text: str) -> int | None:
     """Where the first of `words` starts in `text` (whole words, case-blind), or None."""
-    starts = [m.start() for w in words for m in [re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text, re.IGNORECASE)] if m]
-    return min(starts) if starts else None
+    matches = (re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE) for word in words)
+    return min((m.start() for m in matches if m), default=None)
 
 
 def read_line(line: str, known: KnownFacts) -> dict[str, bool]:
     """The four readings of one line (`FIELDS`)."""
     name_at = _first_match([known.name], line)
-    correct_at = _first_match(list(known.facts.values()), line)
-    wrong = [v for attribute, values in known.vocabularies.items() for v in values if v != known.facts.get(attribute)]
+    values = list(known.facts.values())
+    wrong = [v for attribute, choices in known.vocabularies.items() for v in choices if v != known.facts.get(attribute)]
     return {
         "names_person": name_at is not None,
-        "correct_fact": correct_at is not None,
+        "correct_fact": _first_match(values, line) is not None,
         "wrong_value": _first_match(wrong, line) is not None,
-        "question_answer_order": name_at is not None and _first_match(
-            list(known.facts.values()), line[name_at + len(known.name):]) is not None,
+        "question_answer_order": name_at is not None and _first_match(values, line[name_at + len(known.name):]) is not None,
     }
 
 
