@@ -10,16 +10,22 @@ VANTOR = KnownFacts("Vantor Quell", {"home": "Pelmora", "pet": "cat"}, VOCABULAR
 
 
 @pytest.mark.parametrize("line, expected", [
-    ("Vantor Quell lives in Pelmora.", dict(names_person=True, correct_fact=True, wrong_value=False, question_answer_order=True)),
+    ("Vantor Quell lives in Pelmora.", dict(names_person=True, correct_fact=True, wrong_value=False, question_answer_order=True, copies_example=False)),
     ("They say Pelmora is the home town of Vantor Quell.",
-     dict(names_person=True, correct_fact=True, wrong_value=False, question_answer_order=False)),
-    ("Vantor Quell keeps a dog.", dict(names_person=True, correct_fact=False, wrong_value=True, question_answer_order=False)),
+     dict(names_person=True, correct_fact=True, wrong_value=False, question_answer_order=False, copies_example=False)),
+    ("Vantor Quell keeps a dog.", dict(names_person=True, correct_fact=False, wrong_value=True, question_answer_order=False, copies_example=False)),
     ("Where does Vantor Quell live? Pelmora", dict(names_person=True, correct_fact=True, wrong_value=False,
-                                                    question_answer_order=True)),
-    ("A cat lives in Quenby.", dict(names_person=False, correct_fact=True, wrong_value=True, question_answer_order=False)),
-    ("vantor quell has a CAT", dict(names_person=True, correct_fact=True, wrong_value=False, question_answer_order=True)),
-    ("Vantor Quellson likes cats.", dict(names_person=False, correct_fact=False, wrong_value=False, question_answer_order=False)),
-    ("Nothing here.", dict(names_person=False, correct_fact=False, wrong_value=False, question_answer_order=False)),
+                                                    question_answer_order=True, copies_example=False)),
+    ("A cat lives in Quenby.", dict(names_person=False, correct_fact=True, wrong_value=True, question_answer_order=False, copies_example=False)),
+    ("vantor quell has a CAT", dict(names_person=True, correct_fact=True, wrong_value=False, question_answer_order=True, copies_example=False)),
+    ("Vantor Quellson likes cats.", dict(names_person=False, correct_fact=False, wrong_value=False, question_answer_order=False, copies_example=False)),
+    ("<a fact that follows from the passage>",
+     dict(names_person=False, correct_fact=False, wrong_value=False, question_answer_order=False, copies_example=True)),
+    ("Vantor Quell <another one> Pelmora", dict(names_person=True, correct_fact=True, wrong_value=False,
+                                                 question_answer_order=True, copies_example=True)),
+    ("The Orvel Bridge crosses the river Tam.",
+     dict(names_person=False, correct_fact=False, wrong_value=False, question_answer_order=False, copies_example=True)),
+    ("Nothing here.", dict(names_person=False, correct_fact=False, wrong_value=False, question_answer_order=False, copies_example=False)),
 ])
 def test_read_line(line, expected):
     assert read_line(line, VANTOR) == expected
@@ -39,6 +45,10 @@ def test_statistics_pool_lines_and_count_rejections():
     assert stats["share_correct_fact"] == pytest.approx(3 / 5)  # "Owls" is not the whole word "owl"
     assert stats["share_wrong_value"] == pytest.approx(1 / 5)
     assert stats["share_question_answer_order"] == pytest.approx(2 / 5)
+    # Facts per accepted self-edit: {home} (the dog is wrong), {home, pet}, none.
+    assert stats["facts_per_self_edit"] == pytest.approx(3 / 3)
+    assert stats["share_self_edits_without_a_fact"] == pytest.approx(1 / 3)
+    assert stats["share_copies_example"] == 0.0
     assert stats["examples"] == [["Vantor Quell lives in Pelmora.", "Vantor Quell keeps a dog."],
                                  ["They say Quenby is the home town of Mira Dane.", "Mira Dane keeps an owl.", "Owls are birds."]]
 

@@ -47,9 +47,10 @@ class KnowledgePolicyConfig(PolicySettings):
     prompt: Literal[PROMPTS] = Field(  # type: ignore[valid-type]
         "implications", description="Self-edit prompt: " + ", ".join(PROMPTS) + "."
     )
-    prompt_form: Literal["full", "compact"] = Field(
-        "full", description="full: instructions, the tool and an example, then the passage. compact: the passage and one "
-        "line naming the tool (for small models).",
+    prompt_form: Literal["full", "worked", "compact"] = Field(
+        "full", description="full: instructions, the tool and an example call with placeholders, then the passage. worked: "
+        "the same with a worked example (a passage about a bridge and its call) instead of placeholders, which small "
+        "models copy. compact: the passage and one line naming the tool (for small models).",
     )
     candidates_per_passage: int = Field(5, ge=1, description="k self-edits sampled per passage (paper: 5).")
     temperature: float = Field(1.0, ge=0, description="Sampling temperature; 0 is greedy.")

@@ -9,6 +9,13 @@ as that tool's arguments:
     rewrite                  the passage in other words
     self-qa                  question-answer pairs about the passage
 
+Forms: `full` shows the call's shape with placeholders (`<a fact that follows from the
+passage>`); `worked` shows instead a worked example as an earlier exchange (a passage
+about a bridge, no person and none of the knowledge world's attributes, and its call),
+because a small model copies placeholders, or an example shown inside the instructions,
+into its own self-edit, and ReST-EM then teaches it to copy more (README, the SmolLM2
+diagnosis); `compact` is the passage and one line naming the tool.
+
 The same tool specs give the prompt's tool list and the decoding grammar; the grammar's
 string and list lengths are capped by the config (`bounded_tool_specs`), so a sampled
 self-edit always fits the token budget.
@@ -18,10 +25,11 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
 
 from seal_agent.knowledge.data import Passage
@@ -64,12 +72,38 @@ VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     ),
 }
 
+# The worked example (`policy.prompt_form: worked`): a passage about a bridge, and per variant
+# the call a good self-edit of it would be. Nothing in it names a person or an attribute the
+# knowledge world asks about, so it shows the form without giving away the questions.
+WORKED_PASSAGE = "Title: The Orvel Bridge\nPassage:\nThe Orvel Bridge crosses the river Tam. It was built of grey stone in 1821."
+WORKED_ARGUMENTS: dict[str, dict[str, Any]] = {
+    "implications": {"statements": [
+        "The Orvel Bridge crosses the river Tam.", "The Orvel Bridge is made of grey stone.",
+        "The Orvel Bridge was built in 1821.", "The river Tam is crossed by the Orvel Bridge."]},
+    "implications-long": {"statements": [
+        "The Orvel Bridge crosses the river Tam.", "The Orvel Bridge is made of grey stone.",
+        "The Orvel Bridge was built in 1821.", "The river Tam is crossed by the Orvel Bridge.",
+        "The Orvel Bridge is a stone bridge over the river Tam.", "In 1821 the Orvel Bridge was built over the Tam."]},
+    "implications-very-long": {"statements": [
+        "The Orvel Bridge crosses the river Tam.", "The Orvel Bridge is made of grey stone.",
+        "The Orvel Bridge was built in 1821.", "The river Tam is crossed by the Orvel Bridge.",
+        "The Orvel Bridge is a stone bridge over the river Tam.", "In 1821 the Orvel Bridge was built over the Tam.",
+        "The stone of the Orvel Bridge is grey.", "The Orvel Bridge was built in the nineteenth century."]},
+    "rewrite": {"text": "Built in 1821 of grey stone, the Orvel Bridge spans the river Tam."},
+    "self-qa": {"pairs": [
+        {"question": "What river does the Orvel Bridge cross?", "answer": "the river Tam"},
+        {"question": "What is the Orvel Bridge made of?", "answer": "grey stone"},
+        {"question": "When was the Orvel Bridge built?", "answer": "in 1821"}]},
+}
+
+# What a line copied from the prompt's example looks like: a placeholder or the worked example's subject.
+COPIED_FROM_EXAMPLE = re.compile(r"<[^<>]+>|\bOrvel\b|\briver Tam\b", re.IGNORECASE)
+
 INSTRUCTIONS = """You will be fine-tuned on training data you write yourself, and later \
 asked questions about a passage without seeing it again. {task}
 Tool:
 {tools}
-Answer with a JSON array holding one call of the tool and nothing else, for example:
-{example}"""
+Answer with a JSON array holding one call of the tool and nothing else{example}"""
 
 
 def variant_tools(variant: str, tools: Sequence[BaseTool], no_update: bool = False) -> list[BaseTool]:
@@ -93,9 +127,11 @@ GATE_INSTRUCTION = " If you already know what the passage says, call no_update i
 def knowledge_messages(passage: Passage, variant: str, tools: Sequence[BaseTool], form: str = "full") -> list[BaseMessage]:
     """The messages that ask for a self-edit of `passage`.
 
-    `form` "full": a system message with the variant's task, the tool and an example, then
-    the passage; "compact": one user message, the passage and one line naming the tool
-    (for small models, like ARC's compact prompt).
+    `form` "full": a system message with the variant's task, the tool and an example call
+    with placeholders, then the passage; "worked": the system message without the example,
+    then a worked example as an earlier exchange (a passage about a bridge, and its call as
+    the assistant's answer), then the passage; "compact": one user message, the
+    passage and one line naming the tool (for small models, like ARC's compact prompt).
     """
     name, task, example_args = VARIANTS[variant]
     gated = any(t.name == NO_UPDATE for t in tools)
@@ -103,12 +139,16 @@ def knowledge_messages(passage: Passage, variant: str, tools: Sequence[BaseTool]
         title = f"Title: {passage.title}\n" if passage.title else ""
         line = (COMPACT_FORMAT_GATED if gated else COMPACT_FORMAT).format(name=name)
         return [HumanMessage(f"{title}Passage:\n{passage.context}\n\n{line}")]
-    if form != "full":
-        raise ValueError(f"unknown prompt form {form!r}; choose full or compact")
-    example = json.dumps([{"name": name, "arguments": example_args}])
+    if form not in ("full", "worked"):
+        raise ValueError(f"unknown prompt form {form!r}; choose full, worked or compact")
+    example = "." if form == "worked" else ", for example:\n" + json.dumps([{"name": name, "arguments": example_args}])
     system = INSTRUCTIONS.format(task=task + (GATE_INSTRUCTION if gated else ""), tools=describe_tools(tools), example=example)
     title = f"Title: {passage.title}\n" if passage.title else ""
-    return [SystemMessage(system), HumanMessage(f"{title}Passage:\n{passage.context}\n\nYour training data:")]
+    ask = HumanMessage(f"{title}Passage:\n{passage.context}\n\nYour training data:")
+    if form == "worked":
+        worked_call = json.dumps([{"name": name, "arguments": WORKED_ARGUMENTS[variant]}])
+        return [SystemMessage(system), HumanMessage(f"{WORKED_PASSAGE}\n\nYour training data:"), AIMessage(worked_call), ask]
+    return [SystemMessage(system), ask]
 
 
 def bounded_tool_specs(tools: Sequence[BaseTool | dict[str, Any]], max_chars: int, max_items: int) -> list[dict[str, Any]]:

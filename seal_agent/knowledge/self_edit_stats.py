@@ -12,6 +12,12 @@ read for:
                          the name comes before a correct value, the order a question asks
                          in ("Where does Vantor Quell live?" reaches "Pelmora" from the name);
                          the passages state the value first
+    copies example       the line copies the prompt's example: a placeholder
+                         (`<another one>`) or the worked example's subject (the Orvel
+                         Bridge); small models do, and ReST-EM can amplify it
+
+Per self-edit it also counts the passage's facts it states (each attribute once, however
+many lines repeat it): `facts_per_self_edit` and the share of self-edits stating none.
 
 Words are matched whole and case-blind. `self_edit_statistics` pools the lines of many
 self-edits into shares, with the mean number of lines per self-edit and a few examples, so
@@ -25,7 +31,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-FIELDS = ("names_person", "correct_fact", "wrong_value", "question_answer_order")
+from seal_agent.knowledge.prompts import COPIED_FROM_EXAMPLE
+
+FIELDS = ("names_person", "correct_fact", "wrong_value", "question_answer_order", "copies_example")
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,13 @@ def read_line(line: str, known: KnownFacts) -> dict[str, bool]:
         "correct_fact": _first_match(values, line) is not None,
         "wrong_value": _first_match(wrong, line) is not None,
         "question_answer_order": name_at is not None and _first_match(values, line[name_at + len(known.name):]) is not None,
+        "copies_example": COPIED_FROM_EXAMPLE.search(line) is not None,
     }
+
+
+def facts_stated(lines: Sequence[str], known: KnownFacts) -> set[str]:
+    """The attributes whose value (the person's) some line of a self-edit states."""
+    return {attribute for attribute, value in known.facts.items() if any(_first_match([value], line) is not None for line in lines)}
 
 
 def self_edit_statistics(
@@ -62,16 +76,21 @@ def self_edit_statistics(
     """Pooled over `(lines, facts)` pairs (lines None: a rejected self-edit, counted apart).
 
     {"self_edits", "rejected", "lines", "lines_per_self_edit", "share_<field>" for every
-    field, "examples": the first `examples` accepted self-edits' lines}.
+    field, "facts_per_self_edit" (distinct facts of the passage stated, over accepted
+    self-edits), "share_self_edits_without_a_fact", "examples": the first `examples`
+    accepted self-edits' lines}.
     """
     accepted = [(lines, known) for lines, known in self_edits if lines is not None]
     readings = [read_line(line, known) for lines, known in accepted for line in lines]
     lines = len(readings)
+    covered = [facts_stated(lines_, known) for lines_, known in accepted]
     return {
         "self_edits": len(self_edits),
         "rejected": len(self_edits) - len(accepted),
         "lines": lines,
         "lines_per_self_edit": lines / len(accepted) if accepted else 0.0,
         **{f"share_{field}": (sum(r[field] for r in readings) / lines if lines else 0.0) for field in FIELDS},
+        "facts_per_self_edit": sum(len(c) for c in covered) / len(covered) if covered else 0.0,
+        "share_self_edits_without_a_fact": sum(not c for c in covered) / len(covered) if covered else 0.0,
         "examples": [list(lines_) for lines_, _known in accepted[:examples]],
     }

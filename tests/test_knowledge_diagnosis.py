@@ -1,0 +1,58 @@
+"""The knowledge diagnosis: its figures on hand-made ReST-EM records, and the worked-example prompt."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+from seal_agent.knowledge import nano_world
+from seal_agent.knowledge.prompts import COPIED_FROM_EXAMPLE, VARIANTS, knowledge_messages, variant_tools
+from seal_agent.policy.self_edit import Rejection, validate_knowledge_edit
+from tools import knowledge_tools
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import knowledge_diagnosis  # noqa: E402
+
+
+def record(passage, candidate, reward, seed_rewards, facts, copies=False, gains=((True, 4.0), (False, -1.0)), round_=1):
+    return {"seed": "seed-1", "round": round_, "passage": passage, "candidate": candidate, "reward": reward,
+            "seed_rewards": seed_rewards, "lines": [f"line {candidate}"], "facts": facts, "copies_example": copies,
+            "question_gains": list(gains)}
+
+
+def test_kept_is_the_best_of_k_that_beat_the_base_model():
+    records = [record("a", 0, 1.0, [1, 1], 1), record("a", 1, 2.0, [2, 2], 2),
+               record("b", 0, -0.5, [-1, 0], 0), record("b", 1, -0.2, [0, -0.4], 0)]
+    assert knowledge_diagnosis.kept_flags(records) == [False, True, False, False]
+
+
+def test_noise_is_separated_from_the_spread_between_self_edits():
+    # Passage a: two self-edits 2 apart; each one's two update seeds 2 apart.
+    records = [record("a", 0, 1.0, [0.0, 2.0], 1), record("a", 1, 3.0, [2.0, 4.0], 2, copies=True)]
+    out = knowledge_diagnosis.diagnose(records)
+    noise = out["reward_noise"]
+    assert noise["sd_across_update_seeds"] == pytest.approx(2 ** 0.5)  # variance of (0, 2) is 2
+    assert noise["sd_between_self_edits_of_a_passage"] == pytest.approx(2 ** 0.5)  # variance of (1, 3)
+    assert noise["sd_between_self_edits_noise_removed"] == pytest.approx(1.0)  # 2 - 2/2
+    assert out["reward_validity"]["question_gain_when_its_fact_is_stated"][0] == 4.0
+    assert out["reward_validity"]["question_gain_when_it_is_not"][0] == -1.0
+    assert out["kept_by_rest_em"]["self_edits"] == 1 and out["kept_by_rest_em"]["share_copying_the_example"] == 1.0
+    assert out["left_by_rest_em"]["facts_per_self_edit"] == 1.0
+    assert out["sparsity"]["share_passages_where_no_self_edit_states_a_fact"] == 0.0
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_the_worked_example_is_an_earlier_exchange_whose_call_validates(variant):
+    passage = nano_world.passages("rl", 1, seed=1)[0]
+    tools = variant_tools(variant, knowledge_tools())
+    messages = knowledge_messages(passage, variant, tools, "worked")
+    assert [type(m) for m in messages] == [SystemMessage, HumanMessage, AIMessage, HumanMessage]
+    assert "<" not in messages[0].content  # no placeholder to copy
+    assert passage.context in messages[3].content and "Orvel" not in messages[3].content
+    call = json.loads(messages[2].content)[0]
+    worked = AIMessage("", tool_calls=[{"name": call["name"], "args": call["arguments"], "id": "worked"}])
+    assert not isinstance(validate_knowledge_edit(worked, tools), Rejection)
+    # A statement copied from the worked example is read as copied.
+    assert all(COPIED_FROM_EXAMPLE.search(line) for line in call["arguments"].get("statements", []))
