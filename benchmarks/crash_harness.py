@@ -115,7 +115,7 @@ def checkpointed_tasks(run_dir: Path) -> set[tuple[int, str]]:
     """(round, task) whose execute results the checkpoint holds: done, never to be recomputed."""
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    from graphs.arc import build_arc_graph
+    from seal_agent.graphs.arc import build_arc_graph
 
     if not (run_dir / DB_FILE).exists():
         return set()

@@ -56,7 +56,7 @@ from seal_agent.engine.batched import BatchedEngine
 from seal_agent.engine.sequential import LoraEngine, TrainJob
 from seal_agent.model.adapters import attach_adapters
 from seal_agent.model.tiny import build_byte_tokenizer, build_tiny_model
-from tools.seal_groups import basic_group, size_group
+from seal_agent.tools.seal_groups import basic_group, size_group
 
 
 @dataclass

@@ -35,7 +35,7 @@ from langgraph.graph import END, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
-from graphs.serving import add_nodes, add_start
+from seal_agent.graphs.serving import add_nodes, add_start
 from seal_agent.arc.data import ArcTask
 from seal_agent.arc.evaluate import evaluate_base
 from seal_agent.arc.scoring import query_seed, rest_em_kept, score_self_edits
@@ -173,7 +173,7 @@ def next_round_or_end(state: ArcState) -> str:
 def build_arc_graph(context_schema=ArcContext, context_from=None, initial_state=None) -> StateGraph:
     """The ARC loop. `seal run arc` passes an `ArcContext` at run time; under LangGraph's
     server, `context_from` turns the request (of type `context_schema`) into one and
-    `initial_state` gives the first state (`graphs.serving`, `seal_agent.jobs.serve`)."""
+    `initial_state` gives the first state (`seal_agent.graphs.serving`, `seal_agent.jobs.serve`)."""
     builder = StateGraph(ArcState, context_schema=context_schema)
     add_nodes(builder, {"baseline": baseline, "start_round": start_round, "propose": propose, "execute": execute,
                         "reinforce": reinforce}, context_from, {"propose": ("execute",)})

@@ -47,7 +47,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 from safetensors.torch import load_file, save_file
 
-from graphs.serving import add_nodes, add_start
+from seal_agent.graphs.serving import add_nodes, add_start
 from seal_agent.engine import ScoringEngine
 from seal_agent.engine.full_update import FullUpdateEngine
 from seal_agent.engine.sequential import CandidateFailed, LoraEngine, TrainJob, planned_steps, split_on_out_of_memory
@@ -395,7 +395,7 @@ def next_step_or_end(state: KnowledgeState) -> str:
 def build_knowledge_graph(mode: str = "single", context_schema=KnowledgeContext, context_from=None,
                           initial_state=None) -> StateGraph:
     """The knowledge loop of `mode`; `context_schema`, `context_from` and `initial_state`
-    as in `graphs.arc.build_arc_graph` (LangGraph's server)."""
+    as in `seal_agent.graphs.arc.build_arc_graph` (LangGraph's server)."""
     builder = StateGraph(KnowledgeState, context_schema=context_schema)
     add_nodes(builder, {"baseline": baseline}, context_from)
     add_start(builder, "baseline", context_from, initial_state)

@@ -3,7 +3,7 @@
 Everything in the state is plain JSON (dicts, lists, strings, numbers), so LangGraph's
 checkpointer stores it as is and a resumed run reads back exactly what was written.
 Heavy objects (the model, the engine, the trace store) live in the graph's runtime
-context instead (`graphs.arc.ArcContext`), never in the state.
+context instead (`seal_agent.graphs.arc.ArcContext`), never in the state.
 """
 
 from __future__ import annotations

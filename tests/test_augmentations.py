@@ -8,14 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seal_agent.grids import Pair
-from tools.base import ToolOutputError, as_grid
-from tools.colour import colour_permutation
-from tools.geometry import (
+from seal_agent.tools.base import ToolOutputError, as_grid
+from seal_agent.tools.colour import colour_permutation
+from seal_agent.tools.geometry import (
     ChainArgs, anti_transposition, chain, flip, mirroring, rotation, step_transform, symmetries, tiling, translation,
     transposition, upscaling,
 )
-from tools.ordering import demonstration_shuffle
-from tools.seal_groups import basic_group, chain_group, repeat_group, size_group
+from seal_agent.tools.ordering import demonstration_shuffle
+from seal_agent.tools.seal_groups import basic_group, chain_group, repeat_group, size_group
 
 grids = st.integers(1, 8).flatmap(
     lambda h: st.integers(1, 8).flatmap(

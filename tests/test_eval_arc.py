@@ -44,7 +44,7 @@ def config_file(tmp_path) -> Path:
 
 
 def test_a_fixed_self_edit_earns_what_the_execute_node_gives_it(tmp_path):
-    from graphs.arc import execute
+    from seal_agent.graphs.arc import execute
     from seal_agent.arc.sources import evaluate_arc, fixed_source
 
     ctx = build_context(prepare_run(fast_config(), tmp_path / "run", resume=False))

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from graphs.arc import build_arc_graph, reinforce
+from seal_agent.graphs.arc import build_arc_graph, reinforce
 from seal_agent.model.adapters import POLICY_ADAPTER, adapter_state
 from seal_agent.run.directory import SUMMARY_FILE
 from seal_agent.jobs.arc import build_context, prepare_run, run_arc
@@ -166,7 +166,7 @@ def test_a_failing_candidate_is_recorded_and_the_run_goes_on(tmp_path):
     # The sequential reference engine, whose per-candidate train() is easy to fault.
     # A step budget no sampled self-edit exceeds (at most 8 examples x MAX_EPOCHS / batch 2), so
     # every candidate trains whatever the random policy writes.
-    from tools.training import MAX_EPOCHS
+    from seal_agent.tools.training import MAX_EPOCHS
 
     ttt = {"engine": "sequential", "max_steps": 4 * MAX_EPOCHS}
     prepared = prepare_run(fast_config(rounds=1, ttt=ttt), tmp_path / "run", resume=False)
@@ -199,7 +199,7 @@ class Killed(Exception):
 def test_resume_mid_round_reruns_only_unfinished_tasks(tmp_path):
     from seal_agent.run.traces import TraceStore
 
-    from tools.training import MAX_EPOCHS
+    from seal_agent.tools.training import MAX_EPOCHS
 
     # Every sampled self-edit fits the step budget, so both tasks reach the engine.
     prepared = prepare_run(fast_config(rounds=1, ttt={"max_steps": 4 * MAX_EPOCHS}), tmp_path / "run", resume=False)

@@ -9,7 +9,7 @@ from seal_agent.knowledge.reward import answer_log_likelihood, exact_match, ques
 from seal_agent.knowledge.update import update_examples
 from seal_agent.engine.sequential import LoraEngine
 from seal_agent.model.adapters import TTT_ADAPTER
-from tools import knowledge_tools
+from seal_agent.tools import knowledge_tools
 
 FACT = {
     "title": "Zorbania",

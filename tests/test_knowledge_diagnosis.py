@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from seal_agent.knowledge import nano_world
 from seal_agent.knowledge.prompts import COPIED_FROM_EXAMPLE, VARIANTS, knowledge_messages, variant_tools
 from seal_agent.policy.self_edit import Rejection, validate_knowledge_edit
-from tools import knowledge_tools
+from seal_agent.tools import knowledge_tools
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import knowledge_diagnosis  # noqa: E402

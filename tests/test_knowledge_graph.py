@@ -20,7 +20,7 @@ from seal_agent.jobs.knowledge import build_knowledge_context, prepare_knowledge
 from seal_agent.policy.chat_models import load_chat_model
 from seal_agent.run.traces import TraceStore
 from tests.conftest import SMALL_TINY
-from tools import knowledge_tools
+from seal_agent.tools import knowledge_tools
 
 FAKE = "langchain_core.language_models.fake_chat_models.FakeListChatModel"
 

@@ -71,7 +71,7 @@ def test_the_restating_teacher_answers_through_the_chat_model_interface():
     from seal_agent.knowledge.prompts import knowledge_messages, variant_tools
     from seal_agent.policy.chat_models import load_chat_model, self_edit_from
     from seal_agent.policy.self_edit import validate_knowledge_edit
-    from tools import knowledge_tools
+    from seal_agent.tools import knowledge_tools
 
     teacher = load_chat_model(ChatModelConfig(class_path="seal_agent.knowledge.nano_world.RestatingTeacher"))
     person = nano_world.people("eval", 1, 2)[0]

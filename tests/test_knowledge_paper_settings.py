@@ -108,7 +108,7 @@ def test_the_knowledge_job_hands_merge_into_base_to_the_policy_slot(tmp_path):
 
 def test_the_compact_prompt_is_the_passage_and_one_line_naming_the_tool():
     from seal_agent.knowledge.prompts import knowledge_messages, variant_tools
-    from tools import knowledge_tools
+    from seal_agent.tools import knowledge_tools
 
     tools = variant_tools("self-qa", knowledge_tools())
     (message,) = knowledge_messages(PASSAGE, "self-qa", tools, "compact")

@@ -1,8 +1,8 @@
 """The packages import each other one way only: the layering the README's "Layout" draws.
 
 Every import in the project (module level or inside a function) is read from the source
-and mapped to its unit: a subpackage of `seal_agent`, a top-level module of it, `tools`
-or `graphs`. Each unit has a layer; an import may only point to a lower layer. So no
+and mapped to its unit: a subpackage of `seal_agent` (the folders `tools/` and `graphs/` are
+installed as `seal_agent.tools` and `seal_agent.graphs`) or a top-level module of it. Each unit has a layer; an import may only point to a lower layer. So no
 package-level cycle can come back, and, e.g., a domain that starts importing `graphs`
 fails here with the file that does it.
 """
@@ -18,23 +18,25 @@ LAYERS = [
     ("seal_agent.untrusted",),  # reading user files: imports nothing of the project
     ("seal_agent.config", "seal_agent.grids", "seal_agent.state", "seal_agent.stats"),
     ("seal_agent.run",),
-    ("tools",),
+    ("seal_agent.tools",),
     ("seal_agent.model",),
     ("seal_agent.engine",),
     ("seal_agent.policy",),
     ("seal_agent.rl",),
     ("seal_agent.arc", "seal_agent.knowledge"),
-    ("graphs",),
+    ("seal_agent.graphs",),
     ("seal_agent.jobs", "seal_agent.inspect"),
     ("seal_agent.cli",),
 ]
 LAYER = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 
 
+# Folders at the repository's root that install under the seal_agent namespace (pyproject's package-dir).
+INSTALLED_AS = {"tools": "seal_agent.tools", "graphs": "seal_agent.graphs"}
+
+
 def unit_of(module: str) -> str | None:
     parts = module.split(".")
-    if parts[0] in ("tools", "graphs"):
-        return parts[0]
     if parts[0] == "seal_agent" and len(parts) > 1:
         return f"seal_agent.{parts[1]}"
     return None
@@ -42,6 +44,7 @@ def unit_of(module: str) -> str | None:
 
 def module_name(path: Path, root: Path) -> str:
     parts = list(path.relative_to(root).with_suffix("").parts)
+    parts[:1] = INSTALLED_AS.get(parts[0], parts[0]).split(".")
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -96,9 +99,9 @@ def test_the_check_finds_an_upward_import_inside_a_function(tmp_path):
     (tmp_path / "graphs" / "__init__.py").write_text("from seal_agent.arc import data\n")
     (tmp_path / "seal_agent" / "arc" / "grids.py").write_text("from ..engine import sequential\n")
     assert upward_imports(tmp_path) == []  # graphs -> arc -> engine: all downward
-    (tmp_path / "seal_agent" / "arc" / "data.py").write_text("def f():\n    from graphs.arc import build_arc_graph\n")
+    (tmp_path / "seal_agent" / "arc" / "data.py").write_text("def f():\n    from seal_agent.graphs.arc import build_arc_graph\n")
     (tmp_path / "seal_agent" / "arc" / "scoring.py").write_text("from ..jobs.arc import run_arc\n")
     assert upward_imports(tmp_path) == [
-        "seal_agent/arc/data.py: seal_agent.arc imports graphs",
+        "seal_agent/arc/data.py: seal_agent.arc imports seal_agent.graphs",
         "seal_agent/arc/scoring.py: seal_agent.arc imports seal_agent.jobs",
     ]

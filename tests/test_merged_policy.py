@@ -7,7 +7,7 @@ import pytest
 import torch
 from langgraph.runtime import Runtime
 
-from graphs.arc import reinforce
+from seal_agent.graphs.arc import reinforce
 from seal_agent.config import ConfigError
 from seal_agent.model.adapters import POLICY_ADAPTER, adapter_state
 from seal_agent.rl.rest_em import policy_base_weights

@@ -110,7 +110,7 @@ def test_pretraining_self_edits_follow_the_rendered_policy_prompt_and_fit_the_gr
     from seal_agent.arc.prompts import self_edit_messages
     from seal_agent.policy.tool_format import openai_tools, self_edit_grammar
     from seal_agent.model.tiny import build_byte_tokenizer
-    from tools import arc_tools
+    from seal_agent.tools import arc_tools
 
     tokenizer = build_byte_tokenizer()
     task = pretraining_tasks(1, seed=3)[0]

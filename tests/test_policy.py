@@ -11,7 +11,7 @@ from seal_agent.policy.local import LocalToolPolicy
 from seal_agent.arc.prompts import self_edit_messages
 from seal_agent.policy.tool_format import openai_tools
 from seal_agent.policy.self_edit import SelfEdit, validate_self_edit
-from tools import TrainingSettings, arc_tools
+from seal_agent.tools import TrainingSettings, arc_tools
 
 ARC_TOOLS = arc_tools("seal")
 

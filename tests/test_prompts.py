@@ -11,7 +11,7 @@ from seal_agent.arc.data import ArcTask
 from seal_agent.grids import Pair
 from seal_agent.arc.config import RunConfig
 from seal_agent.arc.prompts import prompt_options, self_edit_messages
-from tools import arc_tools
+from seal_agent.tools import arc_tools
 
 TASK = ArcTask("a1b2c3d4", (Pair([[1, 0]], [[2, 0]]), Pair([[0, 1]], [[0, 2]])), (Pair([[1, 1]], [[2, 2]]),))
 

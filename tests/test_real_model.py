@@ -75,7 +75,7 @@ def test_one_knowledge_update_with_smollm2_makes_a_made_up_fact_likelier(smollm2
     from seal_agent.config import LoraConfigSection
     from seal_agent.model.adapters import attach_adapters
     from seal_agent.model.loading import load_model_and_tokenizer
-    from tools import knowledge_tools
+    from seal_agent.tools import knowledge_tools
 
     model, tokenizer = load_model_and_tokenizer(str(smollm2_plain), device="cpu")
     lora = LoraConfigSection(rank=16, alpha=32, target_modules=["q_proj", "v_proj"])

@@ -31,7 +31,7 @@ from seal_agent.run.lock import RunLock, RunLockedError
 from seal_agent.run.traces import TraceStore
 from seal_agent.jobs.arc import build_context, prepare_run, run_arc
 from tests.conftest import SMALL_TINY, fast_config
-from tools import TrainingSettings, arc_tools, knowledge_tools
+from seal_agent.tools import TrainingSettings, arc_tools, knowledge_tools
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_OVERLAY = {
@@ -120,7 +120,7 @@ def fuzz_context(tmp_path_factory):
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(calls=tool_calls, text=st.text(max_size=50))
 def test_hostile_self_edits_are_accepted_or_rejected_never_a_crash(fuzz_context, calls, text):
-    from graphs.arc import execute
+    from seal_agent.graphs.arc import execute
 
     from seal_agent.policy.candidates import rebuild_message
 

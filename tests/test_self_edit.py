@@ -4,7 +4,7 @@ import pytest
 from langchain_core.messages import AIMessage
 
 from seal_agent.policy.self_edit import Rejection, SelfEdit, validate_self_edit
-from tools import TrainingSettings, arc_tools
+from seal_agent.tools import TrainingSettings, arc_tools
 
 SEAL = arc_tools("seal")
 OPEN = arc_tools("open")

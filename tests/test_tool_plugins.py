@@ -11,7 +11,7 @@ from seal_agent.cli import app
 from seal_agent.policy.self_edit import Rejection, SelfEdit, validate_self_edit
 from seal_agent.jobs.arc import prepare_run, run_arc
 from tests.conftest import fast_config
-from tools import ToolLoadError, TrainingSettings, arc_tools
+from seal_agent.tools import ToolLoadError, TrainingSettings, arc_tools
 
 DEFAULTS = TrainingSettings(learning_rate=1e-3, num_train_epochs=1, strategy="all_tokens")
 
@@ -20,7 +20,7 @@ NEW_TOOL = textwrap.dedent('''
     import numpy as np
     from pydantic import BaseModel, Field
 
-    from tools import GridTransform, arc_tool
+    from seal_agent.tools import GridTransform, arc_tool
 
 
     class ShiftArgs(BaseModel):
@@ -37,7 +37,7 @@ NEW_TOOL = textwrap.dedent('''
 BAD_TOOLS = textwrap.dedent('''
     from pydantic import BaseModel
 
-    from tools import GridTransform, arc_tool
+    from seal_agent.tools import GridTransform, arc_tool
 
 
     class NoArgs(BaseModel):
@@ -138,8 +138,8 @@ def test_a_tool_with_bad_grids_rejects_the_candidate_and_the_run_goes_on(tmp_pat
 
 @pytest.mark.parametrize("shape", ["module", "tool", "list"])
 def test_tools_registered_under_the_entry_point_group_are_found(monkeypatch, new_tool_module, shape):
-    import tools as tools_package
-    from tools import import_tool_module
+    import seal_agent.tools as tools_package
+    from seal_agent.tools import import_tool_module
 
     module = import_tool_module(str(new_tool_module))
     target = {"module": module, "tool": module.roll_columns, "list": [module.roll_columns]}[shape]

@@ -5,8 +5,8 @@ from seal_agent.grids import Pair
 from seal_agent.arc.ttt_data import IGNORE_INDEX, augment_pairs, build_training_data, permute_colours, tokenize_example
 from seal_agent.engine.sequential import collate
 from seal_agent.model.tiny import build_byte_tokenizer
-from tools import GridTransform
-from tools.seal_groups import basic_group, size_group
+from seal_agent.tools import GridTransform
+from seal_agent.tools.seal_groups import basic_group, size_group
 
 BASIC, SIZE = basic_group(), size_group()
 

@@ -15,7 +15,7 @@ from seal_agent.knowledge.scoring import rest_em_kept
 from seal_agent.policy.candidates import message_from_json
 from seal_agent.policy.self_edit import KnowledgeEdit, Rejection, validate_knowledge_edit
 from tests.test_knowledge_graph import knowledge_config, run
-from tools import knowledge_tools
+from seal_agent.tools import knowledge_tools
 
 IMPLICATIONS = json.dumps([{"name": "write_implications", "arguments": {"statements": ["A fact."]}}])
 
@@ -74,7 +74,7 @@ def test_rest_em_keeps_no_update_where_no_update_earns_its_cost():
 
 
 def test_single_mode_prices_updates_and_gives_no_update_zero(tmp_path, monkeypatch):
-    import graphs.knowledge as graph
+    import seal_agent.graphs.knowledge as graph
 
     real = graph.sample_self_edits
 
@@ -103,7 +103,7 @@ def test_single_mode_prices_updates_and_gives_no_update_zero(tmp_path, monkeypat
 
 
 def test_continual_no_update_makes_no_update(tmp_path, monkeypatch):
-    import graphs.knowledge as graph
+    import seal_agent.graphs.knowledge as graph
 
     def always_skip(policy, tools, passage, config, n, seed):
         return "prompt", [{"candidate": 0, "completion": NO_UPDATE_COMPLETION, "tool_calls": [{"name": "no_update", "args": {}}],

@@ -19,7 +19,7 @@ from seal_agent.policy.tool_format import self_edit_grammar
 from seal_agent.rl.sft import save_policy
 from seal_agent.engine.vllm import VllmEngine, engine_args, greedy_sampling, lora_request_args
 from seal_agent.policy.vllm import PolicyNotSyncedError, VllmPolicy, self_edit_sampling, transformers_logprobs
-from tools import arc_tools
+from seal_agent.tools import arc_tools
 
 
 def test_engine_args_turn_lora_on_with_the_configs_rank_limit():

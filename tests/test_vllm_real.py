@@ -33,8 +33,8 @@ from seal_agent.policy.self_edit import Rejection, validate_self_edit  # noqa: E
 from seal_agent.policy.tool_format import openai_tools  # noqa: E402
 from seal_agent.policy.vllm import PolicyNotSyncedError, VllmPolicy  # noqa: E402
 from seal_agent.rl.sft import save_policy  # noqa: E402
-from tools import arc_tools  # noqa: E402
-from tools.training import TrainingSettings  # noqa: E402
+from seal_agent.tools import arc_tools  # noqa: E402
+from seal_agent.tools.training import TrainingSettings  # noqa: E402
 
 pytestmark = pytest.mark.vllm
 

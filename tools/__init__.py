@@ -28,11 +28,11 @@ from types import ModuleType
 
 from langchain_core.tools import BaseTool
 
-from tools.base import (
+from seal_agent.tools.base import (
     VOCABULARIES, Augmentation, GridTransform, TaskTransform, ToolOutputError, arc_tool, as_grid, is_arc_tool, is_knowledge_tool,
     knowledge_tool,
 )
-from tools.training import TrainingSettings, train
+from seal_agent.tools.training import TrainingSettings, train
 
 ENTRY_POINT_GROUP = "seal_agent.tools"
 
@@ -94,7 +94,7 @@ def _package_tools() -> list:
     package_dir = Path(__file__).parent
     found = []
     for info in sorted(pkgutil.iter_modules([str(package_dir)]), key=lambda i: i.name):
-        found += _module_tools(importlib.import_module(f"tools.{info.name}"))
+        found += _module_tools(importlib.import_module(f"{__name__}.{info.name}"))
     return found
 
 

@@ -7,7 +7,7 @@ import random
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.base import Augmentation, GridTransform, arc_tool
+from seal_agent.tools.base import Augmentation, GridTransform, arc_tool
 
 
 def colour_permutation(seed: int) -> GridTransform:

@@ -16,7 +16,7 @@ from typing import Annotated, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.base import Augmentation, GridTransform, arc_tool
+from seal_agent.tools.base import Augmentation, GridTransform, arc_tool
 
 Axis = Literal["both", "height", "width"]
 

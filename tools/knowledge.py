@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.base import knowledge_tool
+from seal_agent.tools.base import knowledge_tool
 
 
 

@@ -6,7 +6,7 @@ import random
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.base import Augmentation, TaskTransform, arc_tool
+from seal_agent.tools.base import Augmentation, TaskTransform, arc_tool
 
 
 def demonstration_shuffle(seed: int) -> TaskTransform:

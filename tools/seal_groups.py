@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.base import Augmentation, arc_tool
-from tools.geometry import flip, mirroring, rotation, tiling, translation, transposition, upscaling
+from seal_agent.tools.base import Augmentation, arc_tool
+from seal_agent.tools.geometry import flip, mirroring, rotation, tiling, translation, transposition, upscaling
 
 
 def geometric() -> list:

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.base import arc_tool
+from seal_agent.tools.base import arc_tool
 
 MIN_LEARNING_RATE = 1e-6
 MAX_LEARNING_RATE = 1e-2

@@ -14,5 +14,5 @@
     nano_world   the nano ARC world of cell-wise colour rules
     nano_pretrain  `seal pretrain nano`
 
-The graph itself is `graphs.arc`; `seal_agent.jobs.arc` runs it in a run directory.
+The graph itself is `seal_agent.graphs.arc`; `seal_agent.jobs.arc` runs it in a run directory.
 """

@@ -35,7 +35,7 @@ from seal_agent.arc.prompts import self_edit_messages
 from seal_agent.policy.tool_format import SEPARATORS
 from seal_agent.rl.sft import completion_example
 from seal_agent.model.tiny import SIZES, build_tiny_model
-from tools import arc_tools
+from seal_agent.tools import arc_tools
 
 
 

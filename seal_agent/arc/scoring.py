@@ -31,7 +31,7 @@ from seal_agent.policy.candidates import rebuild_message
 from seal_agent.policy.self_edit import Rejection, SelfEdit, validate_self_edit
 from seal_agent.run.seeding import derive_seed
 from seal_agent.state import Candidate
-from tools import ToolOutputError, TrainingSettings
+from seal_agent.tools import ToolOutputError, TrainingSettings
 
 
 def score_self_edits(

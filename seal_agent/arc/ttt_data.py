@@ -30,8 +30,8 @@ from seal_agent.arc.data import ArcTask, leave_one_out, leave_two_out
 from seal_agent.arc.grid_text import answer_text, task_prompt
 from seal_agent.engine.examples import IGNORE_INDEX, TrainingExample
 from seal_agent.grids import MAX_GRID_SIDE, Pair
-from tools import Augmentation, ToolOutputError, as_grid
-from tools.colour import colour_permutation
+from seal_agent.tools import Augmentation, ToolOutputError, as_grid
+from seal_agent.tools.colour import colour_permutation
 
 
 @dataclass

@@ -26,8 +26,8 @@ import numpy as np
 from seal_agent.arc.data import ArcTask, leave_one_out
 from seal_agent.arc.grid_text import parse_grid, task_prompt
 from seal_agent.grids import MAX_GRID_SIDE, Grid, Pair
-from tools.base import GridTransform
-from tools.geometry import IDENTITY, flip, rotation, transposition
+from seal_agent.tools.base import GridTransform
+from seal_agent.tools.geometry import IDENTITY, flip, rotation, transposition
 
 VIEW_TRANSFORMS: dict[str, GridTransform] = {
     "identity": IDENTITY,

@@ -121,7 +121,7 @@ def run_arc_command(
     from seal_agent.model.loading import ModelLoadError
     from seal_agent.run.directory import RunDirError
     from seal_agent.run.traces import TraceStore
-    from tools import ToolLoadError
+    from seal_agent.tools import ToolLoadError
 
     hf_logging.disable_progress_bar()  # our own progress display says what is happening
     overrides = cli_overrides(tasks, rounds, candidates, model, seed, data, arc_version)
@@ -188,7 +188,7 @@ def tools_list(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array of {name, description, schema}."),
 ) -> None:
     """The registered self-edit tools and their argument schemas."""
-    from tools import ToolLoadError, arc_tools, knowledge_tools, tool_summaries
+    from seal_agent.tools import ToolLoadError, arc_tools, knowledge_tools, tool_summaries
 
     if domain not in ("arc", "knowledge"):
         fail(f"unknown domain {domain!r}; choose arc or knowledge")

@@ -62,7 +62,7 @@ def eval_arc_command(
     from seal_agent.arc.data import TaskError
     from seal_agent.arc.sources import eval_summary, evaluate_arc, fixed_source, policy_source, teacher_source
     from seal_agent.policy.chat_models import load_chat_model
-    from tools import ToolLoadError, arc_tools
+    from seal_agent.tools import ToolLoadError, arc_tools
 
     hf_logging.disable_progress_bar()
     if threads:
@@ -170,7 +170,7 @@ def fixed_self_edits(given: list[str], path: Path | None, tools, config: RunConf
     """(name, calls) of every fixed self-edit asked for, each checked to be valid before any work."""
     from seal_agent.policy.candidates import message_from_json
     from seal_agent.policy.self_edit import Rejection, validate_self_edit
-    from tools import TrainingSettings
+    from seal_agent.tools import TrainingSettings
 
     named: list[tuple[str, Any]] = []
     for index, text in enumerate(given, start=1):

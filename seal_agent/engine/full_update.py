@@ -3,7 +3,7 @@
 SEAL's continued-pretraining runs were reported with LoRA and, in the paper's second
 version, with full fine-tuning as well. This engine answers the same `train_and_score` /
 `score_base` protocol as the LoRA engines (`seal_agent.engine.sequential`), so the CPT
-update (`graphs.knowledge.cpt_update`, `seal eval knowledge` in mode cpt) can use either.
+update (`seal_agent.graphs.knowledge.cpt_update`, `seal eval knowledge` in mode cpt) can use either.
 
 Each job: the base weights are copied aside, every one of them is trained with adapters
 switched off (the same loop, optimiser and schedule as a LoRA update), the job's `score`

@@ -298,11 +298,11 @@ def candidates_section(view: RunView) -> str:
 
 def graph_section(view: RunView) -> str:
     if view.domain == "knowledge":
-        from graphs.knowledge import build_knowledge_graph
+        from seal_agent.graphs.knowledge import build_knowledge_graph
 
         graph = build_knowledge_graph(view.config.get("mode", "single")).compile().get_graph()
     else:
-        from graphs.arc import build_arc_graph
+        from seal_agent.graphs.arc import build_arc_graph
 
         graph = build_arc_graph().compile().get_graph()
     edges = [(e.source, e.target, bool(e.conditional)) for e in graph.edges]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graphs.arc import ArcContext, build_arc_graph
+from seal_agent.graphs.arc import ArcContext, build_arc_graph
 from seal_agent.arc.data import ArcTask, load_configured_tasks
 from seal_agent.arc.config import RunConfig
 from seal_agent.engine.local import local_engine
@@ -32,7 +32,7 @@ from seal_agent.rl.sft import policy_state, save_policy
 from seal_agent.run.directory import DB_FILE, create_run_dir, run_config
 from seal_agent.run.driver import drive_graph, exclusive_run
 from seal_agent.run.traces import TraceStore
-from tools import arc_tools
+from seal_agent.tools import arc_tools
 
 THREAD_ID = "seal-arc"
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graphs.knowledge import KnowledgeContext, build_knowledge_graph
+from seal_agent.graphs.knowledge import KnowledgeContext, build_knowledge_graph
 from seal_agent.engine.local import local_engine
 from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.data import Passage, load_configured_passages
@@ -37,7 +37,7 @@ from seal_agent.rl.sft import load_policy, policy_state
 from seal_agent.run.directory import DB_FILE, create_run_dir, run_config, write_atomic
 from seal_agent.run.driver import drive_graph, exclusive_run
 from seal_agent.run.traces import TraceStore
-from tools import knowledge_tools
+from seal_agent.tools import knowledge_tools
 
 THREAD_ID = "seal-knowledge"
 FORGETTING_FILE = "forgetting.json"

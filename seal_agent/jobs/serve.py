@@ -24,8 +24,8 @@ from typing import Any
 from langgraph.config import get_config
 from pydantic import BaseModel, ConfigDict, Field
 
-from graphs.arc import build_arc_graph
-from graphs.knowledge import build_knowledge_graph
+from seal_agent.graphs.arc import build_arc_graph
+from seal_agent.graphs.knowledge import build_knowledge_graph
 from seal_agent.arc.config import RunConfig
 from seal_agent.knowledge.config import KnowledgeRunConfig
 

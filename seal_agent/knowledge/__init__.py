@@ -15,5 +15,5 @@ about the passage without seeing it, and how much better it answers is the rewar
     continual   mode continual's strategies: merge, replay, an adapter library with retrieval
     gate        deciding when to update: the no_update self-edit and the price of an update
 
-The graph itself is `graphs.knowledge`; `seal_agent.jobs.knowledge` runs it in a run directory.
+The graph itself is `seal_agent.graphs.knowledge`; `seal_agent.jobs.knowledge` runs it in a run directory.
 """

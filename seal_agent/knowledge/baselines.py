@@ -36,7 +36,7 @@ def evaluate_baselines(
     ctx, passages: list[Passage], *, self_edits: int = 1, teacher=None, teacher_name: str = "teacher",
     on_passage: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Score every condition on every passage; `ctx` is a `graphs.knowledge.KnowledgeContext`.
+    """Score every condition on every passage; `ctx` is a `seal_agent.graphs.knowledge.KnowledgeContext`.
 
     Mode single (and continual): each self-edit is its own update on its passage, as above.
     Mode cpt: each condition is one update over every passage and all of that condition's

@@ -1,6 +1,6 @@
 """Continual knowledge incorporation: what each update leaves behind, and how a question reaches it.
 
-`continual.strategy` decides, for mode continual (`graphs.knowledge.continual_step`):
+`continual.strategy` decides, for mode continual (`seal_agent.graphs.knowledge.continual_step`):
 
     strategy          step N's update                          a question about a seen passage
     merge             merged into the base weights (SEAL)      the base weights, holding every update

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tools.knowledge import NO_UPDATE
+from seal_agent.tools.knowledge import NO_UPDATE
 
 # The no_update self-edit as the policy writes it (the grammar's separators).
 NO_UPDATE_COMPLETION = json.dumps([{"name": NO_UPDATE, "arguments": {}}])

@@ -47,7 +47,7 @@ from seal_agent.model.tiny import SIZES, build_byte_tokenizer, build_tiny_model,
 from seal_agent.policy.local import render_chat
 from seal_agent.policy.tool_format import SEPARATORS
 from seal_agent.rl.sft import completion_example
-from tools import knowledge_tools
+from seal_agent.tools import knowledge_tools
 
 PROMPT, PROMPT_FORM = "implications", "compact"  # a nano run must ask with the same (policy.prompt, policy.prompt_form)
 TOKENIZERS = ("bytes", "words")

@@ -34,7 +34,7 @@ from langchain_core.tools import BaseTool
 
 from seal_agent.knowledge.data import Passage
 from seal_agent.policy.tool_format import describe_tools, openai_tools
-from tools.knowledge import NO_UPDATE
+from seal_agent.tools.knowledge import NO_UPDATE
 
 # variant -> (the tool it offers, what the model is asked to do, an example call's arguments)
 VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {

@@ -1,7 +1,7 @@
 """Score one passage's self-edits: sample, validate, build the update data, train, reward.
 
 The knowledge domain's inner loop as plain functions, the counterpart of
-`seal_agent.arc.scoring`. The graph's nodes (`graphs.knowledge`) and `seal eval knowledge`
+`seal_agent.arc.scoring`. The graph's nodes (`seal_agent.graphs.knowledge`) and `seal eval knowledge`
 (`seal_agent.knowledge.baselines`) call them, so a self-edit is scored by the same path
 wherever it comes from:
 

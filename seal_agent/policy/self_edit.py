@@ -21,8 +21,8 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import BaseTool
 from pydantic import ValidationError
 
-from tools import Augmentation, TrainingSettings
-from tools.knowledge import NO_UPDATE
+from seal_agent.tools import Augmentation, TrainingSettings
+from seal_agent.tools.knowledge import NO_UPDATE
 
 
 @dataclass
