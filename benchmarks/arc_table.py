@@ -50,6 +50,7 @@ from typing import Any
 from seal_agent.arc.nano_world import eval_tasks, family_of, rl_tasks
 from seal_agent.arc.sources import choice_summary, evaluate_arc, fixed_source, policy_source
 from seal_agent.arc.config import RunConfig
+from seal_agent.inspect.figures import write_figure
 from seal_agent.config import deep_merge, read_yaml_mapping
 from seal_agent.jobs.arc import build_context, prepare_run, run_arc
 from seal_agent.run.driver import exclusive_run
@@ -300,6 +301,7 @@ def main() -> None:
             "seconds_per_seed": {s["seed"]: s["seconds"] for s in per_seed},
             "per_seed": [{k: v for k, v in s.items() if k != "candidates"} for s in per_seed],
         }, indent=1))
+        write_figure(args.json)  # its rows with their intervals, beside the JSON
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ from typing import Any
 
 import torch
 
+from seal_agent.inspect.figures import write_figure
 from seal_agent.config import deep_merge, load_run_config, read_yaml_mapping
 from seal_agent.jobs.knowledge import PreparedKnowledgeRun, build_knowledge_context, prepare_knowledge_run, run_knowledge
 from seal_agent.knowledge import nano_world
@@ -369,7 +370,7 @@ def main() -> None:
                 "rest_em": {s["seed"]: s["rest_em_summary"] for s in per_seed},
                 "seconds_per_seed": {s["seed"]: s["seconds"] for s in per_seed},
             }, indent=1))
-            print(f"wrote {args.json}")
+            print(f"wrote {args.json} and {write_figure(args.json).name}")
 
     finished: list[dict[str, Any]] = []
     for seed in seeds:  # the table as soon as each seed lands (each_seed reuses finished ones)

@@ -32,6 +32,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from seal_agent.inspect.figures import write_figure
+
 # What every table of one comparison must share (the model by its recipe: paths may differ).
 SAME = {"knowledge": ("model_recipe", "seeds", "rl_passages", "eval_passages"),
         "arc": ("model_recipe", "seeds", "rl_tasks", "eval_tasks")}
@@ -117,6 +119,7 @@ def main() -> None:
         comparison.update({k: first.get(k) for k in ("world", "model", "seeds", "settings", "loop_config", "model_recipe",
                                                      "rl_passages", "eval_passages", "rl_tasks", "eval_tasks") if k in first})
         args.json.write_text(json.dumps(comparison, indent=1))
+        write_figure(args.json)  # every algorithm's rows with their intervals, beside the JSON
         print(f"wrote {args.json}")
 
 
