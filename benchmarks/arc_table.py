@@ -4,7 +4,7 @@
     python benchmarks/arc_table.py --model models/nano --seeds 1,2,3 --spread --json benchmarks/results_arc_table_nano.json
     python benchmarks/arc_table.py --model meta-llama/Llama-3.2-1B-Instruct --arc-subset --json arc_subset.json   # GPU
 
-Protocol, for each seed (SEAL's, section 6 of DESIGN.md):
+Protocol, for each seed (SEAL's; docs/results/protocol.md):
   1. ReST-EM (`seal run arc`) runs on the RL tasks only: `--rounds` rounds of
      `--train-candidates` self-edits per task.
   2. The oracle is searched on the RL tasks only: every fixed self-edit of `ORACLE_GRID`
@@ -60,7 +60,7 @@ from seal_agent.run.seeding import add_table_options, each_seed
 from seal_agent.stats import success_row
 
 # SEAL's ARC subsets (ARC-AGI-1): the training tasks its policy learns on, the evaluation tasks
-# its released results score (8 of the 10 in its evaluation set; DESIGN.md).
+# its released results score (8 of the 10 in its evaluation set; docs/results/fidelity.md).
 SEAL_TRAIN_SUBSET = ["44f52bb0", "4be741c5", "5582e5ca", "5614dbcf", "5bd6f4ac", "6150a2bd", "67e8384a", "6d0aefbc",
                      "6e02f1e3", "8be77c9e", "8d5021e8", "8e1813be"]
 SEAL_EVAL_SUBSET = ["358ba94e", "59341089", "66e6c45b", "68b67ca3", "903d1b4a", "af24b4cc", "b1fc8b8e", "bc4146bd",

@@ -4,7 +4,7 @@
     python benchmarks/knowledge_table.py --model models/nano-knowledge --seeds 1,2,3 \\
         --json benchmarks/results_knowledge_table_nano.json
 
-Protocol, for each seed (DESIGN.md section 6):
+Protocol, for each seed (docs/results/protocol.md):
   1. ReST-EM (`seal run knowledge`, mode single) runs on the RL passages only: `--rounds`
      rounds of `--rl-passages` fresh passages, `--candidates` self-edits each.
   2. Every row is scored on the evaluation passages by `seal eval knowledge`'s code

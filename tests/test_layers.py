@@ -1,4 +1,4 @@
-"""The packages import each other one way only: the layering the README's "Layout" draws.
+"""The packages import each other one way only: the layering docs/concepts/layout.md draws.
 
 Every import in the project (module level or inside a function) is read from the source
 and mapped to its unit: a subpackage of `seal_agent` (the folders `tools/` and `graphs/` are
@@ -85,7 +85,7 @@ def upward_imports(root: Path) -> list[str]:
 
 def test_every_unit_has_a_layer():
     units = {unit_of(module_name(p, ROOT)) for p in source_files(ROOT)} - {None, "seal_agent.presets"}
-    assert units <= set(LAYER), f"give these a layer in LAYERS (and the README's Layout): {sorted(units - set(LAYER))}"
+    assert units <= set(LAYER), f"give these a layer in LAYERS (and docs/concepts/layout.md): {sorted(units - set(LAYER))}"
 
 
 def test_imports_point_down_only():

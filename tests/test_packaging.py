@@ -1,5 +1,6 @@
 """The wheel ships every package of the tree, all under the `seal_agent` namespace."""
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -24,7 +25,14 @@ def test_every_package_directory_is_listed_in_pyproject():
 
 
 def test_the_wheel_installs_nothing_outside_seal_agent(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+    # Built from a copy: setuptools leaves a build/ folder beside the sources it builds.
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("seal_agent", "tools", "graphs"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(source)],
                    check=True, capture_output=True, timeout=300)
     wheel = next(tmp_path.glob("seal_agent-*.whl"))
     tops = {name.split("/", 1)[0] for name in zipfile.ZipFile(wheel).namelist()}

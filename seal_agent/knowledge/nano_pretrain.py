@@ -23,7 +23,7 @@ The mixed corpus teaches answering, and copying only slowly (after 4000 steps th
 copied no name or value of a new passage). So two later phases (`pretrain_knowledge_nano`):
 self-edits alone, a fresh person each (none can be recalled instead of copied), until the
 model copies; then the answering corpus again beside fresh self-edits, since the second
-phase alone erodes answering (README: "The nano knowledge world").
+phase alone erodes answering (docs/results/knowledge-nano.md).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def pretrain_knowledge_nano(
          names and values from the passage, which the mixed corpus teaches slowly;
       3. `refresh_steps` on phase 1's qa and text people with fresh self-edits, at
          `self_edit_learning_rate`: phase 2 alone erodes answering from trained-in facts
-         (see the README's measurements), this brings it back and keeps the copying.
+         (docs/results/knowledge-nano.md), this brings it back and keeps the copying.
     `tokenizer_kind`: "bytes" (one token per byte) or "words" (`world_tokenizer` with
     `vocab_size` pieces: three times fewer tokens per step; it did not copy better).
     """

@@ -13,7 +13,7 @@ Forms: `full` shows the call's shape with placeholders (`<a fact that follows fr
 passage>`); `worked` shows instead a worked example as an earlier exchange (a passage
 about a bridge, no person and none of the knowledge world's attributes, and its call),
 because a small model copies placeholders, or an example shown inside the instructions,
-into its own self-edit, and ReST-EM then teaches it to copy more (README, the SmolLM2
+into its own self-edit, and ReST-EM then teaches it to copy more (docs/results/knowledge-smollm2.md, the
 diagnosis); `compact` is the passage and one line naming the tool.
 
 The same tool specs give the prompt's tool list and the decoding grammar; the grammar's
