@@ -40,6 +40,7 @@ def test_types_defaults_and_descriptions_are_written_as_a_reader_writes_them():
         names: list[str] = Field(default_factory=list, description="Some names.")
         limit: int | None = Field(None, description="A limit.")
         inner: Inner = Field(default_factory=Inner)
+        tuned: Inner = Field(default_factory=lambda: Inner(rate=0.5))
 
     assert type_text(Literal["a", 1]) == '"a" | 1'
     assert type_text(int | None) == "int | None"
@@ -49,3 +50,9 @@ def test_types_defaults_and_descriptions_are_written_as_a_reader_writes_them():
     assert "| `limit` | `int | None` | `None` | A limit. |" in page
     assert "### `inner`" in page and "The inner section." in page
     assert "| `inner.rate` | `float` | `0.001` | How fast \\| how far. |" in page
+    assert "| `tuned.rate` | `float` | `0.5` |" in page  # the default a run gets, not the class's
+
+
+def test_a_section_built_by_a_factory_shows_the_defaults_a_run_gets():
+    page = config_reference()
+    assert "| `update.lora.rank` | `int` | `32` |" in page and "| `policy.lora.rank` | `int` | `16` |" in page

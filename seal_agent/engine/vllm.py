@@ -4,9 +4,9 @@
 
 What vLLM does here, and how it is asked (its documented offline API):
     sampling   `LLM.generate(prompt, SamplingParams(n=K, temperature, top_p, max_tokens, seed,
-               structured_outputs=StructuredOutputsParams(json=<self-edit schema>)),
+               structured_outputs=StructuredOutputsParams(grammar=<the self-edit grammar>)),
                lora_request=<the policy's adapter>)`: K self-edits under the same tool-call
-               schema the local policy uses.
+               grammar (EBNF) the local policy uses.
     evaluation each candidate's trained TTT adapter is saved in peft format and attached per
                request (`LoRARequest(name, id, path)`, LoRA enabled with `max_lora_rank` from the
                config); decoding is greedy.

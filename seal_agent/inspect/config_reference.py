@@ -33,15 +33,17 @@ def type_text(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def default_text(field) -> str:
-    if field.default is PydanticUndefined:
-        if field.default_factory is None:
+def default_text(field, value: Any = PydanticUndefined) -> str:
+    """The default as a YAML writer would read it; `value`: the enclosing section's default
+    instance holds it (a section built by a factory may differ from its class's defaults)."""
+    if value is PydanticUndefined:
+        if field.default is not PydanticUndefined:
+            value = field.default
+        elif field.default_factory is not None:
+            value = field.default_factory()
+        else:
             return "required"
-        value = field.default_factory()
-        if isinstance(value, BaseModel):
-            return "(section)"
-        return f"`{value!r}`"
-    return f"`{field.default!r}`"
+    return "(section)" if isinstance(value, BaseModel) else f"`{value!r}`"
 
 
 def section_of(annotation: Any) -> type[BaseModel] | None:
@@ -50,26 +52,37 @@ def section_of(annotation: Any) -> type[BaseModel] | None:
     return next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
 
 
-def section_rows(model: type[BaseModel], prefix: str = "") -> tuple[list[str], list[tuple[str, type[BaseModel]]]]:
-    """Table rows of a section's own fields, and the sections nested in it (name, class)."""
+def default_instance(field) -> BaseModel | None:
+    """A section field's default: what its factory builds (the defaults a run really gets)."""
+    value = field.default if field.default is not PydanticUndefined else (
+        field.default_factory() if field.default_factory is not None else None)
+    return value if isinstance(value, BaseModel) else None
+
+
+def section_rows(model: type[BaseModel], prefix: str = "", instance: BaseModel | None = None):
+    """Table rows of a section's own fields, and the sections nested in it (name, class,
+    default instance). `instance`: the section's default as its parent builds it."""
     rows, nested = [], []
     for name, field in model.model_fields.items():
         section = section_of(field.annotation)
         if section is not None:
-            nested.append((f"{prefix}{name}", section))
+            inner = getattr(instance, name) if instance is not None else default_instance(field)
+            nested.append((f"{prefix}{name}", section, inner if isinstance(inner, BaseModel) else None))
             continue
+        value = getattr(instance, name) if instance is not None else PydanticUndefined
         description = " ".join((field.description or "").split()).replace("|", "\\|")
-        rows.append(f"| `{prefix}{name}` | `{type_text(field.annotation)}` | {default_text(field)} | {description} |")
+        rows.append(f"| `{prefix}{name}` | `{type_text(field.annotation)}` | {default_text(field, value)} | {description} |")
     return rows, nested
 
 
 def model_reference(model: type[BaseModel], title: str) -> str:
-    """One config class as Markdown: its top-level fields, then each section (depth first)."""
+    """One config class as Markdown: its top-level fields, then each section (depth first),
+    with the defaults a run gets when it sets nothing."""
     out = [f"## {title}", "", (model.__doc__ or "").strip(), ""]
-    todo: list[tuple[str, type[BaseModel]]] = [("", model)]
+    todo: list[tuple[str, type[BaseModel], BaseModel | None]] = [("", model, None)]
     while todo:
-        prefix, section = todo.pop(0)
-        rows, nested = section_rows(section, f"{prefix}." if prefix else "")
+        prefix, section, instance = todo.pop(0)
+        rows, nested = section_rows(section, f"{prefix}." if prefix else "", instance)
         if prefix:
             doc = " ".join((section.__doc__ or "").split())
             out += [f"### `{prefix}`", ""] + ([doc, ""] if doc and not doc.startswith(section.__name__ + "(") else [])

@@ -152,7 +152,7 @@ def policy_gradient_train(peft_model, tokenizer, samples: list[Sample], *, algor
 def sampled_nll(proposals: list[dict], current: int) -> dict[str, float]:
     """The round's mean negative log-probability per token of its sampled self-edits under
     the policy that sampled them (a Monte-Carlo estimate of the policy's entropy per token:
-    it falls as sampling concentrates); {} when the round recorded none (ReST-EM runs)."""
+    it falls as sampling concentrates); {} when the round recorded none."""
     records = [r for p in proposals if p["round"] == current for r in p.get("sampling_logprobs") or []]
     tokens = sum(r["tokens"] for r in records)
     return {"sampled_nll_per_token": round(-sum(r["sampling_logprob"] for r in records) / tokens, 5)} if tokens else {}
