@@ -3,7 +3,7 @@
 - `reference/configuration.md` is generated from the pydantic config classes
   (`seal_agent.inspect.config_reference`), so it always lists what the code accepts;
 - in `reference/cli.md`, each `<!-- options: seal run arc -->` marker becomes that
-  command's options, read from the `seal` command (`seal_agent.inspect.cli_reference`);
+  command's options, read from the `seal` command (`seal_agent.cli.reference`);
 - every figure the benchmarks drew (`benchmarks/*.svg`) is served as `figures/<name>.svg`,
   so the results pages show the committed figures, not copies of them.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mkdocs.structure.files import File
 
-from seal_agent.inspect.cli_reference import options_table
+from seal_agent.cli.reference import options_table
 from seal_agent.inspect.config_reference import config_reference
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from seal_agent.inspect.cli_reference import command_paths, options_table
+from seal_agent.cli.reference import command_paths, options_table
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "cli.md"
 
