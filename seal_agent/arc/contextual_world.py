@@ -1,0 +1,185 @@
+"""A nano ARC world where the right augmentation depends on the task: three kinds of rule.
+
+In the nano world (`seal_agent.arc.nano_world`) every rule is a cell-wise colour rule, so
+every geometric augmentation keeps the rule and one self-edit is best for every family. Here
+the families come in three kinds, and what an augmentation does to a task differs by kind:
+
+    kind          families (rl / eval)            a rotation        a colour permutation
+    colour-bound  replace(a, b) / mask(c)         keeps the rule    changes it (a, b, c move)
+    positional    fill_row(r, c) / fill_col(k, c) changes it        changes it (c moves)
+    colour-free   invert / swap_pair              keeps the rule    keeps it; and the test uses
+                                                                    a colour no demonstration shows
+
+So, as augmentations of the demonstrations go: for colour-bound rules rotations add true
+examples and permutations teach other rules; for positional rules both teach other rules;
+for colour-free rules the test's colour is unseen, and only permuted copies show the rule
+with other colours. `AUGMENTATION_EFFECT` states this per kind; the tests check it on the
+rules themselves. Whether a trained model's scores follow it is measured, not assumed (the
+spread matrix of family x fixed self-edit, before any RL).
+
+Families:
+    replace(a, b)    colour a becomes b, the rest unchanged
+    mask(c)          keep colour c, clear the others
+    fill_row(r, c)   the background cells of row r become c
+    fill_col(k, c)   the background cells of column k become c
+    invert           one foreground colour per grid: its cells are cleared, the background
+                     takes that colour
+    swap_pair        two foreground colours per grid: they swap
+
+Roles: RL and evaluation use different families of every kind (evaluation families never
+appear in RL), so a policy can only carry over what distinguishes the kinds. Parameters and
+tasks are deterministic in their seeds; grids are 3x3 like the nano world's.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from seal_agent.arc.data import ArcTask
+from seal_agent.grids import Pair
+
+SIDE = 3
+COLOURS = range(1, 10)
+KINDS = ("colour-bound", "positional", "colour-free")
+KIND_OF = {"replace": "colour-bound", "mask": "colour-bound", "fill_row": "positional", "fill_col": "positional",
+           "invert": "colour-free", "swap_pair": "colour-free"}
+# What each augmentation does to a rule of each kind ("keeps" or "changes" the rule).
+AUGMENTATION_EFFECT = {
+    "colour-bound": {"rotation": "keeps", "colour_permutation": "changes"},
+    "positional": {"rotation": "changes", "colour_permutation": "changes"},
+    "colour-free": {"rotation": "keeps", "colour_permutation": "keeps"},
+}
+ROLES = {
+    "rl": ("replace", "fill_row", "invert"),
+    "eval": ("mask", "fill_col", "swap_pair"),
+}
+
+
+@dataclass(frozen=True)
+class ContextualSpec:
+    family: str
+    params: tuple = ()
+
+    @property
+    def kind(self) -> str:
+        return KIND_OF[self.family]
+
+    @property
+    def name(self) -> str:
+        return "-".join([self.family, *map(str, self.params)])
+
+
+def transform(spec: ContextualSpec) -> Callable[[np.ndarray], np.ndarray]:
+    """The grid function of a spec."""
+    f, p = spec.family, spec.params
+    if f == "replace":
+        return lambda g: np.where(g == p[0], p[1], g)
+    if f == "mask":
+        return lambda g: np.where(g == p[0], g, 0)
+    if f == "fill_row":
+        def fill_row(g):
+            out = g.copy()
+            out[p[0]][out[p[0]] == 0] = p[1]
+            return out
+        return fill_row
+    if f == "fill_col":
+        def fill_col(g):
+            out = g.copy()
+            column = out[:, p[0]]
+            column[column == 0] = p[1]
+            return out
+        return fill_col
+    if f == "invert":
+        def invert(g):
+            colours = set(np.unique(g)) - {0}
+            if len(colours) != 1:
+                raise ValueError("invert needs exactly one foreground colour")
+            return np.where(g == 0, colours.pop(), 0)
+        return invert
+    if f == "swap_pair":
+        def swap_pair(g):
+            colours = sorted(set(np.unique(g)) - {0})
+            if len(colours) != 2:
+                raise ValueError("swap_pair needs exactly two foreground colours")
+            a, b = colours
+            return np.where(g == a, b, np.where(g == b, a, g))
+        return swap_pair
+    raise ValueError(f"unknown family {f!r}")
+
+
+def specs(role: str, seed: int) -> list[ContextualSpec]:
+    """One spec per family of the role (`ROLES`), its parameters drawn from `seed`."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; choose {', '.join(ROLES)}")
+    rng = random.Random(f"contextual/{role}/{seed}")
+    out = []
+    for family in ROLES[role]:
+        if family in ("replace",):
+            a, b = rng.sample(list(COLOURS), 2)
+            out.append(ContextualSpec(family, (a, b)))
+        elif family == "mask":
+            out.append(ContextualSpec(family, (rng.choice(list(COLOURS)),)))
+        elif family in ("fill_row", "fill_col"):
+            out.append(ContextualSpec(family, (rng.randrange(SIDE), rng.choice(list(COLOURS)))))
+        else:
+            out.append(ContextualSpec(family))
+    return out
+
+
+def _grid(rng: random.Random, colours: Sequence[int], density: float = 0.5) -> np.ndarray:
+    """A SIDE x SIDE grid of `colours` and background, every colour present at least once."""
+    while True:
+        grid = np.array([[rng.choice(colours) if rng.random() < density else 0 for _ in range(SIDE)] for _ in range(SIDE)])
+        if set(np.unique(grid)) - {0} == set(colours) and (grid == 0).any():
+            return grid
+
+
+def make_task(spec: ContextualSpec, seed: int, demonstrations: int = 3) -> ArcTask:
+    """A task of `spec`: demonstrations and one test pair, each showing the rule.
+
+    Colour-free rules draw each grid's colours afresh, and the test's colours are ones no
+    demonstration uses: the rule can only be read as "whatever the colours are".
+    """
+    rng = random.Random(f"{spec.name}/{seed}")
+    f = transform(spec)
+    pairs: list[Pair] = []
+    used: set[int] = set()
+    rule_colours = {spec.params[-1]} | ({spec.params[0]} if spec.family in ("replace", "mask") else set()) if spec.params else set()
+    palette = [c for c in COLOURS if c not in rule_colours]
+    for index in range(demonstrations + 1):
+        test = index == demonstrations
+        for _ in range(10_000):
+            if spec.family == "invert":
+                colours = [rng.choice([c for c in COLOURS if c not in used] if test else list(COLOURS))]
+            elif spec.family == "swap_pair":
+                colours = rng.sample([c for c in COLOURS if c not in used] if test else list(COLOURS), 2)
+            else:
+                shown = [spec.params[0]] if spec.family in ("replace", "mask") else []
+                colours = shown + rng.sample(palette, 2)
+            grid = _grid(rng, colours)
+            out = f(grid)
+            if not np.array_equal(out, grid):
+                break
+        else:
+            raise ValueError(f"{spec.name}: no grid shows this rule")
+        if not test:
+            used |= set(colours)
+        pairs.append(Pair(grid.tolist(), np.asarray(out).tolist()))
+    return ArcTask(f"{spec.name}-{seed}", tuple(pairs[:demonstrations]), tuple(pairs[demonstrations:]))
+
+
+def tasks(role: str, per_family: int, seed: int) -> list[ArcTask]:
+    """`per_family` tasks of every family of the role, deterministic in `seed`."""
+    return [make_task(spec, seed * 1000 + i) for i in range(per_family) for spec in specs(role, seed * 1000 + i)]
+
+
+def family_of(task_id: str) -> str:
+    return task_id.split("-", 1)[0]
+
+
+def kind_of(task_id: str) -> str:
+    return KIND_OF[family_of(task_id)]

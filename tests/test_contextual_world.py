@@ -1,0 +1,73 @@
+"""The contextual ARC world: tasks follow their rules, roles keep families apart, and each kind of
+rule reacts to rotations and colour permutations as AUGMENTATION_EFFECT says."""
+
+import random
+
+import numpy as np
+import pytest
+
+from seal_agent.arc import contextual_world as world
+from seal_agent.arc.data import validate_task
+
+
+def all_specs():
+    return [spec for role in world.ROLES for seed in range(4) for spec in world.specs(role, seed)]
+
+
+def test_tasks_are_valid_deterministic_and_follow_their_rule():
+    assert world.tasks("rl", 2, seed=1) == world.tasks("rl", 2, seed=1) != world.tasks("rl", 2, seed=2)
+    for spec in all_specs():
+        for seed in range(3):
+            task = world.make_task(spec, seed)
+            validate_task(task.task_id, task.to_json(), "generated")
+            f = world.transform(spec)
+            for pair in task.train + task.test:
+                assert np.array_equal(f(np.array(pair.input)), np.array(pair.output)) and pair.input != pair.output
+
+
+def test_rl_and_evaluation_share_no_family_and_cover_every_kind():
+    rl, evaluation = set(world.ROLES["rl"]), set(world.ROLES["eval"])
+    assert not rl & evaluation
+    for role in (rl, evaluation):
+        assert {world.KIND_OF[f] for f in role} == set(world.KINDS)
+    task = world.tasks("eval", 1, seed=3)[0]
+    assert world.family_of(task.task_id) in evaluation and world.kind_of(task.task_id) in world.KINDS
+
+
+def test_a_colour_free_task_tests_colours_no_demonstration_shows():
+    for family in ("invert", "swap_pair"):
+        for seed in range(10):
+            task = world.make_task(world.ContextualSpec(family), seed)
+            shown = {c for pair in task.train for row in pair.input for c in row} - {0}
+            tested = {c for row in task.test[0].input for c in row} - {0}
+            assert tested and not tested & shown
+
+
+def valid_grids(spec, count=200):
+    """Grids the rule applies to: the inputs of many tasks of the spec."""
+    return [np.array(pair.input) for seed in range(count // 4) for pair in world.make_task(spec, seed).train + world.make_task(spec, seed).test]
+
+
+def rotate(g):
+    return np.rot90(g)
+
+
+def permute(g, seed):
+    colours = list(world.COLOURS)
+    shuffled = colours[:]
+    random.Random(seed).shuffle(shuffled)
+    table = np.array([0, *shuffled])
+    return table[g]
+
+
+@pytest.mark.parametrize("spec", [s for s in all_specs()], ids=lambda s: s.name)
+def test_each_kind_reacts_to_augmentations_as_stated(spec):
+    f = world.transform(spec)
+    effect = world.AUGMENTATION_EFFECT[spec.kind]
+    grids = valid_grids(spec)
+    for augmentation, apply in (("rotation", rotate), ("colour_permutation", lambda g: permute(g, 7))):
+        kept = [np.array_equal(f(apply(g)), apply(f(g))) for g in grids]
+        if effect[augmentation] == "keeps":
+            assert all(kept), f"{spec.name}: {augmentation} should keep the rule"
+        else:  # the augmented demonstrations show another rule, for some grids at least
+            assert not all(kept), f"{spec.name}: {augmentation} should change the rule"
