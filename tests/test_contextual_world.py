@@ -71,3 +71,11 @@ def test_each_kind_reacts_to_augmentations_as_stated(spec):
             assert all(kept), f"{spec.name}: {augmentation} should keep the rule"
         else:  # the augmented demonstrations show another rule, for some grids at least
             assert not all(kept), f"{spec.name}: {augmentation} should change the rule"
+
+
+def test_no_rule_is_one_the_nano_world_pretrains_on():
+    from seal_agent.arc.nano_world import pretraining_specs
+
+    pretrained = {(s.family, tuple(s.params)) for s in pretraining_specs()}
+    drawn = {(s.family, s.params) for role in world.ROLES for seed in range(200) for s in world.specs(role, seed)}
+    assert pretrained and not drawn & pretrained

@@ -27,7 +27,10 @@ Families:
     swap_pair        two foreground colours per grid: they swap
 
 Roles: RL and evaluation use different families of every kind (evaluation families never
-appear in RL), so a policy can only carry over what distinguishes the kinds. Parameters and
+appear in RL), so a policy can only carry over what distinguishes the kinds. The nano
+world's pretraining has replace and mask rules too; their parameters here are never the
+ones it pretrains on (`nano_world.pretraining_specs`), so a nano model pretrained there
+meets every rule of this world for the first time. Parameters and
 tasks are deterministic in their seeds; grids are 3x3 like the nano world's.
 """
 
@@ -111,18 +114,31 @@ def transform(spec: ContextualSpec) -> Callable[[np.ndarray], np.ndarray]:
     raise ValueError(f"unknown family {f!r}")
 
 
+def pretrained_params() -> dict[str, set[tuple]]:
+    """The parameters the nano world pretrains its replace and mask rules on."""
+    from seal_agent.arc.nano_world import pretraining_specs
+
+    seen: dict[str, set[tuple]] = {"replace": set(), "mask": set()}
+    for spec in pretraining_specs():
+        if spec.family in seen:
+            seen[spec.family].add(tuple(spec.params))
+    return seen
+
+
 def specs(role: str, seed: int) -> list[ContextualSpec]:
-    """One spec per family of the role (`ROLES`), its parameters drawn from `seed`."""
+    """One spec per family of the role (`ROLES`), its parameters drawn from `seed` (never
+    parameters the nano world pretrains on)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose {', '.join(ROLES)}")
     rng = random.Random(f"contextual/{role}/{seed}")
+    seen = pretrained_params()
     out = []
     for family in ROLES[role]:
-        if family in ("replace",):
-            a, b = rng.sample(list(COLOURS), 2)
-            out.append(ContextualSpec(family, (a, b)))
+        if family == "replace":
+            pairs = [(a, b) for a in COLOURS for b in COLOURS if a != b and (a, b) not in seen["replace"]]
+            out.append(ContextualSpec(family, rng.choice(pairs)))
         elif family == "mask":
-            out.append(ContextualSpec(family, (rng.choice(list(COLOURS)),)))
+            out.append(ContextualSpec(family, (rng.choice([c for c in COLOURS if (c,) not in seen["mask"]]),)))
         elif family in ("fill_row", "fill_col"):
             out.append(ContextualSpec(family, (rng.randrange(SIDE), rng.choice(list(COLOURS)))))
         else:
