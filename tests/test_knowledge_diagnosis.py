@@ -56,3 +56,24 @@ def test_the_worked_example_is_an_earlier_exchange_whose_call_validates(variant)
     assert not isinstance(validate_knowledge_edit(worked, tools), Rejection)
     # A statement copied from the worked example is read as copied.
     assert all(COPIED_FROM_EXAMPLE.search(line) for line in call["arguments"].get("statements", []))
+
+
+def implications(*statements):
+    return AIMessage("", tool_calls=[{"name": "write_implications", "args": {"statements": list(statements)}, "id": "c"}])
+
+
+@pytest.mark.parametrize("copied", ["<another one>", "The Orvel Bridge crosses the river Tam."])
+def test_reject_copied_example_rejects_a_self_edit_that_copies_the_prompt(copied):
+    from seal_agent.knowledge.baselines import sequences_or_none
+    from seal_agent.knowledge.scoring import validated
+    from seal_agent.policy.candidates import candidates_from
+
+    tools = variant_tools("implications", knowledge_tools())
+    message = implications("Vantor Quell lives in Pelmora.", copied)
+    row = {}
+    assert validated(candidates_from([message])[0], tools, row) is not None and "status" not in row  # off by default
+    assert validated(candidates_from([message])[0], tools, row, reject_copied_example=True) is None
+    assert row["status"] == "rejected" and "copies the prompt's example" in row["reason"]
+    assert sequences_or_none(message, tools) is not None and sequences_or_none(message, tools, True) is None
+    clean = implications("Vantor Quell lives in Pelmora.")
+    assert sequences_or_none(clean, tools, True) == ["Vantor Quell lives in Pelmora."]

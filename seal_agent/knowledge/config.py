@@ -52,6 +52,11 @@ class KnowledgePolicyConfig(PolicySettings):
         "the same with a worked example (a passage about a bridge and its call) instead of placeholders, which small "
         "models copy. compact: the passage and one line naming the tool (for small models).",
     )
+    reject_copied_example: bool = Field(
+        False, description="Reject a self-edit with a line copied from the prompt's example (a placeholder, or the worked "
+        "example's subject), as a malformed one is rejected: it earns no reward, so ReST-EM never keeps it, and a row "
+        "that samples it trains on the passage alone.",
+    )
     candidates_per_passage: int = Field(5, ge=1, description="k self-edits sampled per passage (paper: 5).")
     temperature: float = Field(1.0, ge=0, description="Sampling temperature; 0 is greedy.")
     max_new_tokens: int = Field(1024, ge=8, description="Token budget of one self-edit.")

@@ -24,7 +24,7 @@ from seal_agent.engine.sequential import TrainJob, planned_steps, split_on_out_o
 from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.data import Passage
 from seal_agent.knowledge.gate import skip_row
-from seal_agent.knowledge.prompts import bounded_tool_specs, knowledge_messages
+from seal_agent.knowledge.prompts import COPIED_FROM_EXAMPLE, bounded_tool_specs, knowledge_messages
 from seal_agent.knowledge.reward import mean_metrics, passage_metrics, reward_of, score_passage
 from seal_agent.knowledge.update import self_edit_examples
 from seal_agent.policy.candidates import candidates_from, rebuild_message
@@ -60,9 +60,18 @@ def candidate_row(round_: int, passage_id: str, candidate: Candidate) -> dict[st
     }
 
 
-def validated(candidate: Candidate, tools: list, row: dict[str, Any]) -> KnowledgeEdit | None:
+def copied_example_rejection(edit: KnowledgeEdit | Rejection, reject_copied_example: bool) -> KnowledgeEdit | Rejection:
+    """`policy.reject_copied_example`: a self-edit with a line copied from the prompt's example is rejected."""
+    if reject_copied_example and not isinstance(edit, Rejection):
+        copied = next((text for text in edit.sequences if COPIED_FROM_EXAMPLE.search(text)), None)
+        if copied is not None:
+            return Rejection(f"a statement copies the prompt's example: {copied[:80]!r}")
+    return edit
+
+
+def validated(candidate: Candidate, tools: list, row: dict[str, Any], reject_copied_example: bool = False) -> KnowledgeEdit | None:
     """The candidate's self-edit, or None with the row marked rejected and why."""
-    edit = validate_knowledge_edit(rebuild_message(candidate), tools)
+    edit = copied_example_rejection(validate_knowledge_edit(rebuild_message(candidate), tools), reject_copied_example)
     if isinstance(edit, Rejection):
         row.update(status="rejected", reason=edit.reason)
         return None
@@ -103,7 +112,7 @@ def score_self_edits(
     for candidate in candidates:
         row = candidate_row(round_, passage.passage_id, candidate)
         rows.append(row)
-        edit = validated(candidate, tools, row)
+        edit = validated(candidate, tools, row, config.policy.reject_copied_example)
         if edit is None:
             continue
         if edit.skips_update:  # the policy chose no update: nothing to train, nothing gained or paid
