@@ -23,6 +23,7 @@ FIGURES = [
     "results_rl_comparison_arc_nano.json",
     "results_knowledge_table_nano.json",
     "results_knowledge_table_smollm2.json",
+    "results_knowledge_table_smollm2_worked.json",
 ]
 # The README's one figure: SEAL on held-out ARC families, and on a real model's knowledge.
 HEADLINE = ("results_headline.svg", ["results_arc_table_nano.json", "results_knowledge_table_smollm2.json"])
