@@ -123,8 +123,7 @@ def test_the_reader_finds_blocks_marks_and_indented_fences(tmp_path):
 def test_a_failing_block_fails_with_its_place_and_output(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("```bash\necho made > file.txt\n```\n\n```bash\ncat file.txt\necho broken >&2\nexit 3\n```\n")
-    original = ROOT
     with pytest.raises(pytest.fail.Exception) as failure:
-        for block in blocks_of(page):
-            run_block(Block(original / "README.md", block.line, block.language, block.code, None, ""), tmp_path)
+        for block in blocks_of(page):  # placed in README.md so that where() can name it
+            run_block(Block(ROOT / "README.md", block.line, block.language, block.code, None, ""), tmp_path)
     assert "README.md:5 exited 3" in str(failure.value) and "made" in str(failure.value) and "broken" in str(failure.value)

@@ -33,17 +33,15 @@ def type_text(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def default_text(field, value: Any = PydanticUndefined) -> str:
-    """The default as a YAML writer would read it; `value`: the enclosing section's default
-    instance holds it (a section built by a factory may differ from its class's defaults)."""
-    if value is PydanticUndefined:
-        if field.default is not PydanticUndefined:
-            value = field.default
-        elif field.default_factory is not None:
-            value = field.default_factory()
-        else:
-            return "required"
-    return "(section)" if isinstance(value, BaseModel) else f"`{value!r}`"
+def field_default(field) -> Any:
+    """A field's default value (what its factory builds, if it has one), or PydanticUndefined."""
+    if field.default is not PydanticUndefined:
+        return field.default
+    return field.default_factory() if field.default_factory is not None else PydanticUndefined
+
+
+def default_text(value: Any) -> str:
+    return "required" if value is PydanticUndefined else f"`{value!r}`"
 
 
 def section_of(annotation: Any) -> type[BaseModel] | None:
@@ -52,26 +50,19 @@ def section_of(annotation: Any) -> type[BaseModel] | None:
     return next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
 
 
-def default_instance(field) -> BaseModel | None:
-    """A section field's default: what its factory builds (the defaults a run really gets)."""
-    value = field.default if field.default is not PydanticUndefined else (
-        field.default_factory() if field.default_factory is not None else None)
-    return value if isinstance(value, BaseModel) else None
-
-
 def section_rows(model: type[BaseModel], prefix: str = "", instance: BaseModel | None = None):
     """Table rows of a section's own fields, and the sections nested in it (name, class,
-    default instance). `instance`: the section's default as its parent builds it."""
+    default instance). `instance`: the section's default as its parent builds it (a section
+    built by a factory may differ from its class's defaults)."""
     rows, nested = [], []
     for name, field in model.model_fields.items():
+        value = getattr(instance, name) if instance is not None else field_default(field)
         section = section_of(field.annotation)
         if section is not None:
-            inner = getattr(instance, name) if instance is not None else default_instance(field)
-            nested.append((f"{prefix}{name}", section, inner if isinstance(inner, BaseModel) else None))
+            nested.append((f"{prefix}{name}", section, value if isinstance(value, BaseModel) else None))
             continue
-        value = getattr(instance, name) if instance is not None else PydanticUndefined
         description = " ".join((field.description or "").split()).replace("|", "\\|")
-        rows.append(f"| `{prefix}{name}` | `{type_text(field.annotation)}` | {default_text(field, value)} | {description} |")
+        rows.append(f"| `{prefix}{name}` | `{type_text(field.annotation)}` | {default_text(value)} | {description} |")
     return rows, nested
 
 

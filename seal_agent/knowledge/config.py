@@ -49,8 +49,8 @@ class KnowledgePolicyConfig(PolicySettings):
     )
     prompt_form: Literal["full", "worked", "compact"] = Field(
         "full", description="full: instructions, the tool and an example call with placeholders, then the passage. worked: "
-        "the same with a worked example (a passage about a bridge and its call) instead of placeholders, which small "
-        "models copy. compact: the passage and one line naming the tool (for small models).",
+        "the instructions without that example, then a worked example as an earlier exchange (a passage about a bridge "
+        "and its call), since small models copy placeholders. compact: the passage and one line naming the tool (for small models).",
     )
     reject_copied_example: bool = Field(
         False, description="Reject a self-edit with a line copied from the prompt's example (a placeholder, or the worked "

@@ -75,19 +75,15 @@ VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
 # The worked example (`policy.prompt_form: worked`): a passage about a bridge, and per variant
 # the call a good self-edit of it would be. Nothing in it names a person or an attribute the
 # knowledge world asks about, so it shows the form without giving away the questions.
-WORKED_PASSAGE = "Title: The Orvel Bridge\nPassage:\nThe Orvel Bridge crosses the river Tam. It was built of grey stone in 1821."
+WORKED_TITLE, WORKED_CONTEXT = "The Orvel Bridge", "The Orvel Bridge crosses the river Tam. It was built of grey stone in 1821."
+_BRIDGE = ["The Orvel Bridge crosses the river Tam.", "The Orvel Bridge is made of grey stone.",
+           "The Orvel Bridge was built in 1821.", "The river Tam is crossed by the Orvel Bridge."]
+_BRIDGE_LONG = _BRIDGE + ["The Orvel Bridge is a stone bridge over the river Tam.",
+                          "In 1821 the Orvel Bridge was built over the Tam."]
 WORKED_ARGUMENTS: dict[str, dict[str, Any]] = {
-    "implications": {"statements": [
-        "The Orvel Bridge crosses the river Tam.", "The Orvel Bridge is made of grey stone.",
-        "The Orvel Bridge was built in 1821.", "The river Tam is crossed by the Orvel Bridge."]},
-    "implications-long": {"statements": [
-        "The Orvel Bridge crosses the river Tam.", "The Orvel Bridge is made of grey stone.",
-        "The Orvel Bridge was built in 1821.", "The river Tam is crossed by the Orvel Bridge.",
-        "The Orvel Bridge is a stone bridge over the river Tam.", "In 1821 the Orvel Bridge was built over the Tam."]},
-    "implications-very-long": {"statements": [
-        "The Orvel Bridge crosses the river Tam.", "The Orvel Bridge is made of grey stone.",
-        "The Orvel Bridge was built in 1821.", "The river Tam is crossed by the Orvel Bridge.",
-        "The Orvel Bridge is a stone bridge over the river Tam.", "In 1821 the Orvel Bridge was built over the Tam.",
+    "implications": {"statements": _BRIDGE},
+    "implications-long": {"statements": _BRIDGE_LONG},
+    "implications-very-long": {"statements": _BRIDGE_LONG + [
         "The stone of the Orvel Bridge is grey.", "The Orvel Bridge was built in the nineteenth century."]},
     "rewrite": {"text": "Built in 1821 of grey stone, the Orvel Bridge spans the river Tam."},
     "self-qa": {"pairs": [
@@ -124,6 +120,11 @@ COMPACT_FORMAT_GATED = "Training data (a JSON array with one call of {name}, or 
 GATE_INSTRUCTION = " If you already know what the passage says, call no_update instead: an update has a cost."
 
 
+def passage_block(title: str | None, context: str) -> str:
+    """A passage as every prompt form shows it: its title line (if any), then its text."""
+    return (f"Title: {title}\n" if title else "") + f"Passage:\n{context}"
+
+
 def knowledge_messages(passage: Passage, variant: str, tools: Sequence[BaseTool], form: str = "full") -> list[BaseMessage]:
     """The messages that ask for a self-edit of `passage`.
 
@@ -136,18 +137,17 @@ def knowledge_messages(passage: Passage, variant: str, tools: Sequence[BaseTool]
     name, task, example_args = VARIANTS[variant]
     gated = any(t.name == NO_UPDATE for t in tools)
     if form == "compact":
-        title = f"Title: {passage.title}\n" if passage.title else ""
         line = (COMPACT_FORMAT_GATED if gated else COMPACT_FORMAT).format(name=name)
-        return [HumanMessage(f"{title}Passage:\n{passage.context}\n\n{line}")]
+        return [HumanMessage(f"{passage_block(passage.title, passage.context)}\n\n{line}")]
     if form not in ("full", "worked"):
         raise ValueError(f"unknown prompt form {form!r}; choose full, worked or compact")
     example = "." if form == "worked" else ", for example:\n" + json.dumps([{"name": name, "arguments": example_args}])
     system = INSTRUCTIONS.format(task=task + (GATE_INSTRUCTION if gated else ""), tools=describe_tools(tools), example=example)
-    title = f"Title: {passage.title}\n" if passage.title else ""
-    ask = HumanMessage(f"{title}Passage:\n{passage.context}\n\nYour training data:")
+    ask = HumanMessage(f"{passage_block(passage.title, passage.context)}\n\nYour training data:")
     if form == "worked":
+        worked_ask = HumanMessage(f"{passage_block(WORKED_TITLE, WORKED_CONTEXT)}\n\nYour training data:")
         worked_call = json.dumps([{"name": name, "arguments": WORKED_ARGUMENTS[variant]}])
-        return [SystemMessage(system), HumanMessage(f"{WORKED_PASSAGE}\n\nYour training data:"), AIMessage(worked_call), ask]
+        return [SystemMessage(system), worked_ask, AIMessage(worked_call), ask]
     return [SystemMessage(system), ask]
 
 
