@@ -99,7 +99,8 @@ def test_cell_wise_families_do_what_they_say():
         family_transform("rotate", (1,))
 
 
-def test_pretraining_self_edits_follow_the_rendered_policy_prompt_and_fit_the_grammar():
+@pytest.mark.parametrize("vocabulary", ["seal", "open"])
+def test_pretraining_self_edits_follow_the_rendered_policy_prompt_and_fit_the_grammar(vocabulary):
     """The initial policy's prior is learnt in the very context the loop asks in, in a form its grammar allows."""
     import random
 
@@ -114,16 +115,23 @@ def test_pretraining_self_edits_follow_the_rendered_policy_prompt_and_fit_the_gr
 
     tokenizer = build_byte_tokenizer()
     task = pretraining_tasks(1, seed=3)[0]
-    example = self_edit_example(tokenizer, task, random.Random(0))
-    prompt = render_chat(tokenizer, self_edit_messages(task, arc_tools("seal"), prompt=PROMPT))
+    example = self_edit_example(tokenizer, task, random.Random(0), vocabulary)
+    prompt = render_chat(tokenizer, self_edit_messages(task, arc_tools(vocabulary), prompt=PROMPT))
     prompt_length = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
     assert tokenizer.decode(example.input_ids[:prompt_length]) == prompt
     assert all(label == -100 for label in example.labels[:prompt_length])  # the prompt is never in the loss
     assert example.labels[prompt_length:] == example.input_ids[prompt_length:]
     info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=len(tokenizer), stop_token_ids=[tokenizer.eos_token_id])
-    grammar = xgr.GrammarCompiler(info).compile_grammar(self_edit_grammar(openai_tools(arc_tools("seal")), 0))
+    grammar = xgr.GrammarCompiler(info).compile_grammar(self_edit_grammar(openai_tools(arc_tools(vocabulary)), 0 if vocabulary == "seal" else 6))
     rng = random.Random(1)
+    names = []
     for _ in range(200):  # small learning rates too: the grammar writes no exponents
         matcher = xgr.GrammarMatcher(grammar)
-        ids = tokenizer(self_edit_text(rng), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        text = self_edit_text(rng, vocabulary)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         assert all(matcher.accept_token(token) for token in ids)
+        names.append([call["name"] for call in json.loads(text)][:-1])
+    if vocabulary == "open":  # rotations and colour permutations, each group on about half the time
+        for group in ("rotate", "permute_colours"):
+            assert 0.35 < sum(group in n for n in names) / len(names) < 0.65
+        assert {name for n in names for name in n} == {"rotate", "permute_colours"} and [] in names

@@ -18,6 +18,8 @@ beside it (`eval_arc`, `knowledge`, `trace`) and share `common`.
 
 from __future__ import annotations
 
+import functools
+
 import json
 import sys
 from pathlib import Path
@@ -241,7 +243,9 @@ app.add_typer(models_app, name="models")
 @pretrain_app.command("nano")
 def pretrain_nano_command(
     out: Path = typer.Option(..., "--out", help="Directory for the model (loadable with from_pretrained)."),
-    world: str = typer.Option("arc", help="arc (the nano ARC world) or knowledge (the nano knowledge world)."),
+    world: str = typer.Option(
+        "arc", help="arc (the nano ARC world), contextual (the same tasks, self-edits of the open vocabulary: for the "
+        "contextual ARC world) or knowledge (the nano knowledge world)."),
     size: str = typer.Option("small", help="small (minutes on a CPU) or medium (a GPU)."),
     steps: int = typer.Option(2000, min=1, help="Optimiser steps (2000: 6 to 10 minutes on 2 CPU cores at the small size)."),
     batch_size: int = typer.Option(16, min=1, help="Sequences per step."),
@@ -260,7 +264,8 @@ def pretrain_nano_command(
     from seal_agent.knowledge.nano_pretrain import TOKENIZERS, pretrain_knowledge_nano
     from seal_agent.model.tiny import SIZES
 
-    pretrainers = {"arc": pretrain_nano, "knowledge": pretrain_knowledge_nano}
+    pretrainers = {"arc": pretrain_nano, "contextual": functools.partial(pretrain_nano, vocabulary="open"),
+                   "knowledge": pretrain_knowledge_nano}
     if world not in pretrainers:
         fail(f"unknown world {world!r}; choose {', '.join(pretrainers)}")
     if size not in SIZES:
