@@ -50,6 +50,8 @@ from typing import Any
 
 import numpy as np
 
+from seal_agent.arc import contextual_rows
+from seal_agent.arc import contextual_world
 from seal_agent.arc.nano_world import eval_tasks, family_of, rl_tasks
 from seal_agent.arc.sources import choice_summary, evaluate_arc, fixed_source, policy_source
 from seal_agent.arc.config import RunConfig
@@ -60,7 +62,7 @@ from seal_agent.run.driver import exclusive_run
 from seal_agent.arc.data import load_configured_tasks
 from seal_agent.model.tiny import recipe_summary
 from seal_agent.run.seeding import add_table_options, each_seed
-from seal_agent.stats import success_row
+from seal_agent.stats import between_seed_interval, success_row
 
 # SEAL's ARC subsets (ARC-AGI-1): the files its released few-shot code reads, in their order.
 # Its scripts split a task into one entry per test input ("44f52bb0-0", "44f52bb0-1"), shuffle
@@ -110,6 +112,11 @@ NANO_CONFIG = {
 }
 
 
+# The contextual world's loop: the nano loop with the open vocabulary (rotations and colour
+# permutations as calls of their own, `seal pretrain nano --world contextual`'s prior).
+CONTEXTUAL_CONFIG = deep_merge(NANO_CONFIG, {"policy": {"max_optional_calls": 6}, "tools": {"vocabulary": "open"}})
+
+
 def self_edit_calls(learning_rate: float, epochs: int, basic: bool, every_group: bool = False) -> list[dict[str, Any]]:
     flags = {f"use_{g}_augmentations": every_group or (basic and g == "basic") for g in ("basic", "size", "chain", "repeat")}
     return [{"name": "data_generation", "arguments": flags},
@@ -143,7 +150,7 @@ def check_disjoint(rl, evaluation, by_family: bool) -> None:
 
 def seed_config(args, seed: int, data: dict[str, Any], extra: dict[str, Any]) -> Any:
     """The loop's config for one seed: the nano world's (or the paper preset for --arc-subset), then --config, then `extra`."""
-    layers = {} if args.arc_subset else NANO_CONFIG
+    layers = {} if args.arc_subset else CONTEXTUAL_CONFIG if args.world == "contextual" else NANO_CONFIG
     layers = deep_merge(layers, read_yaml_mapping(args.config) if args.config else {})
     layers = deep_merge(layers, {"seed": seed, "model": {"name_or_path": args.model}, "data": data})
     return RunConfig.resolve("paper" if args.arc_subset else None, overrides=deep_merge(layers, extra))
@@ -161,14 +168,21 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
         evaluation = load_configured_tasks(seed_config(args, seed, eval_data, {}).data)
         no_update_data = eval_data
     else:
-        rl, evaluation = rl_tasks(args.rl_tasks_per_spec, 10 + seed), eval_tasks(args.eval_tasks_per_spec, 20 + seed)
+        if args.world == "contextual":
+            rl = contextual_world.tasks("rl", args.rl_tasks_per_spec, 10 + seed)
+            evaluation = contextual_world.tasks("eval", args.eval_tasks_per_spec, 20 + seed)
+            more = contextual_world.tasks("eval", max(args.no_update_tasks_per_spec, args.eval_tasks_per_spec), 20 + seed)
+        else:
+            rl, evaluation = rl_tasks(args.rl_tasks_per_spec, 10 + seed), eval_tasks(args.eval_tasks_per_spec, 20 + seed)
+            more = eval_tasks(max(args.no_update_tasks_per_spec, args.eval_tasks_per_spec), 20 + seed)
         rl_data = {"source": "path", "path": str(write_tasks(rl, work / "rl-tasks")), "tasks": []}
         eval_data = {"source": "path", "path": str(write_tasks(evaluation, work / "eval-tasks")), "tasks": []}
-        # A superset of the evaluation tasks (same specs and seeds, more of them): see --no-update-tasks-per-spec.
-        more = eval_tasks(max(args.no_update_tasks_per_spec, args.eval_tasks_per_spec), 20 + seed)
+        # `more`: a superset of the evaluation tasks (same specs and seeds, more of them): see --no-update-tasks-per-spec.
         no_update_data = {"source": "path", "path": str(write_tasks(more, work / "no-update-tasks")), "tasks": []}
     check_disjoint(rl, evaluation, by_family=not args.arc_subset)
     seconds: dict[str, float] = {}
+    if args.world == "contextual":
+        return run_contextual_seed(args, seed, work, rl, evaluation, rl_data, eval_data, no_update_data)
 
     # 1. ReST-EM on the RL tasks only.
     start = time.perf_counter()
@@ -230,6 +244,77 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
     }
 
 
+def run_contextual_seed(args, seed: int, work: Path, rl, evaluation, rl_data, eval_data, no_update_data) -> dict[str, Any]:
+    """One seed of the contextual world's table (`seal_agent/arc/contextual_rows.py` says what each row is).
+
+    1. The tuned constant's search on the RL tasks, within the RL phase's TTT runs: the RL
+       tasks' spread matrix. 2. Every fixed self-edit on the evaluation tasks (the evaluation
+       spread matrix, and each family's best: the per-family oracle). With `--rows spread`
+       that is all (the world's design, before any RL). 3. The outer loop on the RL tasks.
+    4. Every row on the evaluation tasks.
+    """
+    grid = contextual_rows.fixed_grid()
+    seconds: dict[str, float] = {}
+    record: dict[str, Any] = {"seed": seed, "rl_tasks": [t.task_id for t in rl], "eval_tasks": [t.task_id for t in evaluation]}
+    eval_config = seed_config(args, seed, eval_data, {})
+    fixed = lambda names: lambda ctx: [fixed_source(n, grid[n]) for n in names]  # noqa: E731
+    if args.rows in ("all", "spread"):
+        start = time.perf_counter()
+        budget = args.rounds * args.train_candidates * len(rl)
+        configs, k = contextual_rows.search_plan(list(grid), len(rl), budget, seed)
+        say(f"seed {seed}: tuned-constant search, {len(configs)} fixed self-edits x {k} on {len(rl)} RL tasks "
+            f"({len(configs) * k * len(rl)} of the RL phase's {budget} TTT runs)")
+        search = score_rows(seed_config(args, seed, rl_data, {}), work / "constant-search", fixed(configs), k, no_update=False)
+        record["rl_spread"] = contextual_rows.spread_matrix(search["candidates"], dict(enumerate(configs, start=1)))
+        tuned = contextual_rows.best_overall(record["rl_spread"])
+        record["tuned_constant"] = {"name": tuned, "self_edit": grid[tuned], "budget_runs": budget, "configs_scored": len(configs),
+                                    "self_edits_per_task": k, "runs_used": len(search["candidates"])}
+        seconds["constant_search"] = time.perf_counter() - start
+        start = time.perf_counter()
+        say(f"seed {seed}: the spread, {len(grid)} fixed self-edits x {args.spread_candidates} on {len(evaluation)} evaluation tasks")
+        spread = score_rows(eval_config, work / "spread", fixed(list(grid)), args.spread_candidates, no_update=False)
+        record["eval_spread"] = contextual_rows.spread_matrix(spread["candidates"], dict(enumerate(grid, start=1)))
+        record["per_family_oracle"] = contextual_rows.best_by_family(record["eval_spread"])
+        seconds["spread"] = time.perf_counter() - start
+        if args.rows == "spread":
+            return {**record, "rows": [], "candidates": [], "seconds": {k: round(v, 1) for k, v in seconds.items()}}
+
+    start = time.perf_counter()
+    say(f"seed {seed}: the outer loop on {len(rl)} RL tasks ({args.rounds} rounds, {args.train_candidates} self-edits per task)")
+    config = seed_config(args, seed, rl_data, {"rounds": args.rounds, "policy": {"candidates_per_task": args.train_candidates},
+                                               "eval": {"baseline": False}})
+    rest_em_dir = work / "rest-em"
+    summary = run_arc(prepare_run(config, rest_em_dir, resume=False))
+    record["rest_em_rounds"] = summary["rounds"]
+    seconds["rest_em"] = time.perf_counter() - start
+
+    rounds = [(f"SEAL round {n}", str(rest_em_dir / "policy" / f"round_{n}")) for n in range(1, args.rounds + 1)]
+    policies = rounds if args.rows == "rounds" else [("before RL", None), *rounds]
+    decoys = contextual_rows.decoy_tasks(evaluation)
+    last_name, last = rounds[-1]
+
+    def sources(ctx):
+        made = [policy_source(ctx, ckpt, name) for name, ckpt in policies]
+        if args.rows == "all":
+            made += [fixed_source("tuned constant", record["tuned_constant"]["self_edit"]),
+                     contextual_rows.per_family_source("per-family oracle (chosen on the evaluation tasks)",
+                                                       {f: grid[c["config"]] for f, c in record["per_family_oracle"].items()}),
+                     policy_source(ctx, last, f"blind policy ({last_name}, another family's demonstrations)",
+                                   shown=lambda task: decoys[task.task_id])]
+        return made
+
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    if args.rows == "all":
+        say(f"seed {seed}: no update, in context")
+        rows += score_rows(seed_config(args, seed, no_update_data, {}), work / "no-update", lambda ctx: [], 1, no_update=True)["rows"]
+    say(f"seed {seed}: scoring on {len(evaluation)} evaluation tasks ({args.eval_candidates} self-edits per task and row)")
+    table = score_rows(eval_config, work / "eval", sources, args.eval_candidates, no_update=False)
+    seconds["eval"] = time.perf_counter() - start
+    return {**record, "rows": rows + table["rows"], "candidates": table["candidates"],
+            "seconds": {k: round(v, 1) for k, v in seconds.items()}}
+
+
 def score_rows(config, run_dir: Path, make_sources, k: int, no_update: bool) -> dict[str, Any]:
     """`seal eval arc`'s scoring in `run_dir`, plus a compact record of every scored candidate."""
     prepared = prepare_run(config, run_dir, resume=False)
@@ -258,7 +343,11 @@ def pool(per_seed: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
                 order.append(r["name"])
             solved[r["name"]] += r["solved"]
             n[r["name"]] += r["n"]
-    return [success_row(name, solved[name], n[name]) for name in order]
+    per_seed_rates = defaultdict(list)
+    for seed in per_seed:
+        for r in seed[key] or []:
+            per_seed_rates[r["name"]].append([1.0] * r["solved"] + [0.0] * (r["n"] - r["solved"]))
+    return [success_row(name, solved[name], n[name], between_seeds=between_seed_interval(per_seed_rates[name])) for name in order]
 
 
 def pooled_choices(per_seed: list[dict[str, Any]], nano: bool) -> dict[str, Any]:
@@ -284,6 +373,16 @@ def print_table(rows: list[dict[str, Any]], title: str) -> None:
         print(f"{r['name'][:52]:52} {r['success']:>8.1%}  [{r['ci_low']:.1%}, {r['ci_high']:.1%}]  {r['solved']:>4}/{r['n']:<4}")
 
 
+def print_matrix(matrix: dict[str, dict[str, dict[str, Any]]], title: str) -> None:
+    """Fixed self-edits as rows, families as columns: success (solved/n)."""
+    families = list(matrix)
+    print(title)
+    print(f"{'':34} " + " ".join(f"{f:>14}" for f in families))
+    for config in contextual_rows.fixed_grid():
+        cells = [matrix[f].get(config) for f in families]
+        print(f"{config:34} " + " ".join(f"{c['success']:>6.0%} {c['solved']:>3}/{c['n']:<3}" if c else f"{'':>14}" for c in cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-candidates", type=int, default=12, help="Self-edits per RL task per round (SEAL: 15).")
@@ -299,36 +398,59 @@ def main() -> None:
     parser.add_argument("--oracle-grid", choices=("full", "paper"), default="full",
                         help="full: the grid and SEAL's hand-picked config; paper: the hand-picked config alone (the paper's oracle row).")
     parser.add_argument("--spread", action="store_true", help="Also score every grid config on the evaluation tasks (diagnostic).")
-    parser.add_argument("--rows", choices=("all", "policies", "rounds"), default="all",
+    parser.add_argument("--rows", choices=("all", "policies", "rounds", "spread"), default="all",
                         help="all: the whole table; policies: before RL and the SEAL rounds only; rounds: the SEAL rounds only "
-                        "(an outer-loop comparison's other tables).")
+                        "(an outer-loop comparison's other tables); spread (--world contextual): the spread matrices alone, "
+                        "before any RL.")
+    parser.add_argument("--world", choices=("nano", "contextual"), default="nano",
+                        help="nano: seal_agent.arc.nano_world (one self-edit best for every family); contextual: "
+                        "seal_agent.arc.contextual_world (the best augmentation depends on the kind of rule), with the "
+                        "tuned-constant, per-family-oracle and blind-policy rows (seal_agent/arc/contextual_rows.py).")
+    parser.add_argument("--spread-candidates", type=int, default=1,
+                        help="--world contextual: self-edits per evaluation task of every fixed self-edit in the spread matrix.")
     add_table_options(parser, "0,1,2", "A model directory (e.g. from `seal pretrain nano`) or hub id.")
     args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="seal-arc-table-"))
+    if args.world == "contextual" and args.arc_subset:
+        parser.error("--world contextual and --arc-subset are two different task sets; choose one")
+    if args.rows == "spread" and args.world != "contextual":
+        parser.error("--rows spread is the contextual world's (--world contextual)")
+    work = (args.work or Path(tempfile.mkdtemp(prefix="seal-arc-table-"))).resolve()  # checkpoints are read from other run dirs
     seeds = args.seeds
     per_seed = each_seed(seeds, work, lambda seed, directory: run_seed(args, seed, directory))
     rows = pool(per_seed, "rows")
-    print_table(rows, f"ARC table, {'SEAL subsets' if args.arc_subset else 'nano world'}, seeds {seeds}: "
-                      "evaluation tasks disjoint from the RL tasks")
+    world = "arc-subset" if args.arc_subset else args.world
+    if rows:
+        print_table(rows, f"ARC table, {'SEAL subsets' if args.arc_subset else world + ' world'}, seeds {seeds}: "
+                          "evaluation tasks disjoint from the RL tasks")
+    matrices = {}
+    if world == "contextual" and "rl_spread" in per_seed[0]:
+        matrices = {role: contextual_rows.add_matrices([s[f"{role}_spread"] for s in per_seed]) for role in ("rl", "eval")}
+        for role, matrix in matrices.items():
+            print_matrix(matrix, f"the spread on the {role} tasks: each family's success under each fixed self-edit, seeds {seeds}")
     spread = pool(per_seed, "spread") if args.spread else None
     if spread:
         print_table(spread, "the spread: each fixed self-edit once per evaluation task (diagnostic, not a row of the table)")
     if args.json:
         args.json.write_text(json.dumps({
-            "world": "arc-subset" if args.arc_subset else "nano", "model": args.model, "seeds": seeds,
+            "world": world, "model": args.model, "seeds": seeds,
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
             "settings": {k: v for k, v in vars(args).items() if k not in ("work", "json", "config")},
             "model_recipe": recipe_summary(args.model),
-            "loop_config": None if args.arc_subset else NANO_CONFIG,
+            "loop_config": None if args.arc_subset else CONTEXTUAL_CONFIG if world == "contextual" else NANO_CONFIG,
             "config_layer": read_yaml_mapping(args.config) if args.config else None,
             "rl_tasks": {s["seed"]: s["rl_tasks"] for s in per_seed},
             "eval_tasks": {s["seed"]: s["eval_tasks"] for s in per_seed},
             "rows": rows, "spread": spread, "choices": pooled_choices(per_seed, nano=not args.arc_subset),
+            **({"spread_matrix": matrices, "fixed_self_edits": contextual_rows.fixed_grid(),
+                "tuned_constant": {s["seed"]: s["tuned_constant"] for s in per_seed if "tuned_constant" in s},
+                "per_family_oracle": {s["seed"]: s["per_family_oracle"] for s in per_seed if "per_family_oracle" in s}}
+               if world == "contextual" else {}),
             "seconds_per_seed": {s["seed"]: s["seconds"] for s in per_seed},
             "per_seed": [{k: v for k, v in s.items() if k != "candidates"} for s in per_seed],
         }, indent=1))
-        write_figure(args.json)  # its rows with their intervals, beside the JSON
+        if rows:
+            write_figure(args.json)  # its rows with their intervals, beside the JSON
 
 
 if __name__ == "__main__":

@@ -241,3 +241,29 @@ def test_the_rl_comparison_takes_arc_tables_and_labels_entropy_by_the_policy_tha
     refused = subprocess.run([sys.executable, script, "--table", f"rest_em={tmp_path / 'rest_em.json'}",
                               "--table", f"other={tmp_path / 'other.json'}"], capture_output=True, text=True)
     assert refused.returncode != 0 and "settings.train_candidates" in refused.stderr
+
+
+@pytest.mark.slow
+def test_the_contextual_table_scores_its_rows_and_writes_the_spread_matrices(tmp_path):
+    from typer.testing import CliRunner
+
+    from seal_agent.cli import app
+
+    model = tmp_path / "nano"
+    assert CliRunner().invoke(app, ["pretrain", "nano", "--world", "contextual", "--out", str(model), "--steps", "30"]).exit_code == 0
+    out = tmp_path / "table.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "arc_table.py"), "--world", "contextual", "--model", str(model),
+                    "--seeds", "0", "--rounds", "1", "--train-candidates", "2", "--eval-candidates", "1",
+                    "--rl-tasks-per-spec", "1", "--eval-tasks-per-spec", "1", "--no-update-tasks-per-spec", "2",
+                    "--work", str(tmp_path / "work"), "--json", str(out)], check=True, timeout=1800)
+    table = json.loads(out.read_text())
+    assert [r["name"] for r in table["rows"]] == [
+        "no update", "before RL", "SEAL round 1", "tuned constant", "per-family oracle (chosen on the evaluation tasks)",
+        "blind policy (SEAL round 1, another family's demonstrations)"]
+    assert set(table["spread_matrix"]["eval"]) == {"mask", "fill_col", "swap_pair"}
+    assert set(table["spread_matrix"]["rl"]) == {"replace", "fill_row", "invert"}
+    tuned = table["tuned_constant"]["0"]
+    assert tuned["runs_used"] <= tuned["budget_runs"] == 1 * 2 * 3  # rounds x self-edits x RL tasks
+    assert set(table["rl_tasks"]["0"]).isdisjoint(table["eval_tasks"]["0"])
+    assert set(table["choices"]["SEAL round 1"]["by_family"]) == {"mask", "fill_col", "swap_pair"}
+    assert all("between_seeds" in r for r in table["rows"])

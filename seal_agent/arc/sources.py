@@ -71,16 +71,23 @@ def fixed_source(name: str, calls: list[dict[str, Any]]) -> Source:
     return Source(name, "fixed", propose, detail={"self_edit": calls})
 
 
-def policy_source(ctx, checkpoint: str | None, name: str) -> Source:
-    """K self-edits per task sampled from `checkpoint` (a policy adapter directory; None: the initial policy)."""
+def policy_source(ctx, checkpoint: str | None, name: str, shown: Callable[[ArcTask], ArcTask] | None = None) -> Source:
+    """K self-edits per task sampled from `checkpoint` (a policy adapter directory; None: the initial policy).
+
+    `shown`: the task whose demonstrations the policy's prompt shows instead of the task's own
+    (a blind policy: another task's); the self-edit is still trained and scored on the task.
+    """
 
     def propose(task, messages, k, seed):
+        if shown is not None:
+            messages = self_edit_messages(shown(task), ctx.tools, **prompt_options(ctx.config.policy))
         with ctx.model_lock:
             ctx.policy_slot.use(checkpoint)
             result = ctx.policy.generate([messages], tools=openai_tools(ctx.tools), n=k, seed=seed)
         return ctx.policy.render_prompt(messages), candidates_from([g.message for g in result.generations[0]])
 
-    return Source(name, "policy", propose, checkpoint=checkpoint, detail={"checkpoint": checkpoint or "initial"})
+    detail = {"checkpoint": checkpoint or "initial", **({"prompt_shows": "another task's demonstrations"} if shown else {})}
+    return Source(name, "policy", propose, checkpoint=checkpoint, detail=detail)
 
 
 def teacher_source(chat_model, name: str, tools: list) -> Source:
@@ -183,11 +190,13 @@ def choice_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     decades = Counter(f"1e{math.floor(math.log10(lr))}" for lr in rates)
     augmentations: Counter = Counter()
     for row in valid:
+        chosen = set()
         for call in row.get("tool_calls") or []:
             if call.get("name") == "data_generation":
-                augmentations.update(k for k, v in (call.get("args") or {}).items() if v is True)
+                chosen.update(k for k, v in (call.get("args") or {}).items() if v is True)
             elif call.get("name") != "train":
-                augmentations[call.get("name")] += 1
+                chosen.add(call.get("name"))  # an open tool called three times is still one choice
+        augmentations.update(chosen)
     share = lambda counter: {k: round(v / len(valid), 3) for k, v in sorted(counter.items())}  # noqa: E731
     return {
         "valid": len(valid),

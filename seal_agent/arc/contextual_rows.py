@@ -1,0 +1,134 @@
+"""The contextual ARC world's rows and spread matrix, for `benchmarks/arc_table.py --world contextual`.
+
+In `seal_agent.arc.contextual_world` the right augmentation depends on the kind of rule, so
+the table asks whether SEAL's policy chooses by the task, against rows that cannot:
+
+    tuned constant      the one fixed self-edit that scores best on the RL tasks, found by a
+                        search given no more TTT runs than the RL phase used (`search_plan`)
+    per-family oracle   for each evaluation family its best fixed self-edit, chosen on the
+                        evaluation tasks themselves: an upper bound, never a fair row
+    blind policy        the SEAL policy shown another family's demonstrations in its prompt
+                        (`decoy_tasks`), trained and scored on the real task: what is left of
+                        its gain when it cannot read the task
+
+The fixed self-edits are every augmentation set of `AUGMENTATION_SETS` with every training
+setting of `TRAINING` (`fixed_grid`). The spread matrix is family x fixed self-edit
+(`spread_matrix`): before any RL it shows whether one self-edit is best for every family.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from typing import Any
+
+from seal_agent.arc.contextual_world import family_of
+from seal_agent.arc.data import ArcTask
+from seal_agent.arc.sources import Source, fixed_source
+
+# Augmentation sets, in the open vocabulary: rotations keep colour-bound and colour-free rules;
+# colour permutations keep only colour-free ones (`contextual_world.AUGMENTATION_EFFECT`).
+AUGMENTATION_SETS: dict[str, list[dict[str, Any]]] = {
+    "none": [],
+    "rotations": [{"name": "rotate", "arguments": {"quarter_turns": k}} for k in (1, 2, 3)],
+    "colours": [{"name": "permute_colours", "arguments": {"seed": s}} for s in (101, 202, 303)],
+}
+AUGMENTATION_SETS["both"] = AUGMENTATION_SETS["rotations"] + AUGMENTATION_SETS["colours"]
+# (learning rate, epochs): the training settings each augmentation set is tried with.
+TRAINING = [(1e-3, 2), (1e-3, 8), (3e-3, 2), (3e-3, 8), (1e-2, 2), (1e-2, 8)]
+
+
+def fixed_grid() -> dict[str, list[dict[str, Any]]]:
+    """Every fixed self-edit of the contextual table, by name ("rotations, lr 0.003, 8 epochs")."""
+    return {f"{augmentations}, lr {lr:g}, {epochs} epochs":
+            [*calls, {"name": "train", "arguments": {"learning_rate": lr, "num_train_epochs": epochs, "strategy": "output_tokens"}}]
+            for augmentations, calls in AUGMENTATION_SETS.items() for lr, epochs in TRAINING}
+
+
+def search_plan(configs: list[str], tasks: int, budget: int, seed: int) -> tuple[list[str], int]:
+    """The tuned-constant search within `budget` TTT runs on `tasks` tasks: which configs it
+    scores and how many self-edits of each per task.
+
+    Every config, as many times per task as the budget allows; a budget too small for one
+    each scores a seeded sample of as many configs as it can pay for. Never more than
+    `budget` runs: len(configs) * tasks * k <= budget.
+    """
+    if tasks < 1 or budget < tasks:
+        raise ValueError(f"a budget of {budget} TTT runs cannot score one config on {tasks} tasks")
+    if budget >= len(configs) * tasks:
+        return list(configs), budget // (len(configs) * tasks)
+    chosen = set(random.Random(f"search/{seed}").sample(range(len(configs)), budget // tasks))
+    return [c for i, c in enumerate(configs) if i in chosen], 1
+
+
+def spread_matrix(candidates: list[dict[str, Any]], names: dict[int, str]) -> dict[str, dict[str, dict[str, int]]]:
+    """family -> fixed self-edit -> {"solved", "n"}, from scored candidates (`names`: round -> config)."""
+    matrix: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: {"solved": 0, "n": 0}))
+    for row in candidates:
+        cell = matrix[family_of(row["task_id"])][names[row["round"]]]
+        cell["solved"] += int(row["reward"] >= 1)
+        cell["n"] += 1
+    return {family: dict(cells) for family, cells in sorted(matrix.items())}
+
+
+def add_matrices(matrices: list[dict[str, dict[str, dict[str, int]]]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Matrices summed cell by cell (over seeds), each cell with its success rate."""
+    total: dict[str, dict[str, dict[str, Any]]] = defaultdict(lambda: defaultdict(lambda: {"solved": 0, "n": 0}))
+    for matrix in matrices:
+        for family, cells in matrix.items():
+            for config, cell in cells.items():
+                total[family][config]["solved"] += cell["solved"]
+                total[family][config]["n"] += cell["n"]
+    return {f: {c: {**cell, "success": cell["solved"] / cell["n"] if cell["n"] else 0.0} for c, cell in cells.items()}
+            for f, cells in sorted(total.items())}
+
+
+def best_by_family(matrix: dict[str, dict[str, dict[str, int]]]) -> dict[str, dict[str, Any]]:
+    """Each family's best fixed self-edit in `matrix` (ties: the first in the grid's order)."""
+    grid = list(fixed_grid())
+    out = {}
+    for family, cells in matrix.items():
+        name = max(sorted(cells, key=lambda c: grid.index(c) if c in grid else len(grid)),
+                   key=lambda c: cells[c]["solved"] / max(cells[c]["n"], 1))
+        out[family] = {"config": name, **cells[name]}
+    return out
+
+
+def best_overall(matrix: dict[str, dict[str, dict[str, int]]]) -> str:
+    """The fixed self-edit with the most solved over every family of `matrix` (ties: grid order)."""
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for cells in matrix.values():
+        for config, cell in cells.items():
+            totals[config][0] += cell["solved"]
+            totals[config][1] += cell["n"]
+    grid = list(fixed_grid())
+    ordered = sorted(totals, key=lambda c: grid.index(c) if c in grid else len(grid))
+    return max(ordered, key=lambda c: totals[c][0] / max(totals[c][1], 1))
+
+
+def decoy_tasks(tasks: list[ArcTask]) -> dict[str, ArcTask]:
+    """For each task, the task the blind policy is shown instead: the one at the same place
+    among the next family's tasks (families in sorted order, cyclically). Never its own
+    family, so its demonstrations say nothing about the rule it is scored on."""
+    by_family: dict[str, list[ArcTask]] = defaultdict(list)
+    for task in tasks:
+        by_family[family_of(task.task_id)].append(task)
+    families = sorted(by_family)
+    if len(families) < 2:
+        raise ValueError("a blind policy needs tasks of at least two families")
+    out = {}
+    for index, family in enumerate(families):
+        others = by_family[families[(index + 1) % len(families)]]
+        for position, task in enumerate(by_family[family]):
+            out[task.task_id] = others[position % len(others)]
+    return out
+
+
+def per_family_source(name: str, self_edits: dict[str, list[dict[str, Any]]]):
+    """A row that applies each family's own fixed self-edit (`self_edits`: family -> calls) K times per task."""
+    by_family = {family: fixed_source(name, calls) for family, calls in self_edits.items()}
+
+    def propose(task, messages, k, seed):
+        return by_family[family_of(task.task_id)].propose(task, messages, k, seed)
+
+    return Source(name, "fixed", propose, detail={"self_edit_by_family": self_edits})

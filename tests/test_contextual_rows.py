@@ -1,0 +1,75 @@
+"""The contextual table's rows: the tuned constant's budget, the spread matrix, the per-family
+oracle, the blind policy's decoys."""
+
+import pytest
+
+from seal_agent.arc import contextual_world
+from seal_agent.arc.contextual_rows import (
+    AUGMENTATION_SETS, TRAINING, add_matrices, best_by_family, best_overall, decoy_tasks, fixed_grid, per_family_source,
+    search_plan, spread_matrix,
+)
+from seal_agent.arc.contextual_world import family_of
+
+
+def test_the_grid_is_every_augmentation_set_with_every_training_setting():
+    grid = fixed_grid()
+    assert len(grid) == len(AUGMENTATION_SETS) * len(TRAINING)
+    calls = grid["colours, lr 0.003, 8 epochs"]
+    assert [c["name"] for c in calls] == ["permute_colours"] * 3 + ["train"]
+    assert calls[-1]["arguments"] == {"learning_rate": 3e-3, "num_train_epochs": 8, "strategy": "output_tokens"}
+    assert [c["name"] for c in grid["none, lr 0.01, 2 epochs"]] == ["train"]
+
+
+@pytest.mark.parametrize("budget", [12, 13, 60, 100, 287, 288, 289, 576, 1000])
+def test_the_tuned_constant_search_never_spends_more_than_its_budget(budget):
+    configs = list(fixed_grid())
+    chosen, k = search_plan(configs, tasks=12, budget=budget, seed=3)
+    assert len(chosen) * 12 * k <= budget
+    assert k >= 1 and len(set(chosen)) == len(chosen) and set(chosen) <= set(configs)
+    if budget >= len(configs) * 12:  # every config, as often as the budget pays for
+        assert chosen == configs and (k + 1) * len(configs) * 12 > budget
+    else:  # a seeded sample, as many as it can pay for
+        assert k == 1 and len(chosen) == budget // 12
+        assert search_plan(configs, 12, budget, seed=3) == (chosen, k)
+
+
+def test_a_budget_that_cannot_score_one_config_is_refused():
+    with pytest.raises(ValueError, match="cannot score one config"):
+        search_plan(list(fixed_grid()), tasks=12, budget=11, seed=0)
+
+
+def candidate(task_id, round_, reward):
+    return {"task_id": task_id, "round": round_, "reward": reward, "status": "scored"}
+
+
+def test_the_spread_matrix_counts_each_family_under_each_config_and_finds_the_best():
+    names = {1: "none, lr 0.001, 2 epochs", 2: "rotations, lr 0.001, 2 epochs"}
+    rows = [candidate("mask-3-1", 1, 1.0), candidate("mask-3-2", 1, 0.0), candidate("mask-3-1", 2, 0.0),
+            candidate("mask-3-2", 2, 0.0), candidate("fill_col-1-4-1", 1, 0.0), candidate("fill_col-1-4-1", 2, 1.0)]
+    matrix = spread_matrix(rows, names)
+    assert matrix == {"fill_col": {names[1]: {"solved": 0, "n": 1}, names[2]: {"solved": 1, "n": 1}},
+                      "mask": {names[1]: {"solved": 1, "n": 2}, names[2]: {"solved": 0, "n": 2}}}
+    assert {f: b["config"] for f, b in best_by_family(matrix).items()} == {"fill_col": names[2], "mask": names[1]}
+    assert best_overall(matrix) == names[1]  # 1/3 against 1/3: the first in grid order
+    pooled = add_matrices([matrix, matrix])
+    assert pooled["mask"][names[1]] == {"solved": 2, "n": 4, "success": 0.5}
+
+
+def test_the_blind_policy_is_shown_another_familys_task():
+    tasks = contextual_world.tasks("eval", 2, seed=5)
+    decoys = decoy_tasks(tasks)
+    assert set(decoys) == {t.task_id for t in tasks}
+    for task in tasks:
+        assert family_of(decoys[task.task_id].task_id) != family_of(task.task_id)
+    with pytest.raises(ValueError, match="two families"):
+        decoy_tasks([t for t in tasks if family_of(t.task_id) == "mask"])
+
+
+def test_the_per_family_oracle_applies_each_familys_own_self_edit():
+    grid = fixed_grid()
+    source = per_family_source("oracle", {"mask": grid["rotations, lr 0.003, 8 epochs"], "swap_pair": grid["colours, lr 0.01, 2 epochs"]})
+    by_family = {family_of(t.task_id): t for t in contextual_world.tasks("eval", 1, seed=2)}
+    for family, first in (("mask", "rotate"), ("swap_pair", "permute_colours")):
+        _, candidates = source.propose(by_family[family], [], 2, 0)
+        assert len(candidates) == 2
+        assert candidates[0]["tool_calls"][0]["name"] == first
