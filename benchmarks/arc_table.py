@@ -3,6 +3,11 @@
     seal pretrain nano --out models/nano
     python benchmarks/arc_table.py --model models/nano --seeds 1,2,3 --spread --json benchmarks/results_arc_table_nano.json
     python benchmarks/arc_table.py --model meta-llama/Llama-3.2-1B-Instruct --arc-subset --json arc_subset.json   # GPU
+    seal pretrain nano --world contextual --out models/nano-contextual
+    python benchmarks/arc_table.py --world contextual --model models/nano-contextual --seeds 1,2,3,4,5 --json t.json
+
+`--world contextual` (`seal_agent.arc.contextual_world`, where the best augmentation depends on
+the kind of rule) has its own rows and search: `run_contextual_seed`.
 
 Protocol, for each seed (SEAL's; docs/results/protocol.md):
   1. ReST-EM (`seal run arc`) runs on the RL tasks only: `--rounds` rounds of
