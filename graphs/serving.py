@@ -2,14 +2,16 @@
 
 `seal run` hands the graph its heavy runtime context (model, engines, policy, traces)
 directly. LangGraph's server can only pass JSON: a request such as {"preset": "smoke"}.
-A graph built with `context_from` turns that request into the real context before each
-node runs (the jobs layer builds it, once per run), and starts with a `setup` node that
+A graph built with `context_from` looks up the real context before each node runs (the
+jobs layer builds it from the request, once per run, and releases it when the run ends),
+and starts with a `setup` node that
 writes the initial state a `seal run` would have given it (`initial_state(context)`).
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -19,22 +21,38 @@ from langgraph.graph import START
 SETUP = "setup"
 
 
-_locks: dict[int, threading.Lock] = {}
-_locks_guard = threading.Lock()
+# One node of any served run at a time, across all the server's runs: the runs share the
+# process's torch (its global random generator, its threads), so a node that runs alone
+# computes what it computes in a run alone; and a run's Send branches share its model.
+SERVED_NODES = threading.Lock()
 
 
-def one_at_a_time(context) -> threading.Lock:
-    """The lock of one run's context. `seal run` runs a local run's nodes one at a time (the
-    engine and the model are shared by the Send branches); a server runs branches in threads."""
-    with _locks_guard:
-        return _locks.setdefault(id(context), threading.Lock())
+# A served thread's state can be written by its client (a run's input, `update_state`), so
+# it is untrusted like a request: its one field that names a path must name a checkpoint
+# the run itself wrote (`seal_agent.rl.rest_em.save_round`), inside its run directory.
+OWN_CHECKPOINT = re.compile(r"policy/round_\d{1,6}")
+
+
+class ServedStateError(ValueError):
+    """A served thread's state holds what the graph never writes (shown to the client)."""
+
+
+def check_served_state(payload) -> None:
+    checkpoint = payload.get("policy_checkpoint") if isinstance(payload, dict) else None
+    if checkpoint is not None and not (isinstance(checkpoint, str) and OWN_CHECKPOINT.fullmatch(checkpoint)):
+        raise ServedStateError(f"state field policy_checkpoint: {str(checkpoint)[:80]!r} is not one of this run's "
+                               "checkpoints (policy/round_N); a served thread's state is written by its runs")
 
 
 def with_context(node: Callable, context_from: Callable[[Any], Any]) -> Callable:
-    """`node` run with `context_from(runtime.context)` as its runtime context, one node of a run at a time."""
+    """`node` run with `context_from(runtime.context)` as its runtime context, under `SERVED_NODES`.
+
+    The context is looked up with the lock held: a run released meanwhile (ended, cancelled)
+    is never handed to a branch that was waiting for its turn."""
     def served(payload, runtime):
-        context = context_from(runtime.context)
-        with one_at_a_time(context):
+        check_served_state(payload)
+        with SERVED_NODES:
+            context = context_from(runtime.context)
             return node(payload, runtime.override(context=context))
 
     served.__name__ = getattr(node, "__name__", "node")
@@ -56,7 +74,9 @@ def add_start(builder, first: str, context_from: Callable | None, initial_state:
         return
 
     def setup(state, runtime) -> dict[str, Any]:
-        return initial_state(context_from(runtime.context))
+        check_served_state(state)
+        with SERVED_NODES:
+            return initial_state(context_from(runtime.context))
 
     builder.add_node(SETUP, setup)
     builder.add_edge(START, SETUP)
