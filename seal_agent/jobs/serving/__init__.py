@@ -6,6 +6,7 @@
     run_dirs.py        every served run's directory: RUN_ROOT/<domain>/<thread id>, nothing else
     live_runs.py       the contexts of the runs going on: at most N, released when a run ends
     auth.py            the token check and the owner filters (langgraph.json's `auth` entry)
+    checkpointer.py    the served threads' checkpoints in SQLite in the run root (its `checkpointer` entry)
 
 `seal_agent.jobs.serve` puts them together as the graphs `langgraph.json` serves.
 """
