@@ -3,6 +3,7 @@ experiment trackers, and the graphs declared in langgraph.json."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import re
 import importlib.util
@@ -244,6 +245,14 @@ def test_every_graph_in_langgraph_json_loads_and_compiles():
         finally:
             del sys.modules[module_spec.name]
         graph = getattr(module, attr)
+        if callable(graph):  # a graph factory, entered per run and per read, as LangGraph's server does
+            from langgraph_sdk.runtime import _ReadRuntime
+
+            async def read(factory=graph):
+                async with factory({"configurable": {}}, _ReadRuntime(access_context="assistants.read", store=None)) as built:
+                    return built
+
+            graph = asyncio.run(read())
         if isinstance(graph, StateGraph):
             graph = graph.compile()
         assert isinstance(graph, CompiledStateGraph), name
