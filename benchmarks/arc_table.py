@@ -191,16 +191,10 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
 
     # 1. ReST-EM on the RL tasks only.
     start = time.perf_counter()
-    say(f"seed {seed}: ReST-EM on {len(rl)} RL tasks ({args.rounds} rounds, {args.train_candidates} self-edits per task)")
-    config = seed_config(args, seed, rl_data, {"rounds": args.rounds, "policy": {"candidates_per_task": args.train_candidates},
-                                               "eval": {"baseline": False}})
-    rest_em_dir = work / "rest-em"
-    summary = run_arc(prepare_run(config, rest_em_dir, resume=False),
-                      on_update=lambda node, update: node == "reinforce" and say(f"  round {update['rounds'][0]['round']}: "
-                      f"success on RL tasks {update['rounds'][0]['success_rate']:.1%}, rewarded {update['rounds'][0]['rewarded']}"))
+    summary, rounds = run_outer_loop(args, seed, work, rl, rl_data)
     seconds["rest_em"] = time.perf_counter() - start
 
-    policies = [(f"SEAL round {n}", str(rest_em_dir / "policy" / f"round_{n}")) for n in range(1, args.rounds + 1)]
+    policies = list(rounds)
     if args.rows != "all":
         if args.rows == "policies":
             policies.insert(0, ("before RL", None))
@@ -249,6 +243,20 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
     }
 
 
+def run_outer_loop(args, seed: int, work: Path, rl, rl_data) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The outer loop (`seal run arc`: ReST-EM, or the --config's algorithm) on the RL tasks
+    only, in WORK/rest-em; its summary and each round's (row name, policy checkpoint)."""
+    say(f"seed {seed}: the outer loop on {len(rl)} RL tasks ({args.rounds} rounds, {args.train_candidates} self-edits per task)")
+    config = seed_config(args, seed, rl_data, {"rounds": args.rounds, "policy": {"candidates_per_task": args.train_candidates},
+                                               "eval": {"baseline": False}})
+    rest_em_dir = work / "rest-em"
+    summary = run_arc(prepare_run(config, rest_em_dir, resume=False),
+                      on_update=lambda node, update: node == "reinforce" and say(f"  round {update['rounds'][0]['round']}: "
+                      f"success on RL tasks {update['rounds'][0]['success_rate']:.1%}, rewarded {update['rounds'][0]['rewarded']}"))
+    rounds = [(f"SEAL round {n}", str(rest_em_dir / "policy" / f"round_{n}")) for n in range(1, args.rounds + 1)]
+    return summary, rounds
+
+
 def run_contextual_seed(args, seed: int, work: Path, rl, evaluation, rl_data, eval_data, no_update_data) -> dict[str, Any]:
     """One seed of the contextual world's table (`seal_agent/arc/contextual_rows.py` says what each row is).
 
@@ -285,15 +293,10 @@ def run_contextual_seed(args, seed: int, work: Path, rl, evaluation, rl_data, ev
             return {**record, "rows": [], "candidates": [], "seconds": {k: round(v, 1) for k, v in seconds.items()}}
 
     start = time.perf_counter()
-    say(f"seed {seed}: the outer loop on {len(rl)} RL tasks ({args.rounds} rounds, {args.train_candidates} self-edits per task)")
-    config = seed_config(args, seed, rl_data, {"rounds": args.rounds, "policy": {"candidates_per_task": args.train_candidates},
-                                               "eval": {"baseline": False}})
-    rest_em_dir = work / "rest-em"
-    summary = run_arc(prepare_run(config, rest_em_dir, resume=False))
+    summary, rounds = run_outer_loop(args, seed, work, rl, rl_data)
     record["rest_em_rounds"] = summary["rounds"]
     seconds["rest_em"] = time.perf_counter() - start
 
-    rounds = [(f"SEAL round {n}", str(rest_em_dir / "policy" / f"round_{n}")) for n in range(1, args.rounds + 1)]
     policies = rounds if args.rows == "rounds" else [("before RL", None), *rounds]
     decoys = contextual_rows.decoy_tasks(evaluation)
     last_name, last = rounds[-1]

@@ -83,27 +83,27 @@ def add_matrices(matrices: list[dict[str, dict[str, dict[str, int]]]]) -> dict[s
             for f, cells in sorted(total.items())}
 
 
+def _best(counts: dict[str, dict[str, int]]) -> str:
+    """The config with the highest solved/n (ties: the first in the grid's order)."""
+    grid = list(fixed_grid())
+    in_grid_order = sorted(counts, key=lambda c: grid.index(c) if c in grid else len(grid))
+    return max(in_grid_order, key=lambda c: counts[c]["solved"] / max(counts[c]["n"], 1))
+
+
 def best_by_family(matrix: dict[str, dict[str, dict[str, int]]]) -> dict[str, dict[str, Any]]:
     """Each family's best fixed self-edit in `matrix` (ties: the first in the grid's order)."""
-    grid = list(fixed_grid())
-    out = {}
-    for family, cells in matrix.items():
-        name = max(sorted(cells, key=lambda c: grid.index(c) if c in grid else len(grid)),
-                   key=lambda c: cells[c]["solved"] / max(cells[c]["n"], 1))
-        out[family] = {"config": name, **cells[name]}
-    return out
+    chosen = {family: _best(cells) for family, cells in matrix.items()}
+    return {family: {"config": name, **matrix[family][name]} for family, name in chosen.items()}
 
 
 def best_overall(matrix: dict[str, dict[str, dict[str, int]]]) -> str:
     """The fixed self-edit with the most solved over every family of `matrix` (ties: grid order)."""
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: {"solved": 0, "n": 0})
     for cells in matrix.values():
         for config, cell in cells.items():
-            totals[config][0] += cell["solved"]
-            totals[config][1] += cell["n"]
-    grid = list(fixed_grid())
-    ordered = sorted(totals, key=lambda c: grid.index(c) if c in grid else len(grid))
-    return max(ordered, key=lambda c: totals[c][0] / max(totals[c][1], 1))
+            totals[config]["solved"] += cell["solved"]
+            totals[config]["n"] += cell["n"]
+    return _best(totals)
 
 
 def decoy_tasks(tasks: list[ArcTask]) -> dict[str, ArcTask]:
