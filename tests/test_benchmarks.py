@@ -260,10 +260,10 @@ def test_the_contextual_table_scores_its_rows_and_writes_the_spread_matrices(tmp
     assert [r["name"] for r in table["rows"]] == [
         "no update", "before RL", "SEAL round 1", "tuned constant", "per-family oracle (chosen on the evaluation tasks)",
         "blind policy (SEAL round 1, another family's demonstrations)"]
-    assert set(table["spread_matrix"]["eval"]) == {"mask", "fill_col", "swap_pair"}
-    assert set(table["spread_matrix"]["rl"]) == {"replace", "fill_row", "invert"}
+    assert set(table["spread_matrix"]["eval"]) == {"mask", "fill_col", "clear_col"}
+    assert set(table["spread_matrix"]["rl"]) == {"replace", "fill_row", "clear_row"}
     tuned = table["tuned_constant"]["0"]
     assert tuned["runs_used"] <= tuned["budget_runs"] == 1 * 2 * 3  # rounds x self-edits x RL tasks
     assert set(table["rl_tasks"]["0"]).isdisjoint(table["eval_tasks"]["0"])
-    assert set(table["choices"]["SEAL round 1"]["by_family"]) == {"mask", "fill_col", "swap_pair"}
+    assert set(table["choices"]["SEAL round 1"]["by_family"]) == {"mask", "fill_col", "clear_col"}
     assert all("between_seeds" in r for r in table["rows"])

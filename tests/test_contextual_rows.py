@@ -67,9 +67,9 @@ def test_the_blind_policy_is_shown_another_familys_task():
 
 def test_the_per_family_oracle_applies_each_familys_own_self_edit():
     grid = fixed_grid()
-    source = per_family_source("oracle", {"mask": grid["rotations, lr 0.003, 8 epochs"], "swap_pair": grid["colours, lr 0.01, 2 epochs"]})
+    source = per_family_source("oracle", {"mask": grid["rotations, lr 0.003, 8 epochs"], "clear_col": grid["colours, lr 0.01, 2 epochs"]})
     by_family = {family_of(t.task_id): t for t in contextual_world.tasks("eval", 1, seed=2)}
-    for family, first in (("mask", "rotate"), ("swap_pair", "permute_colours")):
+    for family, first in (("mask", "rotate"), ("clear_col", "permute_colours")):
         _, candidates = source.propose(by_family[family], [], 2, 0)
         assert len(candidates) == 2
         assert candidates[0]["tool_calls"][0]["name"] == first

@@ -26,8 +26,8 @@ from seal_agent.arc.contextual_world import family_of
 from seal_agent.arc.data import ArcTask
 from seal_agent.arc.sources import Source, fixed_source
 
-# Augmentation sets, in the open vocabulary: rotations keep colour-bound and colour-free rules;
-# colour permutations keep only colour-free ones (`contextual_world.AUGMENTATION_EFFECT`).
+# Augmentation sets, in the open vocabulary: rotations keep only colour-bound rules; colour
+# permutations keep only colour-free ones (`contextual_world.AUGMENTATION_EFFECT`).
 AUGMENTATION_SETS: dict[str, list[dict[str, Any]]] = {
     "none": [],
     "rotations": [{"name": "rotate", "arguments": {"quarter_turns": k}} for k in (1, 2, 3)],
