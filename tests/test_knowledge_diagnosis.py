@@ -77,3 +77,64 @@ def test_reject_copied_example_rejects_a_self_edit_that_copies_the_prompt(copied
     assert sequences_or_none(message, tools) is not None and sequences_or_none(message, tools, True) is None
     clean = implications("Vantor Quell lives in Pelmora.")
     assert sequences_or_none(clean, tools, True) == ["Vantor Quell lives in Pelmora."]
+
+
+def test_an_mstep_setting_is_a_learning_rate_times_epochs():
+    assert knowledge_diagnosis.parse_step("1e-4x2") == (1e-4, 2)
+    assert knowledge_diagnosis.parse_step("0.001x8") == (1e-3, 8)
+    with pytest.raises(Exception, match="LEARNING_RATExEPOCHS"):
+        knowledge_diagnosis.parse_step("1e-4")
+
+
+def test_the_mstep_and_probe_people_are_rl_people_of_two_disjoint_rounds():
+    trained, probes = knowledge_diagnosis.probe_people(1, 12)
+    assert len(trained) == len(probes) == 12
+    assert not {p.title for p in trained} & {p.title for p in probes}
+    assert {nano_world.role_of(p.title) for p in trained + probes} == {"rl"}
+    # The table's first two RL rounds of that seed: the same draw.
+    assert [p.title for p in trained + probes] == [p.title for p in nano_world.passages("rl", 24, 1)]
+
+
+def test_gain_summary_averages_passages_and_measures_the_spread_within_one():
+    out = knowledge_diagnosis.gain_summary([[1.0, 3.0], [0.0, 0.0, 0.0]])
+    assert out["gain"][0] == pytest.approx(1.0)  # the passages' means 2 and 0
+    assert out["passages"] == 2
+    assert out["sd_between_self_edits_of_a_passage"] == pytest.approx((2 ** 0.5 + 0.0) / 2)
+
+
+@pytest.mark.parametrize("name", list(knowledge_diagnosis.UPDATE_SETTINGS))
+def test_every_update_setting_is_a_valid_config_layer(name, tmp_path):
+    class Args:
+        config, model, seed, candidates = None, "some/model", 1, 4
+    config = knowledge_diagnosis.diagnosis_config(Args, tmp_path / "p.jsonl", knowledge_diagnosis.UPDATE_SETTINGS[name])
+    assert config.update.seeds == 1 and config.policy.candidates_per_passage == 4
+    if name == "all-projections":
+        assert set(config.update.lora.target_modules) == set(knowledge_diagnosis.ALL_PROJECTIONS)
+
+
+@pytest.mark.slow
+def test_the_mstep_and_update_parts_run_on_a_tiny_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from seal_agent.cli import app
+
+    model = tmp_path / "model"
+    assert CliRunner().invoke(app, ["pretrain", "nano", "--world", "knowledge", "--out", str(model), "--steps", "10"]).exit_code == 0
+    out = tmp_path / "d.json"
+    common = ["--model", str(model), "--seed", "1", "--people", "2", "--candidates", "2", "--work", str(tmp_path / "w"),
+              "--json", str(out)]
+    knowledge_diagnosis.main(["mstep", "--steps", "1e-3x2", "--kept", "teacher", "--score", "teacher:0.001x2", *common])
+    knowledge_diagnosis.main(["update", "--settings", "table,lr-3e-4", *common])
+    document = json.loads(out.read_text())
+    mstep = document["mstep"]
+    assert set(mstep["arms"]) == {"initial", "teacher:0.001x2"}
+    assert mstep["kept"]["teacher"]["pairs"] == 2 and mstep["arms"]["teacher:0.001x2"]["steps"] == 2  # 2 pairs x 2 epochs / batch 4
+    scored = mstep["arms"]["teacher:0.001x2"]["scored"]
+    assert len(scored["gains"]) == 2 and all(len(g) == 2 for g in scored["gains"])
+    assert "minus_initial_paired" in scored
+    assert (tmp_path / "w" / "mstep" / "arms" / "teacher-0.001x2").is_dir()
+    update = document["update"]
+    assert set(update["settings"]) == {"table", "lr-3e-4"}
+    rows = update["settings"]["table"]["rows"]
+    assert [len(g) for g in rows["implications before RL"]["gains"]] == [2, 2]
+    assert update["probe_people"] == mstep["probe_people"]
