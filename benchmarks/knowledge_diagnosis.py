@@ -255,8 +255,8 @@ def probe_people(seed: int, people: int) -> tuple[list, list]:
 def diagnosis_config(args, data: Path, layer: dict[str, Any] | None = None) -> KnowledgeRunConfig:
     layers = deep_merge(LOOP_CONFIG, read_yaml_mapping(Path(args.config)) if args.config else {})
     return KnowledgeRunConfig.resolve(None, overrides=deep_merge(deep_merge(layers, layer or {}), {
-        "model": {"name_or_path": args.model}, "seed": args.seed, "data": {"path": str(data)},
-        "policy": {"candidates_per_passage": args.candidates}, "update": {"seeds": 1}}))
+        "model": {"name_or_path": args.model, **({"dtype": args.dtype} if args.dtype else {})}, "seed": args.seed,
+        "data": {"path": str(data)}, "policy": {"candidates_per_passage": args.candidates}, "update": {"seeds": 1}}))
 
 
 def sampled_lines(ctx, config, passages, k: int, seed: int, cache: Path | None = None) -> tuple[list, list]:
@@ -394,8 +394,8 @@ def mstep_probe(args) -> dict[str, Any]:
         ctx.traces.close()
     for arm in arms.values():
         arm.pop("edits", None)
-    return {"model": args.model, "config": args.config, "seed": args.seed, "candidates": args.candidates,
-            "mstep_people": [p.title for p in train_people], "probe_people": [p.title for p in probes],
+    return {"model": args.model, "config": args.config, "dtype": config.model.dtype, "seed": args.seed,
+            "candidates": args.candidates, "mstep_people": [p.title for p in train_people], "probe_people": [p.title for p in probes],
             "policy_sft_batch_size": config.policy.sft_batch_size,
             "table_mstep": {"learning_rate": config.policy.sft_learning_rate, "epochs": config.policy.sft_epochs},
             "kept": {source: {"pairs": len(kept[source]), "self_edits": kept_stats[source]} for source in kept},
@@ -440,7 +440,7 @@ def update_probe(args) -> dict[str, Any]:
         say(f"{name:16} " + "  ".join(f"{row} {s['gain'][0]:+.2f}" for row, s in summary.items())
             + f"  spread {summary['implications before RL']['sd_between_self_edits_of_a_passage']:.2f}"
             + f"  ({time.perf_counter() - started:.0f} s)")
-    return {"model": args.model, "config": args.config, "seed": args.seed, "candidates": args.candidates,
+    return {"model": args.model, "config": args.config, "dtype": args.dtype, "seed": args.seed, "candidates": args.candidates,
             "probe_people": [p.title for p in probes], "settings": settings}
 
 
@@ -473,6 +473,8 @@ def main(argv: list[str] | None = None) -> None:
         part.add_argument("--people", type=int, default=12, help="people in each of the two RL rounds drawn")
         part.add_argument("--candidates", type=int, default=4)
         part.add_argument("--work", type=Path, required=True, help="where the data and the M-step's policies go")
+        part.add_argument("--dtype", choices=("float32", "bfloat16", "float16"),
+                          help="the model's dtype over the config's (bfloat16 is slow on a CPU without native bf16 matmuls)")
     for part in (rest_em, prompts, mstep, update):
         part.add_argument("--json", type=Path, required=True)
     args = parser.parse_args(argv)

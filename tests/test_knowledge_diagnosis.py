@@ -105,9 +105,9 @@ def test_gain_summary_averages_passages_and_measures_the_spread_within_one():
 @pytest.mark.parametrize("name", list(knowledge_diagnosis.UPDATE_SETTINGS))
 def test_every_update_setting_is_a_valid_config_layer(name, tmp_path):
     class Args:
-        config, model, seed, candidates = None, "some/model", 1, 4
+        config, model, seed, candidates, dtype = None, "some/model", 1, 4, "float32"
     config = knowledge_diagnosis.diagnosis_config(Args, tmp_path / "p.jsonl", knowledge_diagnosis.UPDATE_SETTINGS[name])
-    assert config.update.seeds == 1 and config.policy.candidates_per_passage == 4
+    assert config.update.seeds == 1 and config.policy.candidates_per_passage == 4 and config.model.dtype == "float32"
     if name == "all-projections":
         assert set(config.update.lora.target_modules) == set(knowledge_diagnosis.ALL_PROJECTIONS)
 

@@ -50,3 +50,27 @@ def test_a_word_tokenizer_keeps_words_whole_wherever_they_stand_and_covers_every
     import json
 
     assert json.loads((path / "tiny_recipe.json").read_text())["tokenizer"] == {"kind": "word-bpe", "vocab_size": len(tokenizer)}
+
+
+def test_half_precision_on_a_cpu_without_its_instructions_is_named_as_slow(monkeypatch, tiny_model_dir):
+    import warnings
+
+    import pytest
+
+    from seal_agent.model import loading
+
+    monkeypatch.setattr(loading, "cpu_slowdown", lambda dtype: 60.0)  # an AVX2-only CPU, as measured on one
+    with pytest.warns(RuntimeWarning, match="60x slower than in float32.*model.dtype: float32"):
+        load_model_and_tokenizer(str(tiny_model_dir), dtype="bfloat16", device="cpu")
+    monkeypatch.setattr(loading, "cpu_slowdown", lambda dtype: 0.8)  # a CPU with avx512_bf16 or AMX
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_model_and_tokenizer(str(tiny_model_dir), dtype="bfloat16", device="cpu")
+        load_model_and_tokenizer(str(tiny_model_dir), dtype="float32", device="cpu")
+
+
+def test_the_cpu_slowdown_is_measured_not_assumed():
+    from seal_agent.model.loading import cpu_slowdown
+
+    assert cpu_slowdown(torch.float32) == cpu_slowdown(torch.float32)  # measured once per process
+    assert cpu_slowdown(torch.bfloat16) > 0

@@ -7,6 +7,9 @@ the run directory (`seal_agent.model.tiny`) and then loads it through that same 
 
 from __future__ import annotations
 
+import functools
+import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -39,6 +42,38 @@ def model_source(model_config: ModelConfig, run_dir: Path) -> str:
     return str(path)
 
 
+@functools.lru_cache(maxsize=None)
+def cpu_slowdown(dtype: torch.dtype) -> float:
+    """How many times slower a matrix product runs in `dtype` than in float32 on this CPU.
+
+    A CPU without native bf16 (or fp16) instructions (AVX2 only, say) falls back to a
+    generic kernel, measured here 40-70x slower than float32; one with them (avx512_bf16,
+    AMX) runs bf16 faster. Measured once per process on a small product (a few ms)."""
+    a, b = torch.randn(64, 256), torch.randn(256, 256)
+
+    def best_of_three(x, y) -> float:
+        torch.mm(x, y)  # the first call pays for kernel selection
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            torch.mm(x, y)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    return best_of_three(a.to(dtype), b.to(dtype)) / max(best_of_three(a, b), 1e-9)
+
+
+def warn_if_slow_on_cpu(dtype: str, device: torch.device, threshold: float = 4.0) -> None:
+    """Half precision on a CPU that has no instructions for it is far slower than float32: say so."""
+    if device.type != "cpu" or dtype == "float32":
+        return
+    slowdown = cpu_slowdown(DTYPES[dtype])
+    if slowdown > threshold:
+        warnings.warn(f"model.dtype {dtype} on this CPU: its matrix products run {slowdown:.0f}x slower than in "
+                      f"float32 (no native {dtype} instructions here); set model.dtype: float32 on this machine",
+                      RuntimeWarning, stacklevel=3)
+
+
 def load_model_and_tokenizer(name_or_path: str, dtype: str = "float32", device: str = "auto", gguf_file: str | None = None):
     """Any causal LM and its tokenizer, from a hub id or a local path.
 
@@ -51,6 +86,7 @@ def load_model_and_tokenizer(name_or_path: str, dtype: str = "float32", device: 
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=DTYPES[dtype], **extra)
     model.to(resolve_device(device))
+    warn_if_slow_on_cpu(dtype, model.device)
     model.eval()
     return model, tokenizer
 
