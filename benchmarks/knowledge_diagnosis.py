@@ -482,6 +482,10 @@ def main(argv: list[str] | None = None) -> None:
            "mstep": lambda: mstep_probe(args), "update": lambda: update_probe(args)}
     section = run[args.part]()
     document = json.loads(args.json.read_text()) if args.json.exists() else {}
+    earlier = document.get(args.part, {})
+    if args.part == "update" and earlier.get("probe_people") == section["probe_people"]:
+        # Settings run one command at a time add up, when they are on the same people.
+        section["settings"] = {**earlier.get("settings", {}), **section["settings"]}
     document[args.part] = {**section, "machine": platform.processor() or platform.machine(),
                            "torch_threads": torch.get_num_threads()}
     write_atomic(args.json, json.dumps(document, indent=1) + "\n")
