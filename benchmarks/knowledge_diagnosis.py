@@ -262,19 +262,18 @@ def diagnosis_config(args, data: Path, layer: dict[str, Any] | None = None) -> K
 def sampled_lines(ctx, config, passages, k: int, seed: int, cache: Path | None = None) -> tuple[list, list]:
     """k self-edits per passage from the in-memory policy: each one's lines (None: rejected),
     and per passage (the rendered prompt, each self-edit's completion text). With `cache`,
-    a file written once and read back by a re-run (a cut run resumes without resampling)."""
-    if cache is not None and cache.exists():
-        saved = json.loads(cache.read_text())
-        return saved["lines"], [tuple(x) for x in saved["texts"]]
-    lines, texts = [], []
-    for index, passage in enumerate(passages):
-        prompt, sampled = sample_self_edits(ctx.policy, ctx.tools, passage, config, k, seed=seed * 1000 + index)
-        edits = [validate_knowledge_edit(rebuild_message(c), ctx.tools) for c in sampled]
-        lines.append([None if isinstance(e, Rejection) else e.sequences for e in edits])
-        texts.append((prompt, [c["completion"] for c in sampled]))
-    if cache is not None:
-        write_atomic(cache, json.dumps({"lines": lines, "texts": texts}))
-    return lines, texts
+    written once and read back by a re-run (a cut run resumes without resampling)."""
+    def sample() -> dict[str, list]:
+        lines, texts = [], []
+        for index, passage in enumerate(passages):
+            prompt, sampled = sample_self_edits(ctx.policy, ctx.tools, passage, config, k, seed=seed * 1000 + index)
+            edits = [validate_knowledge_edit(rebuild_message(c), ctx.tools) for c in sampled]
+            lines.append([None if isinstance(e, Rejection) else e.sequences for e in edits])
+            texts.append((prompt, [c["completion"] for c in sampled]))
+        return {"lines": lines, "texts": texts}
+
+    saved = cached(cache, sample) if cache is not None else sample()
+    return saved["lines"], [tuple(x) for x in saved["texts"]]
 
 
 def update_gains(ctx, passage, edits: list[list[str] | None], seed: int) -> tuple[list[float], list[float]]:
