@@ -41,6 +41,8 @@ def test_a_colour_free_task_tests_colours_no_demonstration_shows():
             shown = {c for pair in task.train for row in pair.input for c in row} - {0}
             tested = {c for row in task.test[0].input for c in row} - {0}
             assert tested and not tested & shown
+            for pair in task.train + task.test:  # one colour a grid: the test is one colour to carry over
+                assert len({c for row in pair.input for c in row} - {0}) == world.COLOUR_FREE_GRID_COLOURS
 
 
 def valid_grids(spec, count=200):
