@@ -56,6 +56,7 @@ from typing import Any
 import torch
 
 from seal_agent.inspect.figures import write_figure
+from seal_agent.inspect.streaming import describe_update
 from seal_agent.config import deep_merge, load_run_config, read_yaml_mapping
 from seal_agent.jobs.knowledge import PreparedKnowledgeRun, build_knowledge_context, prepare_knowledge_run, run_knowledge
 from seal_agent.knowledge import nano_world
@@ -147,6 +148,21 @@ def score(config: KnowledgeRunConfig, run_dir: Path, passages, k: int, teacher: 
     return merged
 
 
+def rest_em_progress():
+    """ReST-EM's progress on stderr (an hour or more on a CPU): `seal run --stream`'s line for
+    each node update worth one, with the seconds since the last."""
+    last = time.perf_counter()
+
+    def on_update(node: str, update: dict[str, Any]) -> None:
+        nonlocal last
+        line = describe_update(node, update)
+        if line:
+            say(f"  {line} ({time.perf_counter() - last:.0f} s)")
+            last = time.perf_counter()
+
+    return on_update
+
+
 def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
     start = time.perf_counter()
     work.mkdir(parents=True, exist_ok=True)
@@ -172,7 +188,8 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
     if args.rest_em_work:
         check_same_rest_em(config, rest_em)
     resume = (rest_em / "config.yaml").exists()  # a seed cut during ReST-EM goes on from its last step
-    summary = run_knowledge(prepare_knowledge_run(None if resume else config, rest_em, resume=resume))
+    summary = run_knowledge(prepare_knowledge_run(None if resume else config, rest_em, resume=resume),
+                            on_update=rest_em_progress())
     seconds["ReST-EM"] = time.perf_counter() - t
 
     rounds = []

@@ -49,9 +49,16 @@ def tiny_table(tmp_path_factory):
     config = root / "small.yaml"
     config.write_text(SMALL)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(table_command(model, config, root / "uncut", root / "uncut.json"), check=True, capture_output=True,
-                   env=env, timeout=300)
+    done = subprocess.run(table_command(model, config, root / "uncut", root / "uncut.json"), check=True, capture_output=True,
+                          env=env, timeout=300, text=True)
+    (root / "uncut.log").write_text(done.stderr)
     return root, model, config
+
+
+def test_rest_em_reports_each_passage_and_round_as_it_goes(tiny_table):
+    log = (tiny_table[0] / "uncut.log").read_text()
+    assert "[execute]" in log and "round 1 ·" in log  # a line per RL passage scored
+    assert "[reinforce]" in log and "mean reward" in log
 
 
 @pytest.mark.parametrize("cut_at", ["before/passages", "rest-em/policy"])
