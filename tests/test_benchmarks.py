@@ -267,3 +267,15 @@ def test_the_contextual_table_scores_its_rows_and_writes_the_spread_matrices(tmp
     assert set(table["rl_tasks"]["0"]).isdisjoint(table["eval_tasks"]["0"])
     assert set(table["choices"]["SEAL round 1"]["by_family"]) == {"mask", "fill_col", "clear_col"}
     assert all("between_seeds" in r for r in table["rows"])
+
+
+@pytest.mark.parametrize("layer", sorted((ROOT / "benchmarks").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_benchmark_config_layer_is_a_valid_config(layer):
+    """A misspelt key in a table's --config would surface hours into its run; the schema refuses it now."""
+    from seal_agent.arc.config import RunConfig
+    from seal_agent.config import read_yaml_mapping
+    from seal_agent.knowledge.config import KnowledgeRunConfig
+
+    schema = KnowledgeRunConfig if layer.name.startswith("knowledge") else RunConfig
+    config = schema.resolve(overrides=read_yaml_mapping(layer))
+    assert config.model_dump(exclude_unset=True)  # the layer set something
