@@ -43,6 +43,7 @@ def test_a_colour_free_task_tests_colours_no_demonstration_shows():
             assert tested and not tested & shown
             for pair in task.train + task.test:  # one colour a grid: the test is one colour to carry over
                 assert len({c for row in pair.input for c in row} - {0}) == world.COLOUR_FREE_GRID_COLOURS
+            assert len(shown) == world.COLOUR_FREE_GRID_COLOURS  # every demonstration the same colour
 
 
 def valid_grids(spec, count=200):

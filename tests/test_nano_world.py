@@ -23,6 +23,28 @@ def test_generation_is_deterministic_in_the_seed():
     assert eval_tasks(2, seed=5) == eval_tasks(2, seed=5) and rl_tasks(1, seed=5) != rl_tasks(1, seed=6)
 
 
+def test_the_default_pretraining_data_is_what_earlier_versions_generated():
+    """`seal pretrain nano`'s models (and the nano tables made with them) stay reproducible."""
+    import hashlib
+
+    tasks = json.dumps([t.to_json() for t in pretraining_tasks(200, 1)])
+    assert hashlib.sha256(tasks.encode()).hexdigest()[:16] == "44b9e7cc64a470f7"
+
+
+def test_an_unseen_test_colour_is_absent_from_every_demonstration_and_treated_by_the_rule():
+    tasks = pretraining_tasks(60, 1, unseen_test_share=0.5)
+    with_unseen = 0
+    for task in tasks:
+        shown = {c for pair in task.train for row in pair.input for c in row}
+        unseen = {c for row in task.test[0].input for c in row} - shown
+        with_unseen += bool(unseen)
+        spec = next(s for s in pretraining_specs() if task.task_id.rsplit("-", 1)[0] == s.name)
+        assert np.array_equal(family_transform(spec.family, spec.params)(np.array(task.test[0].input)), np.array(task.test[0].output))
+    assert 20 <= with_unseen <= 40  # about half
+    for task in pretraining_tasks(20, 1, unseen_test_share=1.0):
+        assert {c for row in task.test[0].input for c in row} - {c for pair in task.train for row in pair.input for c in row}
+
+
 def test_every_generated_task_is_a_valid_arc_task_that_follows_its_rule():
     for spec in pretraining_specs() + held_out_specs():
         for seed in range(5):
@@ -51,6 +73,11 @@ def test_pretraining_writes_a_loadable_model_and_its_recipe(tmp_path):
     assert result.exit_code == 0, result.output
     recipe = json.loads((tmp_path / "nano" / "nano_recipe.json").read_text())
     assert len(recipe["loss_curve"]) == 6 and recipe["data_seed"] == 1 and recipe["parameters"] > 100_000
+    assert recipe["unseen_test_share"] == 0.0  # the nano ARC world's data, as before
+    contextual = CliRunner().invoke(app, ["pretrain", "nano", "--world", "contextual", "--out", str(tmp_path / "ctx"),
+                                          "--steps", "2", "--batch-size", "4"])
+    assert contextual.exit_code == 0, contextual.output
+    assert json.loads((tmp_path / "ctx" / "nano_recipe.json").read_text())["unseen_test_share"] == 0.5
     from seal_agent.model.loading import load_model_and_tokenizer
 
     model, tokenizer = load_model_and_tokenizer(str(tmp_path / "nano"), device="cpu")

@@ -12,8 +12,8 @@ the families come in three kinds, and what an augmentation does to a task differ
 
 So, as augmentations of the demonstrations go: for colour-bound rules rotations add true
 examples and permutations teach other rules; for positional rules both teach other rules;
-for colour-free rules the test's colours are unseen, rotated copies clear the wrong line,
-and only permuted copies show the rule with other colours. `AUGMENTATION_EFFECT` states this per kind; the tests check it on the
+for colour-free rules the demonstrations share one colour and the test's is unseen, rotated
+copies clear the wrong line, and only permuted copies show the rule with other colours. `AUGMENTATION_EFFECT` states this per kind; the tests check it on the
 rules themselves. Whether a trained model's scores follow it is measured, not assumed (the
 spread matrix of family x fixed self-edit, before any RL).
 
@@ -55,6 +55,11 @@ KINDS = ("colour-bound", "positional", "colour-free")
 KIND_OF = {"replace": "colour-bound", "mask": "colour-bound", "fill_row": "positional", "fill_col": "positional",
            "clear_row": "colour-free", "clear_col": "colour-free"}
 COLOUR_FREE = ("clear_row", "clear_col")
+# The share of `seal pretrain nano --world contextual`'s tasks whose test holds a colour no
+# demonstration shows (`nano_world.pretraining_tasks`): a model pretrained only on tasks whose
+# test colours all appear in the demonstrations cleared unseen colours, whatever the rule
+# (design seeds 300 and 400: half its colour-free answers were an all-background grid).
+PRETRAINING_UNSEEN_TEST_SHARE = 0.5
 # Colours of one colour-free grid. Two (the second design) left the test's unseen colours to be
 # copied cell by cell, each copy failing on its own: the nano model copied 20% of such cells
 # with no augmentation and 47% with colour permutations, too few for a whole 3x3 grid
@@ -162,9 +167,10 @@ def _grid(rng: random.Random, colours: Sequence[int], density: float = 0.5) -> n
 def make_task(spec: ContextualSpec, seed: int, demonstrations: int = 3) -> ArcTask:
     """A task of `spec`: demonstrations and one test pair, each showing the rule.
 
-    Colour-free rules draw each grid's colour afresh (`COLOUR_FREE_GRID_COLOURS`), and the
-    test's colour is one no demonstration uses: the rule can only be read as "whatever the
-    colour is".
+    Colour-free grids have one colour (`COLOUR_FREE_GRID_COLOURS`), the same in every
+    demonstration, and the test's is one no demonstration uses: the demonstrations fit both
+    "clear the line" and "clear this colour on the line", and only the first solves the test.
+    Permuted copies of the demonstrations show the line cleared in other colours.
     """
     rng = random.Random(f"{spec.name}/{seed}")
     f = transform(spec)
@@ -172,11 +178,14 @@ def make_task(spec: ContextualSpec, seed: int, demonstrations: int = 3) -> ArcTa
     used: set[int] = set()
     rule_colours = set() if spec.family in COLOUR_FREE else {spec.params[-1]} | ({spec.params[0]} if spec.family in ("replace", "mask") else set())
     palette = [c for c in COLOURS if c not in rule_colours]
+    # Colour-free demonstrations share their colours: they alone cannot tell "clear the line"
+    # from "clear this colour on the line"; the test's colour, unseen, tells them apart.
+    demonstration_colours = rng.sample(list(COLOURS), COLOUR_FREE_GRID_COLOURS) if spec.family in COLOUR_FREE else []
     for index in range(demonstrations + 1):
         test = index == demonstrations
         for _ in range(10_000):
             if spec.family in COLOUR_FREE:
-                colours = rng.sample([c for c in COLOURS if c not in used] if test else list(COLOURS), COLOUR_FREE_GRID_COLOURS)
+                colours = rng.sample([c for c in COLOURS if c not in used], COLOUR_FREE_GRID_COLOURS) if test else demonstration_colours
             else:
                 shown = [spec.params[0]] if spec.family in ("replace", "mask") else []
                 colours = shown + rng.sample(palette, 2)

@@ -116,9 +116,9 @@ def task_example(tokenizer, task: ArcTask) -> TrainingExample:
 
 
 def pretraining_examples(tokenizer, count: int, seed: int, self_edit_share: float = 0.1,
-                         vocabulary: str = "seal") -> list[TrainingExample]:
+                         vocabulary: str = "seal", unseen_test_share: float = 0.0) -> list[TrainingExample]:
     rng = random.Random(seed)
-    examples = [task_example(tokenizer, task) for task in pretraining_tasks(count, seed)]
+    examples = [task_example(tokenizer, task) for task in pretraining_tasks(count, seed, unseen_test_share)]
     prompt_tasks = pretraining_tasks(int(count * self_edit_share), seed + 1)
     examples += [self_edit_example(tokenizer, task, rng, vocabulary) for task in prompt_tasks]
     rng.shuffle(examples)
@@ -126,14 +126,22 @@ def pretraining_examples(tokenizer, count: int, seed: int, self_edit_share: floa
 
 
 def pretrain_nano(out: str | Path, size: str = "small", steps: int = 2000, batch_size: int = 16, learning_rate: float = 3e-3,
-                  seed: int = 0, data_seed: int = 1, device: str = "auto", on_step=None, vocabulary: str = "seal") -> dict:
-    """Build, pretrain and save; returns the recipe (also written to `out/nano_recipe.json`)."""
+                  seed: int = 0, data_seed: int = 1, device: str = "auto", on_step=None, vocabulary: str = "seal",
+                  unseen_test_share: float = 0.0) -> dict:
+    """Build, pretrain and save; returns the recipe (also written to `out/nano_recipe.json`).
+
+    `unseen_test_share`: the share of pretraining tasks whose test grid holds a colour no
+    demonstration shows (`nano_world.pretraining_tasks`), so that the model learns to read
+    what a rule does to colours it has not seen (the contextual world's colour-free rules
+    need it: `seal_agent.arc.contextual_world`).
+    """
     if vocabulary not in VOCABULARIES:
         raise ValueError(f"unknown vocabulary {vocabulary!r}; choose {', '.join(VOCABULARIES)}")
     out = Path(out)
     build_tiny_model(out, seed=seed, **SIZES[size])
     model, tokenizer = load_model_and_tokenizer(str(out), "float32", device)
-    examples = pretraining_examples(tokenizer, steps * batch_size // 2, data_seed, vocabulary=vocabulary)
+    examples = pretraining_examples(tokenizer, steps * batch_size // 2, data_seed, vocabulary=vocabulary,
+                                    unseen_test_share=unseen_test_share)
     start = time.perf_counter()
     losses = train_full_model(model, tokenizer, examples, steps=steps, batch_size=batch_size, learning_rate=learning_rate,
                               seed=seed, on_step=on_step)
@@ -142,6 +150,7 @@ def pretrain_nano(out: str | Path, size: str = "small", steps: int = 2000, batch
         "size": size, "architecture": SIZES[size], "parameters": sum(p.numel() for p in model.parameters()),
         "steps": steps, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "data_seed": data_seed,
         "examples": len(examples), "self_edit_prompt": PROMPT, "self_edit_vocabulary": vocabulary,
+        "unseen_test_share": unseen_test_share,
         "self_edit_prior": {"learning_rate_log_uniform": list(PRIOR_LEARNING_RATES), "epochs_uniform": list(PRIOR_EPOCHS),
                             **({"calls_per_group": [1, PRIOR_CALLS_PER_GROUP], "groups": ["rotate", "permute_colours"]}
                                if vocabulary == "open" else {})},

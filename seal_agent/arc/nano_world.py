@@ -150,17 +150,24 @@ def random_grid(rng: random.Random, colours: list[int], size: tuple[int, int] | 
     return np.array([[rng.choice(colours) if rng.random() < 0.55 else 0 for _ in range(cols)] for _ in range(rows)])
 
 
-def make_task(spec: FamilySpec, seed: int, demonstrations: int = 3, task_id: str | None = None) -> ArcTask:
+def make_task(spec: FamilySpec, seed: int, demonstrations: int = 3, task_id: str | None = None,
+              unseen_test_colour: bool = False) -> ArcTask:
     """A task of `spec`: `demonstrations` pairs and one test pair, deterministic in `seed`.
 
     Every pair shows the rule (its output differs from its input) and the colours the rule
-    is about appear in the task.
+    is about appear in the task. `unseen_test_colour`: the test grid also holds a colour no
+    demonstration shows, which the rule treats as it treats any colour it is not about
+    (replace keeps it, mask clears it, recolour recolours it): the solver must read from
+    the demonstrations what happens to colours it has not seen.
     """
     rng = random.Random(f"{spec.name}/{seed}")
     transform = family_transform(spec.family, spec.params)
     palette = sorted(colours_shown(spec.family, spec.params) | set(rng.sample(range(1, 10), 3)))
     pairs = []
     for _ in range(10_000):
+        test = len(pairs) == demonstrations
+        if test and unseen_test_colour:
+            return _with_unseen_test_colour(spec, rng, transform, palette, pairs, task_id or f"{spec.name}-{seed}")
         grid = random_grid(rng, palette)
         out = transform(grid)
         if not np.array_equal(out, grid):
@@ -170,10 +177,32 @@ def make_task(spec: FamilySpec, seed: int, demonstrations: int = 3, task_id: str
     raise ValueError(f"{spec.name}: no grid of palette {palette} shows this rule")
 
 
-def pretraining_tasks(count: int, seed: int) -> list[ArcTask]:
+def _with_unseen_test_colour(spec: FamilySpec, rng: random.Random, transform: Transform, palette: list[int],
+                             demonstrations: list[Pair], task_id: str) -> ArcTask:
+    """The test pair of `make_task(..., unseen_test_colour=True)`: a grid that shows the rule
+    and holds one colour outside every demonstration."""
+    shown = {c for pair in demonstrations for row in pair.input for c in row} | set(palette)
+    unseen = rng.choice([c for c in range(1, 10) if c not in shown])
+    for _ in range(10_000):
+        grid = random_grid(rng, [*palette, unseen], size=(GRID_SIDES[0], GRID_SIDES[1]))
+        out = transform(grid)
+        if (grid == unseen).any() and not np.array_equal(out, grid):
+            return ArcTask(task_id, tuple(demonstrations), (Pair(grid.tolist(), np.asarray(out).tolist()),))
+    raise ValueError(f"{spec.name}: no test grid with colour {unseen} shows this rule")
+
+
+def pretraining_tasks(count: int, seed: int, unseen_test_share: float = 0.0) -> list[ArcTask]:
+    """`count` pretraining tasks; `unseen_test_share` of them with a test colour no
+    demonstration shows (`make_task`'s `unseen_test_colour`). With 0 the tasks are exactly
+    those of earlier versions (no extra draws), so `seal pretrain nano`'s models do not change."""
     specs = pretraining_specs()
     rng = random.Random(seed)
-    return [make_task(rng.choice(specs), rng.randrange(1 << 30), demonstrations=rng.randint(2, 4)) for _ in range(count)]
+    tasks = []
+    for _ in range(count):
+        spec, task_seed, demonstrations = rng.choice(specs), rng.randrange(1 << 30), rng.randint(2, 4)
+        unseen = unseen_test_share > 0 and rng.random() < unseen_test_share
+        tasks.append(make_task(spec, task_seed, demonstrations=demonstrations, unseen_test_colour=unseen))
+    return tasks
 
 
 def tasks_of(specs: Sequence[FamilySpec], per_spec: int, seed: int) -> list[ArcTask]:

@@ -260,11 +260,13 @@ def pretrain_nano_command(
         "bytes", help="Knowledge world: bytes (one token per byte) or words (pieces learned from the corpus)."),
 ) -> None:
     """Pretrain a small Llama on a nano world (held-out families or people excluded)."""
+    from seal_agent.arc.contextual_world import PRETRAINING_UNSEEN_TEST_SHARE
     from seal_agent.arc.nano_pretrain import pretrain_nano
     from seal_agent.knowledge.nano_pretrain import TOKENIZERS, pretrain_knowledge_nano
     from seal_agent.model.tiny import SIZES
 
-    pretrainers = {"arc": pretrain_nano, "contextual": functools.partial(pretrain_nano, vocabulary="open"),
+    pretrainers = {"arc": pretrain_nano,
+                   "contextual": functools.partial(pretrain_nano, vocabulary="open", unseen_test_share=PRETRAINING_UNSEEN_TEST_SHARE),
                    "knowledge": pretrain_knowledge_nano}
     if world not in pretrainers:
         fail(f"unknown world {world!r}; choose {', '.join(pretrainers)}")
