@@ -165,8 +165,7 @@ def make_task(spec: FamilySpec, seed: int, demonstrations: int = 3, task_id: str
     palette = sorted(colours_shown(spec.family, spec.params) | set(rng.sample(range(1, 10), 3)))
     pairs = []
     for _ in range(10_000):
-        test = len(pairs) == demonstrations
-        if test and unseen_test_colour:
+        if unseen_test_colour and len(pairs) == demonstrations:
             return _with_unseen_test_colour(spec, rng, transform, palette, pairs, task_id or f"{spec.name}-{seed}")
         grid = random_grid(rng, palette)
         out = transform(grid)
@@ -180,9 +179,8 @@ def make_task(spec: FamilySpec, seed: int, demonstrations: int = 3, task_id: str
 def _with_unseen_test_colour(spec: FamilySpec, rng: random.Random, transform: Transform, palette: list[int],
                              demonstrations: list[Pair], task_id: str) -> ArcTask:
     """The test pair of `make_task(..., unseen_test_colour=True)`: a grid that shows the rule
-    and holds one colour outside every demonstration."""
-    shown = {c for pair in demonstrations for row in pair.input for c in row} | set(palette)
-    unseen = rng.choice([c for c in range(1, 10) if c not in shown])
+    and holds one colour outside every demonstration (they are drawn from `palette`)."""
+    unseen = rng.choice([c for c in range(1, 10) if c not in palette])
     for _ in range(10_000):
         grid = random_grid(rng, [*palette, unseen], size=(GRID_SIDES[0], GRID_SIDES[1]))
         out = transform(grid)
