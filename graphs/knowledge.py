@@ -270,7 +270,7 @@ def cpt_update(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) -> dic
         for candidate in proposals[passage_id]["candidates"]:
             row = candidate_row(1, passage_id, candidate)
             rows.append(row)
-            edit = validated(candidate, ctx.tools, row)
+            edit = validated(candidate, ctx.tools, row, config.policy)
             if edit is not None:
                 self_edits.append(edit.sequences)
         examples += self_edit_examples(ctx.tokenizer, passage, self_edits, config.update)
@@ -325,7 +325,7 @@ def continual_step(state: KnowledgeState, runtime: Runtime[KnowledgeContext]) ->
     seed = derive_seed(config.seed, "continual", step, passage_id, "propose")
     _prompt, (candidate,) = sample_self_edits(ctx.policy, ctx.tools, passage, config, 1, seed)
     row = candidate_row(step, passage_id, candidate)
-    edit = validated(candidate, ctx.tools, row)
+    edit = validated(candidate, ctx.tools, row, config.policy)
     skipped = edit is not None and edit.skips_update  # the policy decided this passage needs no update
     # A rejected self-edit still leaves the passage itself to learn from (when configured).
     texts = [] if skipped else self_edit_texts(passage, [edit.sequences if edit is not None else []], config.update)

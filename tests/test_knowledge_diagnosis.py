@@ -8,6 +8,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from seal_agent.knowledge import nano_world
+from seal_agent.knowledge.config import KnowledgePolicyConfig
 from seal_agent.knowledge.prompts import COPIED_FROM_EXAMPLE, VARIANTS, knowledge_messages, variant_tools
 from seal_agent.policy.self_edit import Rejection, validate_knowledge_edit
 from seal_agent.tools import knowledge_tools
@@ -72,11 +73,29 @@ def test_reject_copied_example_rejects_a_self_edit_that_copies_the_prompt(copied
     message = implications("Vantor Quell lives in Pelmora.", copied)
     row = {}
     assert validated(candidates_from([message])[0], tools, row) is not None and "status" not in row  # off by default
-    assert validated(candidates_from([message])[0], tools, row, reject_copied_example=True) is None
+    policy = KnowledgePolicyConfig(reject_copied_example=True)
+    assert validated(candidates_from([message])[0], tools, row, policy) is None
     assert row["status"] == "rejected" and "copies the prompt's example" in row["reason"]
-    assert sequences_or_none(message, tools) is not None and sequences_or_none(message, tools, True) is None
+    assert sequences_or_none(message, tools) is not None and sequences_or_none(message, tools, policy) is None
     clean = implications("Vantor Quell lives in Pelmora.")
-    assert sequences_or_none(clean, tools, True) == ["Vantor Quell lives in Pelmora."]
+    assert sequences_or_none(clean, tools, policy) == ["Vantor Quell lives in Pelmora."]
+
+
+def test_reject_repeated_lines_rejects_a_self_edit_that_writes_a_line_twice():
+    from seal_agent.knowledge.baselines import sequences_or_none
+    from seal_agent.knowledge.scoring import validated
+    from seal_agent.policy.candidates import candidates_from
+
+    tools = variant_tools("implications", knowledge_tools())
+    repeated = implications("Pelmora is the home town of Vantor Quell.", "Vantor Quell keeps a fox.",
+                            " Pelmora is the home town of Vantor Quell.")
+    assert sequences_or_none(repeated, tools, KnowledgePolicyConfig()) is not None  # off by default
+    policy = KnowledgePolicyConfig(reject_repeated_lines=True)
+    row = {}
+    assert validated(candidates_from([repeated])[0], tools, row, policy) is None
+    assert row["status"] == "rejected" and "1 statement(s) repeat an earlier one" in row["reason"]
+    distinct = implications("Pelmora is the home town of Vantor Quell.", "Vantor Quell keeps a fox.")
+    assert sequences_or_none(distinct, tools, policy) == ["Pelmora is the home town of Vantor Quell.", "Vantor Quell keeps a fox."]
 
 
 def test_an_mstep_setting_is_a_learning_rate_times_epochs():

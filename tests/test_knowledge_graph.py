@@ -115,6 +115,17 @@ def test_cpt_mode_trains_one_update_on_every_passage(tmp_path):
     assert cpt["after"]["loglik"] > cpt["base"]["loglik"]
 
 
+def test_cpt_mode_honours_the_policys_rejections(tmp_path, monkeypatch):
+    import seal_agent.knowledge.scoring as scoring
+
+    # Every self-edit counts as repeating a line: with the rejection on, none is trained on.
+    monkeypatch.setattr(scoring, "repeated_lines", lambda sequences: list(sequences[:1]) or ["(empty)"])
+    _prepared, summary = run(tmp_path, "cpt", mode="cpt", passages_per_round=3, update={"epochs": 1, "seeds": 1},
+                             policy={"reject_repeated_lines": True})
+    (cpt,) = summary["rounds"]
+    assert cpt["valid_fraction"] == 0.0 and cpt["sequences"] == 3  # the passages alone
+
+
 def test_batched_and_sequential_engines_score_alike(tmp_path):
     from seal_agent.knowledge.update import update_examples
     from seal_agent.engine.sequential import TrainJob

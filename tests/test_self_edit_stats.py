@@ -48,9 +48,17 @@ def test_statistics_pool_lines_and_count_rejections():
     # Facts per accepted self-edit: {home} (the dog is wrong), {home, pet}, none.
     assert stats["facts_per_self_edit"] == pytest.approx(3 / 3)
     assert stats["share_self_edits_without_a_fact"] == pytest.approx(1 / 3)
-    assert stats["share_copies_example"] == 0.0
+    assert stats["share_copies_example"] == 0.0 and stats["share_repeated_lines"] == 0.0
     assert stats["examples"] == [["Vantor Quell lives in Pelmora.", "Vantor Quell keeps a dog."],
                                  ["They say Quenby is the home town of Mira Dane.", "Mira Dane keeps an owl.", "Owls are birds."]]
+
+
+def test_a_line_written_again_in_its_self_edit_is_a_repeat():
+    stats = self_edit_statistics([
+        (["Vantor Quell keeps a dog.", "Vantor Quell lives in Pelmora.", "Vantor Quell keeps a dog. ", "Vantor Quell keeps a dog."], VANTOR),
+        (["Vantor Quell keeps a dog."], VANTOR),  # the same line in another self-edit is no repeat
+    ])
+    assert stats["share_repeated_lines"] == pytest.approx(2 / 5)
 
 
 def test_statistics_of_nothing():

@@ -19,10 +19,11 @@ from collections.abc import Callable
 from typing import Any
 
 from seal_agent.engine.sequential import TrainJob, split_on_out_of_memory
+from seal_agent.knowledge.config import KnowledgePolicyConfig
 from seal_agent.knowledge.data import Passage
 from seal_agent.knowledge.prompts import knowledge_messages
 from seal_agent.knowledge.reward import mean_metrics
-from seal_agent.knowledge.scoring import copied_example_rejection, sample_self_edits
+from seal_agent.knowledge.scoring import sample_self_edits, screened
 from seal_agent.knowledge.update import self_edit_examples
 from seal_agent.policy.candidates import rebuild_message
 from seal_agent.policy.chat_models import self_edit_from
@@ -96,7 +97,7 @@ def conditions_self_edits(ctx, passage: Passage, conditions: list[str], self_edi
     seed = derive_seed(config.seed, "eval", passage.passage_id, "propose")
     ctx.policy_slot.use(None)  # the policy the run started from (config.policy_checkpoint)
     _prompt, sampled = sample_self_edits(ctx.policy, ctx.tools, passage, config, self_edits, seed)
-    edits[POLICY] = [sequences_or_none(rebuild_message(c), ctx.tools, config.policy.reject_copied_example) for c in sampled]
+    edits[POLICY] = [sequences_or_none(rebuild_message(c), ctx.tools, config.policy) for c in sampled]
     if teacher is not None:
         edits[conditions[3]] = [sequences_or_none(self_edit_from(teacher, messages, ctx.tools), ctx.tools)]
     return edits
@@ -146,6 +147,7 @@ def score_cpt_updates(ctx, passages: list[Passage], cpt_edits, per_passage, scor
                 scored_updates[name][passage.passage_id] = len(outcomes)
 
 
-def sequences_or_none(message, tools, reject_copied_example: bool = False) -> list[str] | None:
-    edit = copied_example_rejection(validate_knowledge_edit(message, tools), reject_copied_example)
+def sequences_or_none(message, tools, policy: KnowledgePolicyConfig | None = None) -> list[str] | None:
+    """The self-edit's sequences, or None if it is rejected (`screened` by `policy`'s rejections)."""
+    edit = screened(validate_knowledge_edit(message, tools), policy)
     return None if isinstance(edit, Rejection) else edit.sequences

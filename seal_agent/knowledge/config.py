@@ -57,6 +57,11 @@ class KnowledgePolicyConfig(PolicySettings):
         "example's subject), as a malformed one is rejected: it earns no reward, so ReST-EM never keeps it, and a row "
         "that samples it trains on the passage alone.",
     )
+    reject_repeated_lines: bool = Field(
+        False, description="Reject a self-edit that writes one line twice, as a malformed one is rejected. The update "
+        "trains on each distinct line once, so a repeat earns no reward, but ReST-EM's M-step trains on the kept "
+        "self-edit's whole text and would teach the repetition (seen on SmolLM2 at M-step lr 1e-3).",
+    )
     candidates_per_passage: int = Field(5, ge=1, description="k self-edits sampled per passage (paper: 5).")
     temperature: float = Field(1.0, ge=0, description="Sampling temperature; 0 is greedy.")
     max_new_tokens: int = Field(1024, ge=8, description="Token budget of one self-edit.")

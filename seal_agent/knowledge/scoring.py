@@ -21,12 +21,12 @@ from collections.abc import Callable
 from typing import Any
 
 from seal_agent.engine.sequential import TrainJob, planned_steps, split_on_out_of_memory
-from seal_agent.knowledge.config import KnowledgeRunConfig
+from seal_agent.knowledge.config import KnowledgePolicyConfig, KnowledgeRunConfig
 from seal_agent.knowledge.data import Passage
 from seal_agent.knowledge.gate import skip_row
 from seal_agent.knowledge.prompts import COPIED_FROM_EXAMPLE, bounded_tool_specs, knowledge_messages
 from seal_agent.knowledge.reward import mean_metrics, passage_metrics, reward_of, score_passage
-from seal_agent.knowledge.update import self_edit_examples
+from seal_agent.knowledge.update import repeated_lines, self_edit_examples
 from seal_agent.policy.candidates import candidates_from, rebuild_message
 from seal_agent.policy.self_edit import KnowledgeEdit, Rejection, validate_knowledge_edit
 from seal_agent.run.seeding import derive_seed
@@ -60,18 +60,26 @@ def candidate_row(round_: int, passage_id: str, candidate: Candidate) -> dict[st
     }
 
 
-def copied_example_rejection(edit: KnowledgeEdit | Rejection, reject_copied_example: bool) -> KnowledgeEdit | Rejection:
-    """`policy.reject_copied_example`: a self-edit with a line copied from the prompt's example is rejected."""
-    if reject_copied_example and not isinstance(edit, Rejection):
+def screened(edit: KnowledgeEdit | Rejection, policy: KnowledgePolicyConfig | None) -> KnowledgeEdit | Rejection:
+    """The policy's own rejections on top of the tool call's validation: with
+    `policy.reject_copied_example`, a self-edit with a line copied from the prompt's example;
+    with `policy.reject_repeated_lines`, one that writes a line twice."""
+    if policy is None or isinstance(edit, Rejection):
+        return edit
+    if policy.reject_copied_example:
         copied = next((text for text in edit.sequences if COPIED_FROM_EXAMPLE.search(text)), None)
         if copied is not None:
             return Rejection(f"a statement copies the prompt's example: {copied[:80]!r}")
+    if policy.reject_repeated_lines:
+        repeats = repeated_lines(edit.sequences)
+        if repeats:
+            return Rejection(f"{len(repeats)} statement(s) repeat an earlier one: {repeats[0][:80]!r}")
     return edit
 
 
-def validated(candidate: Candidate, tools: list, row: dict[str, Any], reject_copied_example: bool = False) -> KnowledgeEdit | None:
-    """The candidate's self-edit, or None with the row marked rejected and why."""
-    edit = copied_example_rejection(validate_knowledge_edit(rebuild_message(candidate), tools), reject_copied_example)
+def validated(candidate: Candidate, tools: list, row: dict[str, Any], policy: KnowledgePolicyConfig | None = None) -> KnowledgeEdit | None:
+    """The candidate's self-edit, or None with the row marked rejected and why (`screened` by `policy`'s rejections)."""
+    edit = screened(validate_knowledge_edit(rebuild_message(candidate), tools), policy)
     if isinstance(edit, Rejection):
         row.update(status="rejected", reason=edit.reason)
         return None
@@ -112,7 +120,7 @@ def score_self_edits(
     for candidate in candidates:
         row = candidate_row(round_, passage.passage_id, candidate)
         rows.append(row)
-        edit = validated(candidate, tools, row, config.policy.reject_copied_example)
+        edit = validated(candidate, tools, row, config.policy)
         if edit is None:
             continue
         if edit.skips_update:  # the policy chose no update: nothing to train, nothing gained or paid

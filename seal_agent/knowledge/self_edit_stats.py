@@ -16,6 +16,9 @@ read for:
                          (`<another one>`) or the worked example's subject (the Orvel
                          Bridge); small models do, and ReST-EM can amplify it
 
+A line that repeats an earlier line of its self-edit is counted in `share_repeated_lines`:
+the update trains on it once, so it adds nothing, but an M-step can learn to write it.
+
 Per self-edit it also counts the passage's facts it states (each attribute once, however
 many lines repeat it): `facts_per_self_edit` and the share of self-edits stating none.
 
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seal_agent.knowledge.prompts import COPIED_FROM_EXAMPLE
+from seal_agent.knowledge.update import repeated_lines
 
 FIELDS = ("names_person", "correct_fact", "wrong_value", "question_answer_order", "copies_example")
 
@@ -76,7 +80,7 @@ def self_edit_statistics(
     """Pooled over `(lines, facts)` pairs (lines None: a rejected self-edit, counted apart).
 
     {"self_edits", "rejected", "lines", "lines_per_self_edit", "share_<field>" for every
-    field, "facts_per_self_edit" (distinct facts of the passage stated, over accepted
+    field, "share_repeated_lines", "facts_per_self_edit" (distinct facts of the passage stated, over accepted
     self-edits), "share_self_edits_without_a_fact", "examples": the first `examples`
     accepted self-edits' lines}.
     """
@@ -90,6 +94,7 @@ def self_edit_statistics(
         "lines": lines,
         "lines_per_self_edit": lines / len(accepted) if accepted else 0.0,
         **{f"share_{field}": (sum(r[field] for r in readings) / lines if lines else 0.0) for field in FIELDS},
+        "share_repeated_lines": sum(len(repeated_lines(list(lines_))) for lines_, _known in accepted) / lines if lines else 0.0,
         "facts_per_self_edit": sum(len(c) for c in covered) / len(covered) if covered else 0.0,
         "share_self_edits_without_a_fact": sum(not c for c in covered) / len(covered) if covered else 0.0,
         "examples": [list(lines_) for lines_, _known in accepted[:examples]],

@@ -22,6 +22,21 @@ def update_texts(passage: Passage, sequences: Sequence[str], include_passage: bo
     return [f"{passage.title}\n{text}" if passage.title else text for text in dict.fromkeys(texts)]
 
 
+def repeated_lines(sequences: list[str]) -> list[str]:
+    """The lines of a self-edit that repeat an earlier one (surrounding spaces aside).
+
+    The update trains on each distinct line once (`update_texts`), so a repeat adds nothing to
+    the reward; yet ReST-EM's M-step, trained on a kept self-edit's whole text, would teach it."""
+    seen: set[str] = set()
+    repeats = []
+    for line in sequences:
+        key = line.strip()
+        if key in seen:
+            repeats.append(line)
+        seen.add(key)
+    return repeats
+
+
 def text_examples(tokenizer, texts: Sequence[str], max_tokens: int | None = None) -> list[TrainingExample]:
     """One all-token example per text, ending in EOS; texts longer than `max_tokens` are cut."""
     examples = []
