@@ -34,16 +34,19 @@ def test_rl_and_evaluation_share_no_family_and_cover_every_kind():
     assert world.family_of(task.task_id) in evaluation and world.kind_of(task.task_id) in world.KINDS
 
 
-def test_a_colour_free_task_tests_colours_no_demonstration_shows():
+def test_a_colour_free_tests_line_holds_a_colour_the_demonstrations_show_only_off_their_line():
     for family in world.COLOUR_FREE:
         for seed in range(10):
-            task = world.make_task(world.ContextualSpec(family, (seed % world.SIDE,)), seed)
-            shown = {c for pair in task.train for row in pair.input for c in row} - {0}
-            tested = {c for row in task.test[0].input for c in row} - {0}
-            assert tested and not tested & shown
-            for pair in task.train + task.test:  # one colour a grid: the test is one colour to carry over
-                assert len({c for row in pair.input for c in row} - {0}) == world.COLOUR_FREE_GRID_COLOURS
-            assert len(shown) == world.COLOUR_FREE_GRID_COLOURS  # every demonstration the same colour
+            spec = world.ContextualSpec(family, (seed % world.SIDE,))
+            task = world.make_task(spec, seed)
+            line = world.line_cells(spec)
+            on_line = [set(np.array(pair.input)[line].tolist()) - {0} for pair in task.train]
+            assert len(set.union(*on_line)) == 1  # every demonstration's line: the same one colour
+            (tested,) = set(np.array(task.test[0].input)[line].tolist()) - {0}
+            assert tested not in on_line[0]
+            for pair in task.train:  # ... and the test's line colour is shown off the line, unchanged
+                grid, out = np.array(pair.input), np.array(pair.output)
+                assert (grid[~line] == tested).any() and np.array_equal(grid[~line], out[~line])
 
 
 def valid_grids(spec, count=200):

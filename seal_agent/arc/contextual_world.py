@@ -8,12 +8,14 @@ the families come in three kinds, and what an augmentation does to a task differ
     colour-bound  replace(a, b) / mask(c)         keeps the rule    changes it (a, b, c move)
     positional    fill_row(r, c) / fill_col(k, c) changes it        changes it (c moves)
     colour-free   clear_row(r) / clear_col(k)     changes it        keeps it; and the test uses
-                                                                    colours no demonstration shows
+                                                                    a colour the demonstrations keep
+                                                                    off their line
 
 So, as augmentations of the demonstrations go: for colour-bound rules rotations add true
 examples and permutations teach other rules; for positional rules both teach other rules;
-for colour-free rules the demonstrations share one colour and the test's is unseen, rotated
-copies clear the wrong line, and only permuted copies show the rule with other colours. `AUGMENTATION_EFFECT` states this per kind; the tests check it on the
+for colour-free rules every demonstration's line holds one colour and the test's line another
+(shown off the line in the demonstrations, unchanged), rotated copies clear the wrong line,
+and only permuted copies show the line cleared in other colours. `AUGMENTATION_EFFECT` states this per kind; the tests check it on the
 rules themselves. Whether a trained model's scores follow it is measured, not assumed (the
 spread matrix of family x fixed self-edit, before any RL).
 
@@ -60,12 +62,15 @@ COLOUR_FREE = ("clear_row", "clear_col")
 # test colours all appear in the demonstrations cleared unseen colours, whatever the rule
 # (design seeds 300 and 400: half its colour-free answers were an all-background grid).
 PRETRAINING_UNSEEN_TEST_SHARE = 0.5
-# Colours of one colour-free grid. Two (the second design) left the test's unseen colours to be
-# copied cell by cell, each copy failing on its own: the nano model copied 20% of such cells
-# with no augmentation and 47% with colour permutations, too few for a whole 3x3 grid
-# (design seed 300, docs/results/arc-contextual.md). With one, a test is one unseen colour to
-# carry over, which permuted copies of the demonstrations can show.
-COLOUR_FREE_GRID_COLOURS = 1
+# Colour-free tasks, fifth design: every demonstration's line holds one colour (the line
+# colour), and the test's line holds another colour that the demonstrations show *off* the
+# line, unchanged. The demonstrations fit "clear the line" and "clear the line colour on the
+# line"; the test tells them apart, and only permuted copies of the demonstrations (the line
+# cleared in other colours) show which. Earlier designs made the test's colour one no
+# demonstration shows; the nano model cleared or dropped unseen colours whatever the rule
+# and augmentation (design seeds 300-500, docs/results/arc-contextual.md), so here every
+# colour the test holds is one the demonstrations show.
+COLOUR_FREE_OFF_LINE_COLOURS = 3
 # What each augmentation does to a rule of each kind ("keeps" or "changes" the rule).
 AUGMENTATION_EFFECT = {
     "colour-bound": {"rotation": "keeps", "colour_permutation": "changes"},
@@ -164,39 +169,57 @@ def _grid(rng: random.Random, colours: Sequence[int], density: float = 0.5) -> n
             return grid
 
 
+def line_cells(spec: ContextualSpec) -> np.ndarray:
+    """A colour-free rule's line as a boolean mask of the grid: row r or column k."""
+    mask = np.zeros((SIDE, SIDE), dtype=bool)
+    if spec.family == "clear_row":
+        mask[spec.params[0], :] = True
+    else:
+        mask[:, spec.params[0]] = True
+    return mask
+
+
+def _colour_free_grid(rng: random.Random, line: np.ndarray, line_colour: int, off_line: Sequence[int],
+                      must_show_off_line: int) -> np.ndarray:
+    """A grid whose line holds `line_colour` (at least once) and background, and whose other
+    cells hold `off_line` colours and background, `must_show_off_line` among them."""
+    while True:
+        grid = np.array([[(line_colour if rng.random() < 0.6 else 0) if line[r, c] else
+                          (rng.choice(off_line) if rng.random() < 0.6 else 0) for c in range(SIDE)] for r in range(SIDE)])
+        if (grid[line] == line_colour).any() and (grid[~line] == must_show_off_line).any():
+            return grid
+
+
 def make_task(spec: ContextualSpec, seed: int, demonstrations: int = 3) -> ArcTask:
     """A task of `spec`: demonstrations and one test pair, each showing the rule.
 
-    Colour-free grids have one colour (`COLOUR_FREE_GRID_COLOURS`), the same in every
-    demonstration, and the test's is one no demonstration uses: the demonstrations fit both
-    "clear the line" and "clear this colour on the line", and only the first solves the test.
-    Permuted copies of the demonstrations show the line cleared in other colours.
+    Colour-free tasks (`COLOUR_FREE_OFF_LINE_COLOURS` says why): the demonstrations' line
+    holds one colour; the test's line holds another, which every demonstration shows off the
+    line, unchanged.
     """
     rng = random.Random(f"{spec.name}/{seed}")
     f = transform(spec)
     pairs: list[Pair] = []
-    used: set[int] = set()
-    rule_colours = set() if spec.family in COLOUR_FREE else {spec.params[-1]} | ({spec.params[0]} if spec.family in ("replace", "mask") else set())
+    if spec.family in COLOUR_FREE:
+        line = line_cells(spec)
+        off_line = rng.sample(list(COLOURS), COLOUR_FREE_OFF_LINE_COLOURS)  # the first is the test's line colour
+        line_colour = rng.choice([c for c in COLOURS if c not in off_line])
+        for index in range(demonstrations):
+            grid = _colour_free_grid(rng, line, line_colour, [line_colour, *off_line], must_show_off_line=off_line[0])
+            pairs.append(Pair(grid.tolist(), f(grid).tolist()))
+        grid = _colour_free_grid(rng, line, off_line[0], [line_colour, *off_line], must_show_off_line=line_colour)
+        return ArcTask(f"{spec.name}-{seed}", tuple(pairs), (Pair(grid.tolist(), f(grid).tolist()),))
+    rule_colours = {spec.params[-1]} | ({spec.params[0]} if spec.family in ("replace", "mask") else set())
     palette = [c for c in COLOURS if c not in rule_colours]
-    # Colour-free demonstrations share their colours: they alone cannot tell "clear the line"
-    # from "clear this colour on the line"; the test's colour, unseen, tells them apart.
-    demonstration_colours = rng.sample(list(COLOURS), COLOUR_FREE_GRID_COLOURS) if spec.family in COLOUR_FREE else []
-    for index in range(demonstrations + 1):
-        test = index == demonstrations
+    for _index in range(demonstrations + 1):
         for _ in range(10_000):
-            if spec.family in COLOUR_FREE:
-                colours = rng.sample([c for c in COLOURS if c not in used], COLOUR_FREE_GRID_COLOURS) if test else demonstration_colours
-            else:
-                shown = [spec.params[0]] if spec.family in ("replace", "mask") else []
-                colours = shown + rng.sample(palette, 2)
-            grid = _grid(rng, colours)
+            shown = [spec.params[0]] if spec.family in ("replace", "mask") else []
+            grid = _grid(rng, shown + rng.sample(palette, 2))
             out = f(grid)
             if not np.array_equal(out, grid):
                 break
         else:
             raise ValueError(f"{spec.name}: no grid shows this rule")
-        if not test:
-            used |= set(colours)
         pairs.append(Pair(grid.tolist(), np.asarray(out).tolist()))
     return ArcTask(f"{spec.name}-{seed}", tuple(pairs[:demonstrations]), tuple(pairs[demonstrations:]))
 
