@@ -49,6 +49,15 @@ def test_a_colour_free_tests_line_holds_a_colour_the_demonstrations_show_only_of
                 assert (grid[~line] == tested).any() and np.array_equal(grid[~line], out[~line])
 
 
+def test_a_colour_bound_task_shows_its_colour_in_the_block_only_and_tests_it_outside():
+    block = world.COLOUR_BOUND_DEMONSTRATION_CELLS
+    for spec in [s for s in all_specs() if s.kind == "colour-bound"]:
+        task = world.make_task(spec, 5)
+        colour = spec.params[0]
+        assert all(not (np.array(p.input)[~block] == colour).any() for p in task.train)
+        assert (np.array(task.test[0].input)[~block] == colour).any()
+
+
 def valid_grids(spec, count=200):
     """Grids the rule applies to: the inputs of many tasks of the spec."""
     return [np.array(pair.input) for seed in range(count // 4) for pair in world.make_task(spec, seed).train + world.make_task(spec, seed).test]

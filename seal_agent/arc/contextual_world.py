@@ -71,6 +71,13 @@ PRETRAINING_UNSEEN_TEST_SHARE = 0.5
 # and augmentation (design seeds 300-500, docs/results/arc-contextual.md), so here every
 # colour the test holds is one the demonstrations show.
 COLOUR_FREE_OFF_LINE_COLOURS = 3
+# Colour-bound tasks, sixth design: the demonstrations show the rule's colour (replace's a,
+# mask's c) only in the top-left 2x2 block, and the test shows it elsewhere too. The rule is
+# the same everywhere, but the demonstrations alone show it in four cells of nine; rotated
+# copies show it in every cell, which is what makes rotations *needed* for this kind rather
+# than merely harmless (design seeds 300-500: without the block, rotations added little).
+COLOUR_BOUND_DEMONSTRATION_CELLS = np.zeros((SIDE, SIDE), dtype=bool)
+COLOUR_BOUND_DEMONSTRATION_CELLS[: SIDE - 1, : SIDE - 1] = True
 # What each augmentation does to a rule of each kind ("keeps" or "changes" the rule).
 AUGMENTATION_EFFECT = {
     "colour-bound": {"rotation": "keeps", "colour_permutation": "changes"},
@@ -190,10 +197,18 @@ def _colour_free_grid(rng: random.Random, line: np.ndarray, line_colour: int, of
             return grid
 
 
+def _confined_as_required(rule_cells: np.ndarray, test: bool) -> bool:
+    """Colour-bound tasks: a demonstration shows the rule's colour only inside
+    `COLOUR_BOUND_DEMONSTRATION_CELLS`; the test shows it outside them too."""
+    outside = (rule_cells & ~COLOUR_BOUND_DEMONSTRATION_CELLS).any()
+    return bool(outside) if test else not outside
+
+
 def make_task(spec: ContextualSpec, seed: int, demonstrations: int = 3) -> ArcTask:
     """A task of `spec`: demonstrations and one test pair, each showing the rule.
 
-    Colour-free tasks (`COLOUR_FREE_OFF_LINE_COLOURS` says why): the demonstrations' line
+    Colour-bound tasks show the rule's colour inside `COLOUR_BOUND_DEMONSTRATION_CELLS` only,
+    and the test outside them too. Colour-free tasks (`COLOUR_FREE_OFF_LINE_COLOURS` says why): the demonstrations' line
     holds one colour; the test's line holds another, which every demonstration shows off the
     line, unchanged.
     """
@@ -216,7 +231,7 @@ def make_task(spec: ContextualSpec, seed: int, demonstrations: int = 3) -> ArcTa
             shown = [spec.params[0]] if spec.family in ("replace", "mask") else []
             grid = _grid(rng, shown + rng.sample(palette, 2))
             out = f(grid)
-            if not np.array_equal(out, grid):
+            if not np.array_equal(out, grid) and (not shown or _confined_as_required(grid == shown[0], test=_index == demonstrations)):
                 break
         else:
             raise ValueError(f"{spec.name}: no grid shows this rule")
