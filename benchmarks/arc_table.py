@@ -35,7 +35,9 @@ no-update row or spread), and `--rows rounds` only the SEAL rounds: for comparin
 algorithms (`benchmarks/rl_comparison.py`), whose tables share everything else.
 
 Each finished seed is written to WORK/seed-N.json and reused if the script is run again with
-the same --work (a long run can be cut and continued). `--json` writes the pooled table, both
+the same --work (a long run can be cut and continued), and so is each finished stage of a seed
+(WORK/seed-N/<stage>.json: a search, the spread, the outer loop, the rows), so a cut seed goes on
+from its first unfinished stage; a reused stage counts 0 s in the seed's seconds. `--json` writes the pooled table, both
 task lists per seed, every row's choices (learning rate, epochs, augmentations) pooled and by
 family, the command, the machine and the seconds per seed and stage.
 """
@@ -46,10 +48,12 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +70,7 @@ from seal_agent.jobs.arc import build_context, prepare_run, run_arc
 from seal_agent.run.driver import exclusive_run
 from seal_agent.arc.data import load_configured_tasks
 from seal_agent.model.tiny import recipe_summary
+from seal_agent.run.directory import write_atomic
 from seal_agent.run.seeding import add_table_options, each_seed
 from seal_agent.stats import between_seed_interval, success_row
 
@@ -250,9 +255,10 @@ def run_outer_loop(args, seed: int, work: Path, rl, rl_data) -> tuple[dict[str, 
     config = seed_config(args, seed, rl_data, {"rounds": args.rounds, "policy": {"candidates_per_task": args.train_candidates},
                                                "eval": {"baseline": False}})
     rest_em_dir = work / "rest-em"
-    summary = run_arc(prepare_run(config, rest_em_dir, resume=False),
-                      on_update=lambda node, update: node == "reinforce" and say(f"  round {update['rounds'][0]['round']}: "
-                      f"success on RL tasks {update['rounds'][0]['success_rate']:.1%}, rewarded {update['rounds'][0]['rewarded']}"))
+    summary = finished_stage(rest_em_dir, lambda: run_arc(
+        prepare_run(config, rest_em_dir, resume=False),
+        on_update=lambda node, update: node == "reinforce" and say(f"  round {update['rounds'][0]['round']}: "
+        f"success on RL tasks {update['rounds'][0]['success_rate']:.1%}, rewarded {update['rounds'][0]['rewarded']}")))
     rounds = [(f"SEAL round {n}", str(rest_em_dir / "policy" / f"round_{n}")) for n in range(1, args.rounds + 1)]
     return summary, rounds
 
@@ -324,16 +330,35 @@ def run_contextual_seed(args, seed: int, work: Path, rl, evaluation, rl_data, ev
 
 
 def score_rows(config, run_dir: Path, make_sources, k: int, no_update: bool) -> dict[str, Any]:
-    """`seal eval arc`'s scoring in `run_dir`, plus a compact record of every scored candidate."""
-    prepared = prepare_run(config, run_dir, resume=False)
-    with exclusive_run(prepared.run_dir):
-        ctx = build_context(prepared)
-        try:
-            results = evaluate_arc(ctx, make_sources(ctx), self_edits_per_task=k, no_update=no_update)
-            results["candidates"] = [compact(row) for row in ctx.traces.candidates()]
-        finally:
-            ctx.traces.close()
-    return results
+    """`seal eval arc`'s scoring in `run_dir`, plus a compact record of every scored candidate
+    (a `finished_stage`: a rerun of a cut seed reads it back)."""
+    def score() -> dict[str, Any]:
+        prepared = prepare_run(config, run_dir, resume=False)
+        with exclusive_run(prepared.run_dir):
+            ctx = build_context(prepared)
+            try:
+                results = evaluate_arc(ctx, make_sources(ctx), self_edits_per_task=k, no_update=no_update)
+                results["candidates"] = [compact(row) for row in ctx.traces.candidates()]
+            finally:
+                ctx.traces.close()
+        return results
+
+    return finished_stage(run_dir, score)
+
+
+def finished_stage(run_dir: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`compute()`, a stage of one seed run in `run_dir`, its result saved beside it
+    (RUN_DIR.json) once it finishes. A rerun reads a finished stage back, so a cut seed goes on
+    from its first unfinished stage; that stage's directory is cleared and the stage run again."""
+    saved = run_dir.parent / f"{run_dir.name}.json"
+    if saved.exists():
+        say(f"  {run_dir.name}: finished earlier, reusing {saved}")
+        return json.loads(saved.read_text())
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    result = compute()
+    write_atomic(saved, json.dumps(result))
+    return result
 
 
 def compact(row: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,25 @@ def test_inner_loop_benchmark_writes_its_records(tmp_path):
         assert record["failures"] == 0 and record["speedup"] > 0
 
 
+def test_a_finished_stage_is_read_back_and_an_unfinished_one_is_run_again(tmp_path):
+    from benchmarks.arc_table import finished_stage
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        (tmp_path / "search").mkdir()
+        (tmp_path / "search" / "run.sqlite").write_text("traces")
+        return {"rows": [len(calls)]}
+
+    (tmp_path / "search").mkdir()
+    (tmp_path / "search" / "half-done").write_text("a cut stage")  # an earlier, cut attempt
+    assert finished_stage(tmp_path / "search", compute) == {"rows": [1]}
+    assert not (tmp_path / "search" / "half-done").exists()
+    assert finished_stage(tmp_path / "search", compute) == {"rows": [1]} and len(calls) == 1
+    assert json.loads((tmp_path / "search.json").read_text()) == {"rows": [1]}
+
+
 def test_the_table_refuses_rl_and_evaluation_tasks_that_overlap():
     from benchmarks.arc_table import check_disjoint
     from seal_agent.arc.data import ArcTask
