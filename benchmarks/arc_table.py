@@ -280,14 +280,23 @@ def run_contextual_seed(args, seed: int, work: Path, rl, evaluation, rl_data, ev
     if args.rows in ("all", "spread"):
         start = time.perf_counter()
         budget = args.rounds * args.train_candidates * len(rl)
-        configs, k = contextual_rows.search_plan(list(grid), len(rl), budget, seed)
+        configs, k, leaders = contextual_rows.search_plan(list(grid), len(rl), budget, seed)
         say(f"seed {seed}: tuned-constant search, {len(configs)} fixed self-edits x {k} on {len(rl)} RL tasks "
             f"({len(configs) * k * len(rl)} of the RL phase's {budget} TTT runs)")
         search = score_rows(seed_config(args, seed, rl_data, {}), work / "constant-search", fixed(configs), k, no_update=False)
         record["rl_spread"] = contextual_rows.spread_matrix(search["candidates"], dict(enumerate(configs, start=1)))
-        tuned = contextual_rows.best_overall(record["rl_spread"])
+        runs_used, candidates = len(search["candidates"]), configs
+        if leaders:  # successive halving: the leaders scored again with what is left of the budget
+            candidates = contextual_rows.finalists(record["rl_spread"], leaders)
+            say(f"seed {seed}: tuned-constant search, second stage: the {len(candidates)} leaders x 1 on the RL tasks")
+            second = score_rows(seed_config(args, seed, rl_data, {}), work / "constant-search-2", fixed(candidates), 1, no_update=False)
+            record["rl_spread_second_stage"] = contextual_rows.spread_matrix(second["candidates"], dict(enumerate(candidates, start=1)))
+            runs_used += len(second["candidates"])
+        both = contextual_rows.add_matrices([record["rl_spread"], record.get("rl_spread_second_stage", {})])
+        tuned = contextual_rows.best_overall({f: {c: cell for c, cell in cells.items() if c in candidates} for f, cells in both.items()})
         record["tuned_constant"] = {"name": tuned, "self_edit": grid[tuned], "budget_runs": budget, "configs_scored": len(configs),
-                                    "self_edits_per_task": k, "runs_used": len(search["candidates"])}
+                                    "self_edits_per_task": k, "finalists": candidates if candidates is not configs else None,
+                                    "runs_used": runs_used}
         seconds["constant_search"] = time.perf_counter() - start
         start = time.perf_counter()
         say(f"seed {seed}: the spread, {len(grid)} fixed self-edits x {args.spread_candidates} on {len(evaluation)} evaluation tasks")

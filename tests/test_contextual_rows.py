@@ -6,7 +6,7 @@ import pytest
 from seal_agent.arc import contextual_world
 from seal_agent.arc.contextual_rows import (
     AUGMENTATION_SETS, TRAINING, add_matrices, best_by_family, best_overall, decoy_tasks, fixed_grid, per_family_source,
-    search_plan, spread_matrix,
+    finalists, search_plan, spread_matrix,
 )
 from seal_agent.arc.contextual_world import family_of
 
@@ -23,14 +23,22 @@ def test_the_grid_is_every_augmentation_set_with_every_training_setting():
 @pytest.mark.parametrize("budget", [12, 13, 60, 100, 287, 288, 289, 576, 1000])
 def test_the_tuned_constant_search_never_spends_more_than_its_budget(budget):
     configs = list(fixed_grid())
-    chosen, k = search_plan(configs, tasks=12, budget=budget, seed=3)
-    assert len(chosen) * 12 * k <= budget
+    chosen, k, leaders = search_plan(configs, tasks=12, budget=budget, seed=3)
+    assert len(chosen) * 12 * k + leaders * 12 <= budget
     assert k >= 1 and len(set(chosen)) == len(chosen) and set(chosen) <= set(configs)
-    if budget >= len(configs) * 12:  # every config, as often as the budget pays for
+    if budget >= len(configs) * 12:  # every config, as often as the budget pays for, then leaders with the rest
         assert chosen == configs and (k + 1) * len(configs) * 12 > budget
+        assert 0 <= leaders < len(configs) and budget - (len(chosen) * 12 * k + leaders * 12) < 12
     else:  # a seeded sample, as many as it can pay for
-        assert k == 1 and len(chosen) == budget // 12
-        assert search_plan(configs, 12, budget, seed=3) == (chosen, k)
+        assert k == 1 and leaders == 0 and len(chosen) == budget // 12
+        assert search_plan(configs, 12, budget, seed=3) == (chosen, k, leaders)
+
+
+def test_the_search_s_second_stage_takes_the_leaders_over_every_family():
+    matrix = {"mask": {"a": {"solved": 1, "n": 2}, "b": {"solved": 2, "n": 2}, "c": {"solved": 0, "n": 2}},
+              "fill_col": {"a": {"solved": 2, "n": 2}, "b": {"solved": 0, "n": 2}, "c": {"solved": 1, "n": 2}}}
+    assert finalists(matrix, 1) == ["a"]  # 3 of 4 against 2 of 4 for b and 1 of 4 for c
+    assert finalists(matrix, 2) == ["a", "b"] and finalists(matrix, 5) == ["a", "b", "c"]
 
 
 def test_a_budget_that_cannot_score_one_config_is_refused():

@@ -45,20 +45,36 @@ def fixed_grid() -> dict[str, list[dict[str, Any]]]:
             for augmentations, calls in AUGMENTATION_SETS.items() for lr, epochs in TRAINING}
 
 
-def search_plan(configs: list[str], tasks: int, budget: int, seed: int) -> tuple[list[str], int]:
+def search_plan(configs: list[str], tasks: int, budget: int, seed: int) -> tuple[list[str], int, int]:
     """The tuned-constant search within `budget` TTT runs on `tasks` tasks: which configs it
-    scores and how many self-edits of each per task.
+    scores, how many self-edits of each per task, and how many leaders a second stage scores
+    once more per task with what is left (successive halving; `finalists`).
 
-    Every config, as many times per task as the budget allows; a budget too small for one
-    each scores a seeded sample of as many configs as it can pay for. Never more than
-    `budget` runs: len(configs) * tasks * k <= budget.
+    Every config, as many times per task as the budget allows, then the leaders with the rest;
+    a budget too small for one each scores a seeded sample of as many configs as it can pay
+    for. Never more than `budget` runs: len(configs) * tasks * k + leaders * tasks <= budget.
     """
     if tasks < 1 or budget < tasks:
         raise ValueError(f"a budget of {budget} TTT runs cannot score one config on {tasks} tasks")
     if budget >= len(configs) * tasks:
-        return list(configs), budget // (len(configs) * tasks)
+        k = budget // (len(configs) * tasks)
+        return list(configs), k, (budget - len(configs) * tasks * k) // tasks
     chosen = set(random.Random(f"search/{seed}").sample(range(len(configs)), budget // tasks))
-    return [c for i, c in enumerate(configs) if i in chosen], 1
+    return [c for i, c in enumerate(configs) if i in chosen], 1, 0
+
+
+def finalists(matrix: dict[str, dict[str, dict[str, int]]], count: int) -> list[str]:
+    """The `count` fixed self-edits with the highest success over every family of `matrix`
+    (ties: grid order): the tuned-constant search's second stage scores them again with what
+    is left of its budget (`search_plan`), so the search spends all of the RL phase's runs."""
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: {"solved": 0, "n": 0})
+    for cells in matrix.values():
+        for config, cell in cells.items():
+            totals[config]["solved"] += cell["solved"]
+            totals[config]["n"] += cell["n"]
+    grid = list(fixed_grid())
+    in_grid_order = sorted(totals, key=lambda c: grid.index(c) if c in grid else len(grid))
+    return sorted(in_grid_order, key=lambda c: -totals[c]["solved"] / max(totals[c]["n"], 1))[:count]
 
 
 def spread_matrix(candidates: list[dict[str, Any]], names: dict[int, str]) -> dict[str, dict[str, dict[str, int]]]:
