@@ -4,7 +4,8 @@ In `seal_agent.arc.contextual_world` the right augmentation depends on the kind 
 the table asks whether SEAL's policy chooses by the task, against rows that cannot:
 
     tuned constant      the one fixed self-edit that scores best on the RL tasks, found by a
-                        search given no more TTT runs than the RL phase used (`search_plan`)
+                        search given the TTT runs the RL phase used (`search_plan`: every
+                        config, then the leaders again with what is left)
     per-family oracle   for each evaluation family its best fixed self-edit, chosen on the
                         evaluation tasks themselves: an upper bound, never a fair row
     blind policy        the SEAL policy shown another family's demonstrations in its prompt
