@@ -281,8 +281,8 @@ def run_contextual_seed(args, seed: int, work: Path, rl, evaluation, rl_data, ev
         start = time.perf_counter()
         budget = args.rounds * args.train_candidates * len(rl)
         configs, k, leaders = contextual_rows.search_plan(list(grid), len(rl), budget, seed)
-        say(f"seed {seed}: tuned-constant search, {len(configs)} fixed self-edits x {k} on {len(rl)} RL tasks "
-            f"({len(configs) * k * len(rl)} of the RL phase's {budget} TTT runs)")
+        say(f"seed {seed}: tuned-constant search, {len(configs)} fixed self-edits x {k} on {len(rl)} RL tasks, then the "
+            f"{leaders} leaders once more ({(len(configs) * k + leaders) * len(rl)} of the RL phase's {budget} TTT runs)")
         search = score_rows(seed_config(args, seed, rl_data, {}), work / "constant-search", fixed(configs), k, no_update=False)
         record["rl_spread"] = contextual_rows.spread_matrix(search["candidates"], dict(enumerate(configs, start=1)))
         runs_used, candidates = len(search["candidates"]), configs
