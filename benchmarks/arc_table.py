@@ -295,7 +295,7 @@ def run_contextual_seed(args, seed: int, work: Path, rl, evaluation, rl_data, ev
         both = contextual_rows.add_matrices([record["rl_spread"], record.get("rl_spread_second_stage", {})])
         tuned = contextual_rows.best_overall({f: {c: cell for c, cell in cells.items() if c in candidates} for f, cells in both.items()})
         record["tuned_constant"] = {"name": tuned, "self_edit": grid[tuned], "budget_runs": budget, "configs_scored": len(configs),
-                                    "self_edits_per_task": k, "finalists": candidates if candidates is not configs else None,
+                                    "self_edits_per_task": k, "finalists": candidates if leaders else None,
                                     "runs_used": runs_used}
         seconds["constant_search"] = time.perf_counter() - start
         start = time.perf_counter()

@@ -68,14 +68,8 @@ def finalists(matrix: dict[str, dict[str, dict[str, int]]], count: int) -> list[
     """The `count` fixed self-edits with the highest success over every family of `matrix`
     (ties: grid order): the tuned-constant search's second stage scores them again with what
     is left of its budget (`search_plan`), so the search spends all of the RL phase's runs."""
-    totals: dict[str, dict[str, int]] = defaultdict(lambda: {"solved": 0, "n": 0})
-    for cells in matrix.values():
-        for config, cell in cells.items():
-            totals[config]["solved"] += cell["solved"]
-            totals[config]["n"] += cell["n"]
-    grid = list(fixed_grid())
-    in_grid_order = sorted(totals, key=lambda c: grid.index(c) if c in grid else len(grid))
-    return sorted(in_grid_order, key=lambda c: -totals[c]["solved"] / max(totals[c]["n"], 1))[:count]
+    totals = _totals(matrix)
+    return sorted(_in_grid_order(totals), key=lambda c: -totals[c]["solved"] / max(totals[c]["n"], 1))[:count]
 
 
 def spread_matrix(candidates: list[dict[str, Any]], names: dict[int, str]) -> dict[str, dict[str, dict[str, int]]]:
@@ -100,11 +94,24 @@ def add_matrices(matrices: list[dict[str, dict[str, dict[str, int]]]]) -> dict[s
             for f, cells in sorted(total.items())}
 
 
+def _in_grid_order(configs) -> list[str]:
+    grid = list(fixed_grid())
+    return sorted(configs, key=lambda c: grid.index(c) if c in grid else len(grid))
+
+
 def _best(counts: dict[str, dict[str, int]]) -> str:
     """The config with the highest solved/n (ties: the first in the grid's order)."""
-    grid = list(fixed_grid())
-    in_grid_order = sorted(counts, key=lambda c: grid.index(c) if c in grid else len(grid))
-    return max(in_grid_order, key=lambda c: counts[c]["solved"] / max(counts[c]["n"], 1))
+    return max(_in_grid_order(counts), key=lambda c: counts[c]["solved"] / max(counts[c]["n"], 1))
+
+
+def _totals(matrix: dict[str, dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
+    """Each config's solved and n summed over every family of `matrix`."""
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: {"solved": 0, "n": 0})
+    for cells in matrix.values():
+        for config, cell in cells.items():
+            totals[config]["solved"] += cell["solved"]
+            totals[config]["n"] += cell["n"]
+    return totals
 
 
 def best_by_family(matrix: dict[str, dict[str, dict[str, int]]]) -> dict[str, dict[str, Any]]:
@@ -115,12 +122,7 @@ def best_by_family(matrix: dict[str, dict[str, dict[str, int]]]) -> dict[str, di
 
 def best_overall(matrix: dict[str, dict[str, dict[str, int]]]) -> str:
     """The fixed self-edit with the most solved over every family of `matrix` (ties: grid order)."""
-    totals: dict[str, dict[str, int]] = defaultdict(lambda: {"solved": 0, "n": 0})
-    for cells in matrix.values():
-        for config, cell in cells.items():
-            totals[config]["solved"] += cell["solved"]
-            totals[config]["n"] += cell["n"]
-    return _best(totals)
+    return _best(_totals(matrix))
 
 
 def decoy_tasks(tasks: list[ArcTask]) -> dict[str, ArcTask]:
