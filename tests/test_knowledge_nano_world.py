@@ -80,6 +80,7 @@ def test_the_restating_teacher_answers_through_the_chat_model_interface():
     assert validate_knowledge_edit(message, tools).sequences == nano_world.restatements(person)
 
 
+@pytest.mark.slow  # ~17 s: a second pretraining
 def test_pretraining_can_add_a_phase_on_self_edits_alone(tmp_path):
     import json
 

@@ -61,7 +61,8 @@ def test_rest_em_reports_each_passage_and_round_as_it_goes(tiny_table):
     assert "[reinforce]" in log and "mean reward" in log
 
 
-@pytest.mark.parametrize("cut_at", ["before/passages", "rest-em/policy"])
+# The cut mid ReST-EM runs by default; the cut mid rows-before-RL (another ~30 s) with -m slow.
+@pytest.mark.parametrize("cut_at", [pytest.param("before/passages", marks=pytest.mark.slow), "rest-em/policy"])
 def test_a_cut_seed_resumes_to_the_figures_of_an_uncut_one(tiny_table, cut_at):
     root, model, config = tiny_table
     work = root / f"cut-{cut_at.replace('/', '-')}"
@@ -112,6 +113,7 @@ def test_pooled_and_between_seed_intervals_and_paired_differences():
     assert difference["positive_in_every_seed"] is False
 
 
+@pytest.mark.slow  # ~15 s: a whole knowledge round in a subprocess
 def test_the_round_benchmark_times_a_knowledge_round(tiny_table):
     root, model, config = tiny_table
     out = root / "round.json"
@@ -126,6 +128,7 @@ def test_the_round_benchmark_times_a_knowledge_round(tiny_table):
     assert report["seconds"]["sampling"] > 0 and report["tokens"]["sampling"] > 0 and len(report["rewards"]) == 2
 
 
+@pytest.mark.slow  # ~16 s: a second whole table
 def test_rest_em_can_average_its_rewards_over_more_update_seeds_than_the_rows(tiny_table):
     import yaml
 

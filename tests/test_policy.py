@@ -86,17 +86,19 @@ def test_parse_tool_calls():
 
 
 def step_by_step_greedy(policy, prompt: str, tools) -> str:
-    """The plainest constrained greedy decode: one token per forward pass over the whole sequence."""
+    """The plainest constrained greedy decode: one row, one token per forward pass, no forced text
+    and no padding (Hugging Face's own key-value cache, so the reference costs linear time)."""
     import torch
     import xgrammar as xgr
 
     matcher = xgr.GrammarMatcher(policy.compile_grammar(tools))
     bitmask = xgr.allocate_token_bitmask(1, policy._tokenizer_info.vocab_size)
     ids = policy.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    written = []
+    written, past, step_ids = [], None, ids
     with torch.no_grad():
         for _ in range(policy.max_new_tokens):
-            logits = policy.model(input_ids=torch.tensor([ids + written])).logits[:, -1].float()
+            out = policy.model(input_ids=torch.tensor([step_ids]), past_key_values=past, use_cache=True)
+            past, logits = out.past_key_values, out.logits[:, -1].float()
             matcher.fill_next_token_bitmask(bitmask, 0)
             xgr.apply_token_bitmask_inplace(logits, bitmask, vocab_size=policy._tokenizer_info.vocab_size)
             token = int(logits.argmax(dim=-1))
@@ -104,6 +106,7 @@ def step_by_step_greedy(policy, prompt: str, tools) -> str:
                 break
             assert matcher.accept_token(token)
             written.append(token)
+            step_ids = [token]
     return policy.tokenizer.decode(written, skip_special_tokens=True)
 
 

@@ -32,6 +32,7 @@ def test_ray_actors_give_the_same_run_as_in_process(tmp_path):
     assert not ray.is_initialized()  # the Ray instance the run started is shut down with it
 
 
+@pytest.mark.slow  # ~30 s: a second Ray start and a worker killed mid-task
 def test_a_killed_ray_worker_is_restarted_and_its_task_retried(tmp_path):
     from seal_agent.engine.ray import RayEngine
 

@@ -51,7 +51,7 @@ def harness(tmp_path: Path, kills: int, seed: int) -> dict:
 
 
 def test_sigkill_and_resume_lose_nothing(tmp_path):
-    result = harness(tmp_path, kills=2, seed=1)
+    result = harness(tmp_path, kills=1, seed=1)  # many kills: test_many_sigkills_lose_nothing (-m slow)
     assert result["problems"] == [], json.dumps(result, indent=2)
     assert result["kills"] >= 1 and result["summary_equal"] and result["results_lost"] == 0
     assert all(r["files_whole"] for r in result["records"])
@@ -117,7 +117,7 @@ def fuzz_context(tmp_path_factory):
     ctx.traces.close()
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(calls=tool_calls, text=st.text(max_size=50))
 def test_hostile_self_edits_are_accepted_or_rejected_never_a_crash(fuzz_context, calls, text):
     from seal_agent.graphs.arc import execute
@@ -138,7 +138,7 @@ def test_hostile_self_edits_are_accepted_or_rejected_never_a_crash(fuzz_context,
         assert row["status"] == "rejected" and row["reason"]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(calls=st.lists(st.fixed_dictionaries({
     "name": st.one_of(st.sampled_from(["write_implications", "rewrite_passage", "write_qa_pairs"]), st.text(max_size=10)),
     "args": st.one_of(json_values, st.fixed_dictionaries({"statements": json_values}), st.fixed_dictionaries({"pairs": json_values}))}),
@@ -164,7 +164,7 @@ task_files = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=task_files)
 def test_hostile_task_files_give_the_clear_error(tmp_path, raw):
     path = tmp_path / "task.json"
@@ -409,6 +409,7 @@ def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path):
     assert run_arc(prepared)["stop_reason"] == "done"  # the lock goes with its holder
 
 
+@pytest.mark.slow  # ~17 s: two knowledge runs at once
 def test_runs_on_different_directories_go_side_by_side(tmp_path):
     overlay = tmp_path / "k.yaml"
     overlay.write_text(yaml.safe_dump({
@@ -468,8 +469,11 @@ def test_inspecting_damaged_run_files_names_the_file(tmp_path, damaged):
     name, _, kind = damaged.partition(":")
     content = {"list": b"[1, 2]", "deep": b"[" * 100_000, "bytes": b"\xff\xfe{"}.get(kind, DAMAGED.get(name))
     (run_dir / name).write_bytes(content)
-    for command in (["trace", "list", str(run_dir)], ["trace", "show", str(run_dir)], ["trace", "export", str(run_dir)],
-                    ["report", str(run_dir), "-o", str(tmp_path / "r.html")]):
+    commands = [["trace", "list", str(run_dir)], ["trace", "show", str(run_dir)], ["trace", "export", str(run_dir)],
+                ["report", str(run_dir), "-o", str(tmp_path / "r.html")]]
+    if kind == "deep":  # every command reads config.yaml with the same reader, and PyYAML takes ~3 s to give up
+        commands = commands[-1:]
+    for command in commands:
         result = cli(command)
         assert result.exit_code == 2 and isinstance(result.exception, SystemExit), (command, result.output)
         assert one_line(result).startswith(f"error: {run_dir / name}: ") and len(result.output.strip().splitlines()) == 1
