@@ -408,6 +408,32 @@ def pooled_choices(per_seed: list[dict[str, Any]], nano: bool) -> dict[str, Any]
             for name, e in out.items()}
 
 
+def policy_candidates(per_seed: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The scored self-edits of each policy row (before RL, the SEAL rounds, the blind policy),
+    over all seeds, by row name. Fixed rows' self-edits are left out: they choose nothing."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for seed in per_seed:
+        names = {r["round"]: r["name"] for r in seed["rows"] if r.get("round") and r.get("kind") == "policy"}
+        for row in seed["candidates"]:
+            if row["round"] in names:
+                out[names[row["round"]]].append(row)
+    return dict(out)
+
+
+def print_toward_best(result: dict[str, Any]) -> None:
+    """Each policy row's share of self-edits on each family's best augmentation set (from the
+    evaluation spread), and how much more it picks that set there than on the other families."""
+    best = result["best_set"]
+    print("the policy's augmentations against each family's best set (share on best; specificity = that share "
+          "minus the same set's share on the families that want another)")
+    print(f"{'':44}" + "".join(f"{f + ' (' + s + ')':>26}" for f, s in best.items()) + f"{'specificity':>13}")
+    for name, row in result["rows"].items():
+        cells = "".join(f"{'-' if c['on_best'] is None else format(c['on_best'], '.0%') + ' / ' + format(c['specificity'] or 0, '+.2f'):>26}"
+                        for c in row["by_family"].values())
+        mean = row["mean_specificity"]
+        print(f"{name[:44]:44}{cells}{'-' if mean is None else format(mean, '+.2f'):>13}")
+
+
 def print_table(rows: list[dict[str, Any]], title: str) -> None:
     print(title)
     print(f"{'':52} {'success':>8}  {'95% CI':>15}  {'solved/n':>9}")
@@ -469,6 +495,10 @@ def main() -> None:
         matrices = {role: contextual_rows.add_matrices([s[f"{role}_spread"] for s in per_seed]) for role in ("rl", "eval")}
         for role, matrix in matrices.items():
             print_matrix(matrix, f"the spread on the {role} tasks: each family's success under each fixed self-edit, seeds {seeds}")
+    toward_best = None
+    if matrices and any(s["candidates"] for s in per_seed):
+        toward_best = contextual_rows.choices_toward_best(policy_candidates(per_seed), matrices["eval"])
+        print_toward_best(toward_best)
     spread = pool(per_seed, "spread") if args.spread else None
     if spread:
         print_table(spread, "the spread: each fixed self-edit once per evaluation task (diagnostic, not a row of the table)")
@@ -486,7 +516,8 @@ def main() -> None:
             "rows": rows, "spread": spread, "choices": pooled_choices(per_seed, nano=not args.arc_subset),
             **({"spread_matrix": matrices, "fixed_self_edits": contextual_rows.fixed_grid(),
                 "tuned_constant": {s["seed"]: s["tuned_constant"] for s in per_seed if "tuned_constant" in s},
-                "per_family_oracle": {s["seed"]: s["per_family_oracle"] for s in per_seed if "per_family_oracle" in s}}
+                "per_family_oracle": {s["seed"]: s["per_family_oracle"] for s in per_seed if "per_family_oracle" in s},
+                "choices_toward_best": toward_best}
                if world == "contextual" else {}),
             "seconds_per_seed": {s["seed"]: s["seconds"] for s in per_seed},
             "per_seed": [{k: v for k, v in s.items() if k != "candidates"} for s in per_seed],

@@ -285,7 +285,20 @@ def test_the_contextual_table_scores_its_rows_and_writes_the_spread_matrices(tmp
     assert tuned["runs_used"] <= tuned["budget_runs"] == 1 * 2 * 3  # rounds x self-edits x RL tasks
     assert set(table["rl_tasks"]["0"]).isdisjoint(table["eval_tasks"]["0"])
     assert set(table["choices"]["SEAL round 1"]["by_family"]) == {"mask", "fill_col", "clear_col"}
+    toward = table["choices_toward_best"]
+    assert set(toward["best_set"]) == {"mask", "fill_col", "clear_col"}
+    assert set(toward["rows"]) == {"before RL", "SEAL round 1", "blind policy (SEAL round 1, another family's demonstrations)"}
     assert all("between_seeds" in r for r in table["rows"])
+
+
+def test_only_policy_rows_enter_the_choices_toward_each_family_s_best():
+    from benchmarks.arc_table import policy_candidates
+
+    seed = lambda n: {"rows": [{"name": "before RL", "round": 1, "kind": "policy"},  # noqa: E731
+                               {"name": "tuned constant", "round": 2, "kind": "fixed"},
+                               {"name": "no update", "round": None, "kind": "no_update"}],
+                      "candidates": [{"round": 1, "task_id": f"mask-{n}"}, {"round": 2, "task_id": f"mask-{n}"}]}
+    assert policy_candidates([seed(1), seed(2)]) == {"before RL": [{"round": 1, "task_id": "mask-1"}, {"round": 1, "task_id": "mask-2"}]}
 
 
 @pytest.mark.parametrize("layer", sorted((ROOT / "benchmarks").glob("*.yaml")), ids=lambda p: p.name)

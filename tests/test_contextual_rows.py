@@ -5,8 +5,8 @@ import pytest
 
 from seal_agent.arc import contextual_world
 from seal_agent.arc.contextual_rows import (
-    AUGMENTATION_SETS, TRAINING, add_matrices, best_by_family, best_overall, decoy_tasks, fixed_grid, per_family_source,
-    finalists, search_plan, spread_matrix,
+    AUGMENTATION_SETS, TRAINING, add_matrices, augmentation_set, best_by_family, best_overall, choices_toward_best, decoy_tasks,
+    finalists, fixed_grid, per_family_source, search_plan, spread_matrix,
 )
 from seal_agent.arc.contextual_world import family_of
 
@@ -81,3 +81,36 @@ def test_the_per_family_oracle_applies_each_familys_own_self_edit():
         _, candidates = source.propose(by_family[family], [], 2, 0)
         assert len(candidates) == 2
         assert candidates[0]["tool_calls"][0]["name"] == first
+
+
+def self_edit(task_id, *tools):
+    calls = [{"name": name, "args": {}} for name in tools] + [{"name": "train", "args": {}}]
+    return {"task_id": task_id, "training": {"learning_rate": 1e-3, "num_train_epochs": 2}, "tool_calls": calls}
+
+
+def test_a_self_edit_s_augmentation_set_is_read_from_its_calls():
+    assert augmentation_set(self_edit("mask-1")) == "none"
+    assert augmentation_set(self_edit("mask-1", "rotate", "rotate")) == "rotations"
+    assert augmentation_set(self_edit("mask-1", "permute_colours")) == "colours"
+    assert augmentation_set(self_edit("mask-1", "permute_colours", "rotate")) == "both"
+
+
+def test_choices_toward_best_tell_a_reading_policy_from_a_constant_one():
+    cell = lambda solved: {"solved": solved, "n": 4}  # noqa: E731
+    matrix = {"mask": {"rotations, lr 0.001, 2 epochs": cell(4), "colours, lr 0.001, 2 epochs": cell(1)},
+              "fill_col": {"rotations, lr 0.001, 2 epochs": cell(0), "colours, lr 0.001, 2 epochs": cell(3)}}
+    reading = [self_edit("mask-1", "rotate")] * 3 + [self_edit("mask-2", "permute_colours")] \
+        + [self_edit("fill_col-1", "permute_colours")] * 4
+    constant = [self_edit("mask-1", "rotate")] * 4 + [self_edit("fill_col-1", "rotate")] * 4
+    invalid = {**self_edit("fill_col-1", "permute_colours"), "training": None}  # never counted
+    result = choices_toward_best({"reading": reading + [invalid], "constant": constant}, matrix)
+    assert result["best_set"] == {"mask": "rotations", "fill_col": "colours"}
+    read = result["rows"]["reading"]["by_family"]
+    assert read["mask"] == {"valid": 4, "sets": {"none": 0.0, "rotations": 0.75, "colours": 0.25, "both": 0.0},
+                            "on_best": 0.75, "specificity": 0.75}
+    assert read["fill_col"]["on_best"] == 1.0 and read["fill_col"]["specificity"] == 0.75  # 1.0 here, 0.25 on mask
+    assert result["rows"]["reading"]["mean_specificity"] == 0.75
+    # Always rotations: right on mask, wrong on fill_col, and no specificity at all.
+    const = result["rows"]["constant"]
+    assert const["by_family"]["mask"]["on_best"] == 1.0 and const["by_family"]["fill_col"]["on_best"] == 0.0
+    assert const["mean_on_best"] == 0.5 and const["mean_specificity"] == 0.0

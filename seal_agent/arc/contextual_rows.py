@@ -151,3 +151,50 @@ def per_family_source(name: str, self_edits: dict[str, list[dict[str, Any]]]):
         return by_family[family_of(task.task_id)].propose(task, messages, k, seed)
 
     return Source(name, "fixed", propose, detail={"self_edit_by_family": self_edits})
+
+
+def augmentation_set(row: dict[str, Any]) -> str:
+    """The augmentation set (a key of `AUGMENTATION_SETS`) a scored self-edit switched on,
+    whatever its arguments: rotations if it rotated, colours if it permuted colours."""
+    names = {call.get("name") for call in row.get("tool_calls") or []}
+    rotations, colours = "rotate" in names, "permute_colours" in names
+    return "both" if rotations and colours else "rotations" if rotations else "colours" if colours else "none"
+
+
+def choices_toward_best(candidates: dict[str, list[dict[str, Any]]], matrix: dict[str, dict[str, dict[str, int]]]) -> dict[str, Any]:
+    """Does a policy choose each family's best augmentations, and more on that family than on
+    the others? `candidates`: row name -> its scored self-edits; `matrix`: the evaluation
+    spread (family -> fixed self-edit -> counts), whose best config per family names the set
+    the family wants.
+
+    For each row and family: the share of its valid self-edits on each augmentation set, the
+    share on the family's best set (`on_best`), and `specificity`: that share minus the share
+    of the same set on the families that want another set. A constant choice has specificity
+    0 whatever it is; a policy that reads the task has it above 0.
+    """
+    best = {family: cell["config"].split(",")[0] for family, cell in best_by_family(matrix).items()}
+    out: dict[str, Any] = {"best_set": best, "rows": {}}
+    for name, rows in candidates.items():
+        sets: dict[str, list[str]] = defaultdict(list)
+        for row in rows:
+            if row.get("training") and family_of(row["task_id"]) in best:
+                sets[family_of(row["task_id"])].append(augmentation_set(row))
+
+        def share(family_sets: list[str], wanted: str) -> float | None:
+            return family_sets.count(wanted) / len(family_sets) if family_sets else None
+
+        by_family = {}
+        for family, wanted in best.items():
+            elsewhere = [s for f, chosen in sets.items() if best[f] != wanted for s in chosen]
+            on_best, other = share(sets.get(family, []), wanted), share(elsewhere, wanted)
+            by_family[family] = {
+                "valid": len(sets.get(family, [])),
+                "sets": {s: round(share(sets[family], s), 3) for s in AUGMENTATION_SETS} if sets.get(family) else {},
+                "on_best": None if on_best is None else round(on_best, 3),
+                "specificity": None if on_best is None or other is None else round(on_best - other, 3),
+            }
+        scored = [f for f in by_family.values() if f["specificity"] is not None]
+        out["rows"][name] = {"by_family": by_family,
+                             "mean_on_best": round(sum(f["on_best"] for f in scored) / len(scored), 3) if scored else None,
+                             "mean_specificity": round(sum(f["specificity"] for f in scored) / len(scored), 3) if scored else None}
+    return out
