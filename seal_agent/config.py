@@ -260,6 +260,13 @@ class RLConfig(_Section):
     epochs: int = Field(1, ge=1, le=100, description="rloo/grpo: passes over the round's self-edits.")
     clip: float = Field(0.2, gt=0, lt=1, description="grpo: the ratio's clip range, 1 +- clip.")
     kl_coef: float = Field(0.0, ge=0, description="rloo/grpo: weight of the KL penalty to the base model (0: none).")
+    steps_per_round: int | None = Field(
+        None, ge=1, le=100_000,
+        description="The policy update's optimizer steps per round, whatever the algorithm: it goes through its samples "
+        "in a seeded order, again and again, until it has taken this many (rest_em: batches of policy.sft_batch_size "
+        "kept self-edits; rloo/grpo: one self-edit a step), so algorithms compare at the same number of steps. "
+        "None: rl.epochs and policy.sft_epochs decide.",
+    )
 
 
 class RunConfigBase(_Section):

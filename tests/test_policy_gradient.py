@@ -68,6 +68,28 @@ def test_rest_em_leaves_the_policy_alone_when_nothing_is_rewarded(tiny_peft, tmp
     assert logprob(model, tokenizer, GOOD) > before[GOOD]
 
 
+@pytest.mark.parametrize("algorithm", ["rest_em", "rloo", "grpo"])
+@pytest.mark.parametrize("steps", [1, 5])
+def test_steps_per_round_gives_every_algorithm_the_same_optimizer_steps(tiny_peft, tmp_path, algorithm, steps):
+    # Three self-edits, one rewarded: ReST-EM keeps one (batches of 2: one batch a pass),
+    # rloo/grpo learn from all three (one a step). Epochs would give them 8 steps and 3 x 4;
+    # with rl.steps_per_round both take exactly `steps`, cycling through their samples.
+    from seal_agent.arc.config import RunConfig
+    from seal_agent.rl.policy_gradient import update_policy
+
+    model, tokenizer = tiny_peft
+    config = RunConfig.resolve("smoke", overrides={
+        "rl": {"algorithm": algorithm, "learning_rate": 1e-3, "epochs": 4, "steps_per_round": steps},
+        "policy": {"sft_epochs": 8, "sft_batch_size": 2}})
+    rows = [{"task_id": "t", "candidate": i, "reward": r, "completion": c} for i, (r, c) in enumerate([(1.0, GOOD), (0.0, BAD), (0.0, BAD)])]
+    slot = PolicySlot(model, tmp_path, policy_state(model))
+    result = update_policy(slot, tokenizer, config, 1, None, [(PROMPT, GOOD)], rows, {"t": PROMPT})
+    assert result["policy_updated"] and result["policy_optimizer_steps"] == steps
+    unset = config.model_copy(update={"rl": config.rl.model_copy(update={"steps_per_round": None})})
+    result = update_policy(slot, tokenizer, unset, 2, "policy/round_1", [(PROMPT, GOOD)], rows, {"t": PROMPT})
+    assert result["policy_optimizer_steps"] == (8 if algorithm == "rest_em" else 3 * 4)  # epochs decide
+
+
 def test_the_recorded_sampling_logprobs_match_a_recomputation(tiny_peft):
     model, tokenizer = tiny_peft
     (record,) = completion_logprobs(model, tokenizer, PROMPT, [GOOD])

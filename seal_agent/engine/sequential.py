@@ -194,24 +194,30 @@ def train_parameters(
     max_grad_norm: float = 1.0,
     time_limit: float | None = None,
     lr_schedule: str = "cosine",
+    max_steps: int | None = None,
 ) -> TrainResult:
     """Fine-tune `params` (already trainable, the rest frozen) of `model` in place on `examples`.
 
     The loop of every update: a LoRA adapter's (`train_adapter`) or every weight of the base
     model's (`seal_agent.engine.full_update`). `params` end frozen, their gradients dropped.
+    `max_steps`: exactly this many optimiser steps instead of `epochs` passes (as many passes
+    as they need, the last one cut), the schedule decaying over them.
     """
     result = TrainResult()
     if not examples:
         return result
     device = next(model.parameters()).device
-    total_steps = planned_steps(len(examples), epochs, batch_size)
+    if max_steps is not None:
+        epochs = math.ceil(max_steps / planned_steps(len(examples), 1, batch_size))
+    batches = micro_batches(len(examples), epochs, batch_size, seed)[:max_steps]
+    total_steps = len(batches)
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
     lr_factor(lr_schedule, 0, total_steps)  # an unknown schedule fails before any step
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(lr_schedule, step, total_steps))
     start = time.perf_counter()
     model.train()
     try:
-        for indices in micro_batches(len(examples), epochs, batch_size, seed):
+        for indices in batches:
             batch = collate([examples[i] for i in indices], pad_token_id, device)
             loss = model(**batch).loss
             if not torch.isfinite(loss):

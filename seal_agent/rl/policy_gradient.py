@@ -18,6 +18,7 @@ Rewards are ARC's 0/1 or knowledge's continuous gain: the group baseline takes e
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from dataclasses import dataclass
@@ -103,10 +104,12 @@ def policy_gradient_step_loss(new: torch.Tensor, old: torch.Tensor, reference: t
 
 
 def policy_gradient_train(peft_model, tokenizer, samples: list[Sample], *, algorithm: str, learning_rate: float,
-                          epochs: int, clip: float, kl_coef: float, seed: int, max_grad_norm: float = 1.0) -> TrainResult:
+                          epochs: int, clip: float, kl_coef: float, seed: int, max_grad_norm: float = 1.0,
+                          steps: int | None = None) -> TrainResult:
     """Update the policy adapter in place on `samples`: one optimiser step per self-edit,
-    `epochs` passes in a seeded order. The "old" log-probabilities (grpo's ratio) are the
-    policy's before the first step, i.e. the sampling policy's."""
+    `epochs` passes in a seeded order, or passes until exactly `steps` steps (the last pass
+    cut). The "old" log-probabilities (grpo's ratio) are the policy's before the first step,
+    i.e. the sampling policy's."""
     result = TrainResult()
     samples = [s for s in samples if s.advantage != 0.0 or kl_coef]
     if not samples:
@@ -124,10 +127,14 @@ def policy_gradient_train(peft_model, tokenizer, samples: list[Sample], *, algor
     order = random.Random(seed)
     torch.manual_seed(seed)
     peft_model.train()
+    if steps is not None:
+        epochs = math.ceil(steps / len(samples))
     try:
         for _epoch in range(epochs):
             indices = list(range(len(samples)))
             order.shuffle(indices)
+            if steps is not None:
+                indices = indices[: steps - result.steps]
             for i in indices:
                 ids, start = encoded[i]
                 new = token_logprobs(peft_model, ids, start)
@@ -181,7 +188,7 @@ def policy_gradient_update(slot: PolicySlot, tokenizer, rl_config, seed: int, cu
     losses, failure = train_from(slot, previous, lambda: policy_gradient_train(
         slot.model, tokenizer, samples, algorithm=rl_config.algorithm, learning_rate=rl_config.learning_rate,
         epochs=rl_config.epochs, clip=rl_config.clip, kl_coef=rl_config.kl_coef,
-        seed=derive_seed(seed, current, rl_config.algorithm))) if informative else ([], None)
+        seed=derive_seed(seed, current, rl_config.algorithm), steps=rl_config.steps_per_round)) if informative else ([], None)
     checkpoint = save_round(slot, current)
     return {
         "policy_checkpoint": checkpoint,
@@ -190,6 +197,7 @@ def policy_gradient_update(slot: PolicySlot, tokenizer, rl_config, seed: int, cu
         "rl_algorithm": rl_config.algorithm,
         "rl_samples": len(samples),
         "rl_loss": losses,
+        "policy_optimizer_steps": len(losses),
     }
 
 
@@ -198,6 +206,7 @@ def update_policy(slot: PolicySlot, tokenizer, config, current: int, previous: s
     """The round's policy update under `config.rl.algorithm`: ReST-EM on the kept (prompt,
     self-edit) pairs, or rloo/grpo on every scored row grouped by task or passage."""
     if config.rl.algorithm == "rest_em":
-        return rest_em_update(slot, tokenizer, config.policy, config.seed, current, previous, kept_pairs)
+        return rest_em_update(slot, tokenizer, config.policy, config.seed, current, previous, kept_pairs,
+                              steps=config.rl.steps_per_round)
     samples = grouped_samples(rows, prompts, config.rl.algorithm)
     return policy_gradient_update(slot, tokenizer, config.rl, config.seed, current, previous, samples)

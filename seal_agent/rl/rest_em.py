@@ -74,7 +74,8 @@ class PolicySlot:
 
 
 def rest_em_update(
-    slot: PolicySlot, tokenizer, policy_config, seed: int, current: int, previous: str | None, pairs: list[tuple[str, str]]
+    slot: PolicySlot, tokenizer, policy_config, seed: int, current: int, previous: str | None, pairs: list[tuple[str, str]],
+    steps: int | None = None,
 ) -> dict[str, Any]:
     """One ReST-EM M-step: fine-tune the policy on (prompt, kept self-edit) pairs, save it.
 
@@ -89,6 +90,7 @@ def rest_em_update(
         epochs=policy_config.sft_epochs,
         batch_size=policy_config.sft_batch_size,
         seed=derive_seed(seed, current, "rest_em"),
+        steps=steps,
     )) if pairs else ([], None)
     checkpoint = save_round(slot, current)
     return {
@@ -96,6 +98,7 @@ def rest_em_update(
         "policy_updated": bool(pairs) and failure is None,
         "policy_update_failure": failure,
         "sft_loss": losses,
+        "policy_optimizer_steps": len(losses),
     }
 
 

@@ -34,8 +34,10 @@ def completion_example(tokenizer, prompt: str, completion: str) -> TrainingExamp
 
 
 def fine_tune_policy(
-    peft_model, tokenizer, pairs: list[tuple[str, str]], *, learning_rate: float, epochs: int, batch_size: int, seed: int
+    peft_model, tokenizer, pairs: list[tuple[str, str]], *, learning_rate: float, epochs: int, batch_size: int, seed: int,
+    steps: int | None = None,
 ) -> TrainResult:
+    """ReST-EM's M-step: `epochs` passes over the pairs, or exactly `steps` optimiser steps."""
     examples = [completion_example(tokenizer, prompt, completion) for prompt, completion in pairs]
     return train_adapter(
         peft_model,
@@ -46,6 +48,7 @@ def fine_tune_policy(
         epochs=epochs,
         batch_size=batch_size,
         seed=seed,
+        max_steps=steps,
     )
 
 
