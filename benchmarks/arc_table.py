@@ -209,7 +209,7 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
                            lambda ctx: [policy_source(ctx, ckpt, name) for name, ckpt in policies], args.eval_candidates, no_update=False)
         seconds["eval"] = time.perf_counter() - start
         return {"seed": seed, "rl_tasks": [t.task_id for t in rl], "eval_tasks": [t.task_id for t in evaluation],
-                "rest_em_rounds": summary["rounds"], "rows": table["rows"], "candidates": table["candidates"],
+                "rest_em_rounds": summary["rounds"], **sweep_of(summary), "rows": table["rows"], "candidates": table["candidates"],
                 "spread": None, "seconds": {k: round(v, 1) for k, v in seconds.items()}}
 
     # 2. The oracle, searched on the RL tasks only.
@@ -240,7 +240,7 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
         seconds["spread"] = time.perf_counter() - start
     return {
         "seed": seed, "rl_tasks": [t.task_id for t in rl], "eval_tasks": [t.task_id for t in evaluation],
-        "rest_em_rounds": summary["rounds"], "oracle": {"name": best["name"], "self_edit": grid[best["name"]]},
+        "rest_em_rounds": summary["rounds"], **sweep_of(summary), "oracle": {"name": best["name"], "self_edit": grid[best["name"]]},
         "oracle_search": [{k: r[k] for k in ("name", "solved", "n", "success")} for r in search["rows"]],
         "no_update_tasks": no_update["tasks"], "rows": no_update["rows"] + table["rows"], "candidates": table["candidates"],
         "spread": spread["rows"] if spread else None,
@@ -250,17 +250,57 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
 
 def run_outer_loop(args, seed: int, work: Path, rl, rl_data) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """The outer loop (`seal run arc`: ReST-EM, or the --config's algorithm) on the RL tasks
-    only, in WORK/rest-em; its summary and each round's (row name, policy checkpoint)."""
+    only, in WORK/rest-em; its summary and each round's (row name, policy checkpoint).
+
+    With --rl-learning-rates, once per rate (WORK/rest-em-lr<RATE>), and the rate whose last
+    round succeeds most on the RL tasks is kept (`chosen_rate`): chosen without looking at
+    the evaluation tasks. The summary's `rl_sweep` records every rate's rounds."""
     say(f"seed {seed}: the outer loop on {len(rl)} RL tasks ({args.rounds} rounds, {args.train_candidates} self-edits per task)")
-    config = seed_config(args, seed, rl_data, {"rounds": args.rounds, "policy": {"candidates_per_task": args.train_candidates},
-                                               "eval": {"baseline": False}})
-    rest_em_dir = work / "rest-em"
-    summary = finished_stage(rest_em_dir, lambda: run_arc(
-        prepare_run(config, rest_em_dir, resume=False),
+    overrides = {"rounds": args.rounds, "policy": {"candidates_per_task": args.train_candidates}, "eval": {"baseline": False}}
+    if not args.rl_learning_rates:
+        return outer_loop_run(seed_config(args, seed, rl_data, overrides), work / "rest-em", args.rounds)
+    algorithm = seed_config(args, seed, rl_data, overrides).rl.algorithm
+    runs = {}
+    for rate in args.rl_learning_rates:
+        say(f"seed {seed}: {algorithm} at learning rate {rate:g}")
+        runs[rate] = outer_loop_run(seed_config(args, seed, rl_data, deep_merge(overrides, learning_rate_layer(algorithm, rate))),
+                                    work / f"rest-em-lr{rate:g}", args.rounds)
+    rate = chosen_rate({r: summary["rounds"] for r, (summary, _) in runs.items()})
+    say(f"seed {seed}: learning rate {rate:g} chosen on the RL tasks")
+    summary, rounds = runs[rate]
+    sweep = {"algorithm": algorithm, "chosen": rate, "criterion": "success on the RL tasks in the last round",
+             "rates": {f"{r:g}": [{k: round_[k] for k in ("round", "success_rate", "rewarded", "policy_optimizer_steps",
+                                                            "sampled_nll_per_token", "valid_fraction") if k in round_}
+                                  for round_ in s["rounds"]] for r, (s, _) in runs.items()}}
+    return {**summary, "rl_sweep": sweep}, rounds
+
+
+def sweep_of(summary: dict[str, Any]) -> dict[str, Any]:
+    """A seed record's `rl_sweep` entry, when the outer loop swept its learning rate."""
+    return {"rl_sweep": summary["rl_sweep"]} if "rl_sweep" in summary else {}
+
+
+def outer_loop_run(config, run_dir: Path, rounds: int) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    summary = finished_stage(run_dir, lambda: run_arc(
+        prepare_run(config, run_dir, resume=False),
         on_update=lambda node, update: node == "reinforce" and say(f"  round {update['rounds'][0]['round']}: "
         f"success on RL tasks {update['rounds'][0]['success_rate']:.1%}, rewarded {update['rounds'][0]['rewarded']}")))
-    rounds = [(f"SEAL round {n}", str(rest_em_dir / "policy" / f"round_{n}")) for n in range(1, args.rounds + 1)]
-    return summary, rounds
+    return summary, [(f"SEAL round {n}", str(run_dir / "policy" / f"round_{n}")) for n in range(1, rounds + 1)]
+
+
+def learning_rate_layer(algorithm: str, rate: float) -> dict[str, Any]:
+    """The config layer that sets the outer loop's own learning rate: ReST-EM's fine-tune, or rloo/grpo's update."""
+    return {"policy": {"sft_learning_rate": rate}} if algorithm == "rest_em" else {"rl": {"learning_rate": rate}}
+
+
+def chosen_rate(rounds_by_rate: dict[float, list[dict[str, Any]]]) -> float:
+    """The learning rate whose last round had the highest success on the RL tasks (the policy
+    after all but the last update); ties: the higher mean over rounds, then the first given."""
+    order = list(rounds_by_rate)
+    def key(rate):  # noqa: E306
+        rates = [r["success_rate"] for r in rounds_by_rate[rate]]
+        return (rates[-1], sum(rates) / len(rates), -order.index(rate))
+    return max(order, key=key)
 
 
 def run_contextual_seed(args, seed: int, work: Path, rl, evaluation, rl_data, eval_data, no_update_data) -> dict[str, Any]:
@@ -309,7 +349,7 @@ def run_contextual_seed(args, seed: int, work: Path, rl, evaluation, rl_data, ev
 
     start = time.perf_counter()
     summary, rounds = run_outer_loop(args, seed, work, rl, rl_data)
-    record["rest_em_rounds"] = summary["rounds"]
+    record.update(rest_em_rounds=summary["rounds"], **sweep_of(summary))
     seconds["rest_em"] = time.perf_counter() - start
 
     policies = rounds if args.rows == "rounds" else [("before RL", None), *rounds]
@@ -470,6 +510,10 @@ def main() -> None:
                         help="all: the whole table; policies: before RL and the SEAL rounds only; rounds: the SEAL rounds only "
                         "(an outer-loop comparison's other tables); spread (--world contextual): the spread matrices alone, "
                         "before any RL.")
+    parser.add_argument("--rl-learning-rates", type=lambda text: [float(s) for s in text.split(",")],
+                        help="Comma-separated learning rates of the outer loop's update (policy.sft_learning_rate for "
+                        "ReST-EM, rl.learning_rate for rloo/grpo): the loop runs once per rate and the rate whose last round "
+                        "succeeds most on the RL tasks gives the SEAL rows (chosen on RL tasks only; every rate in the JSON).")
     parser.add_argument("--world", choices=("nano", "contextual"), default="nano",
                         help="nano: seal_agent.arc.nano_world (one self-edit best for every family); contextual: "
                         "seal_agent.arc.contextual_world (the best augmentation depends on the kind of rule), with the "

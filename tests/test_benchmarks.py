@@ -96,9 +96,13 @@ def test_the_nano_table_runs_its_protocol_and_writes_both_task_lists(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "arc_table.py"), "--model", str(model), "--seeds", "0",
                     "--rounds", "1", "--train-candidates", "2", "--eval-candidates", "1", "--eval-tasks-per-spec", "1",
                     "--rows", "rounds", "--config", str(ROOT / "benchmarks" / "arc_table_grpo.yaml"),
-                    "--work", str(tmp_path / "grpo"), "--json", str(grpo)], check=True, timeout=1800)
+                    "--rl-learning-rates", "1e-4,1e-3", "--work", str(tmp_path / "grpo"), "--json", str(grpo)],
+                   check=True, timeout=1800)
     grpo_table = json.loads(grpo.read_text())
     assert [r["name"] for r in grpo_table["rows"]] == ["SEAL round 1"] and grpo_table["config_layer"]["rl"]["algorithm"] == "grpo"
+    sweep = grpo_table["per_seed"][0]["rl_sweep"]
+    assert sweep["algorithm"] == "grpo" and set(sweep["rates"]) == {"0.0001", "0.001"} and sweep["chosen"] in (1e-4, 1e-3)
+    assert (tmp_path / "grpo" / "seed-0" / "rest-em-lr0.0001").is_dir() and (tmp_path / "grpo" / "seed-0" / "rest-em-lr0.001").is_dir()
     assert not (tmp_path / "grpo" / "seed-0" / "oracle-search").exists()
     for seed in ("0", "1"):
         assert set(table["rl_tasks"][seed]).isdisjoint(table["eval_tasks"][seed])
@@ -311,3 +315,14 @@ def test_every_benchmark_config_layer_is_a_valid_config(layer):
     schema = KnowledgeRunConfig if layer.name.startswith("knowledge") else RunConfig
     config = schema.resolve(overrides=read_yaml_mapping(layer))
     assert config.model_dump(exclude_unset=True)  # the layer set something
+
+
+def test_the_outer_loop_s_learning_rate_is_chosen_on_the_rl_tasks_last_round():
+    from benchmarks.arc_table import chosen_rate, learning_rate_layer
+
+    rounds = lambda *rates: [{"success_rate": r} for r in rates]  # noqa: E731
+    assert chosen_rate({1e-4: rounds(0.1, 0.2), 1e-3: rounds(0.3, 0.4), 3e-3: rounds(0.5, 0.3)}) == 1e-3  # the last round decides
+    assert chosen_rate({1e-4: rounds(0.1, 0.4), 1e-3: rounds(0.3, 0.4)}) == 1e-3  # tie: the higher mean
+    assert chosen_rate({3e-3: rounds(0.2, 0.4), 1e-3: rounds(0.2, 0.4)}) == 3e-3  # then the first given
+    assert learning_rate_layer("rest_em", 3e-3) == {"policy": {"sft_learning_rate": 3e-3}}
+    assert learning_rate_layer("rloo", 1e-4) == {"rl": {"learning_rate": 1e-4}}
