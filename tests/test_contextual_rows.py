@@ -5,8 +5,8 @@ import pytest
 
 from seal_agent.arc import contextual_world
 from seal_agent.arc.contextual_rows import (
-    AUGMENTATION_SETS, TRAINING, add_matrices, augmentation_set, best_by_family, best_overall, choices_toward_best, decoy_tasks,
-    finalists, fixed_grid, per_family_source, search_plan, spread_matrix,
+    AUGMENTATION_SETS, TRAINING, add_matrices, augmentation_set, best_by_family, best_overall, best_sets, choices_toward_best,
+    decoy_tasks, finalists, fixed_grid, per_family_source, search_plan, spread_matrix,
 )
 from seal_agent.arc.contextual_world import family_of
 
@@ -97,8 +97,12 @@ def test_a_self_edit_s_augmentation_set_is_read_from_its_calls():
 
 def test_choices_toward_best_tell_a_reading_policy_from_a_constant_one():
     cell = lambda solved: {"solved": solved, "n": 4}  # noqa: E731
-    matrix = {"mask": {"rotations, lr 0.001, 2 epochs": cell(4), "colours, lr 0.001, 2 epochs": cell(1)},
+    matrix = {"mask": {"rotations, lr 0.001, 2 epochs": cell(3), "rotations, lr 0.01, 8 epochs": cell(3),
+                       "colours, lr 0.001, 2 epochs": cell(4), "colours, lr 0.01, 8 epochs": cell(0)},
               "fill_col": {"rotations, lr 0.001, 2 epochs": cell(0), "colours, lr 0.001, 2 epochs": cell(3)}}
+    # mask: one colours cell is the best single config (4 of 4), but over its training
+    # settings rotations win (6 of 8 against 4 of 8): the set it wants is rotations.
+    assert best_by_family(matrix)["mask"]["config"].startswith("colours") and best_sets(matrix)["mask"] == "rotations"
     reading = [self_edit("mask-1", "rotate")] * 3 + [self_edit("mask-2", "permute_colours")] \
         + [self_edit("fill_col-1", "permute_colours")] * 4
     constant = [self_edit("mask-1", "rotate")] * 4 + [self_edit("fill_col-1", "rotate")] * 4

@@ -161,18 +161,32 @@ def augmentation_set(row: dict[str, Any]) -> str:
     return "both" if rotations and colours else "rotations" if rotations else "colours" if colours else "none"
 
 
+def best_sets(matrix: dict[str, dict[str, dict[str, int]]]) -> dict[str, str]:
+    """Each family's augmentation set with the highest success over all its training
+    settings in `matrix` (ties: the order of `AUGMENTATION_SETS`)."""
+    out = {}
+    for family, cells in matrix.items():
+        totals = {name: [0, 0] for name in AUGMENTATION_SETS}
+        for config, cell in cells.items():
+            totals[config.split(",")[0]][0] += cell["solved"]
+            totals[config.split(",")[0]][1] += cell["n"]
+        out[family] = max(AUGMENTATION_SETS, key=lambda name: totals[name][0] / max(totals[name][1], 1))
+    return out
+
+
 def choices_toward_best(candidates: dict[str, list[dict[str, Any]]], matrix: dict[str, dict[str, dict[str, int]]]) -> dict[str, Any]:
     """Does a policy choose each family's best augmentations, and more on that family than on
     the others? `candidates`: row name -> its scored self-edits; `matrix`: the evaluation
-    spread (family -> fixed self-edit -> counts), whose best config per family names the set
-    the family wants.
+    spread (family -> fixed self-edit -> counts). The set a family wants is the one with the
+    most successes summed over every training setting (`best_sets`): six times the trials
+    of any one fixed self-edit, so less at the mercy of one lucky cell.
 
     For each row and family: the share of its valid self-edits on each augmentation set, the
     share on the family's best set (`on_best`), and `specificity`: that share minus the share
     of the same set on the families that want another set. A constant choice has specificity
     0 whatever it is; a policy that reads the task has it above 0.
     """
-    best = {family: cell["config"].split(",")[0] for family, cell in best_by_family(matrix).items()}
+    best = best_sets(matrix)
     out: dict[str, Any] = {"best_set": best, "rows": {}}
     for name, rows in candidates.items():
         sets: dict[str, list[str]] = defaultdict(list)
