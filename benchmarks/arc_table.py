@@ -70,8 +70,9 @@ from seal_agent.jobs.arc import build_context, prepare_run, run_arc
 from seal_agent.run.driver import exclusive_run
 from seal_agent.arc.data import load_configured_tasks
 from seal_agent.model.tiny import recipe_summary
-from seal_agent.run.directory import write_atomic
+from seal_agent.run.directory import DB_FILE, write_atomic
 from seal_agent.run.seeding import add_table_options, each_seed
+from seal_agent.run.traces import read_traces
 from seal_agent.stats import between_seed_interval, success_row
 
 # SEAL's ARC subsets (ARC-AGI-1): the files its released few-shot code reads, in their order.
@@ -460,16 +461,38 @@ def policy_candidates(per_seed: list[dict[str, Any]]) -> dict[str, list[dict[str
     return dict(out)
 
 
-def print_toward_best(result: dict[str, Any]) -> None:
-    """Each policy row's share of self-edits on each family's best augmentation set (from the
-    evaluation spread), and how much more it picks that set there than on the other families."""
+def outer_loop_candidates(per_seed: list[dict[str, Any]], work: Path) -> dict[str, list[dict[str, Any]]]:
+    """The self-edits the outer loop sampled on the RL tasks, by round ("round N sampled"), and
+    the rewarded ones ("round N rewarded": ReST-EM's training set), read from each seed's
+    outer-loop trace (the chosen rate's with --rl-learning-rates); {} if no trace is left."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for seed in per_seed:
+        sweep = seed.get("rl_sweep")
+        run_dir = work / f"seed-{seed['seed']}" / (f"rest-em-lr{sweep['chosen']:g}" if sweep else "rest-em")
+        if not (run_dir / DB_FILE).exists():
+            continue
+        for row in read_traces(run_dir / DB_FILE)[0]:
+            out[f"round {row['round']} sampled"].append(row)
+            if row["reward"] >= 1:
+                out[f"round {row['round']} rewarded"].append(row)
+    return dict(sorted(out.items()))
+
+
+def toward_best_cell(cell: dict[str, Any]) -> str:
+    if cell["on_best"] is None:
+        return "-"
+    return f"{cell['on_best']:.0%} / {cell['specificity'] or 0:+.2f} n{cell['valid']}"
+
+
+def print_toward_best(result: dict[str, Any], title: str) -> None:
+    """Each row's share of self-edits on each family's wanted augmentation set (from a spread
+    matrix), and how much more it picks that set there than on the other families."""
     best = result["best_set"]
-    print("the policy's augmentations against each family's best set (share on best; specificity = that share "
-          "minus the same set's share on the families that want another)")
+    print(f"{title} (share on the wanted set / specificity: that share minus the same set's share on the families "
+          "that want another; n valid)")
     print(f"{'':44}" + "".join(f"{f + ' (' + s + ')':>26}" for f, s in best.items()) + f"{'specificity':>13}")
     for name, row in result["rows"].items():
-        cells = "".join(f"{'-' if c['on_best'] is None else format(c['on_best'], '.0%') + ' / ' + format(c['specificity'] or 0, '+.2f'):>26}"
-                        for c in row["by_family"].values())
+        cells = "".join(f"{toward_best_cell(c):>26}" for c in row["by_family"].values())
         mean = row["mean_specificity"]
         print(f"{name[:44]:44}{cells}{'-' if mean is None else format(mean, '+.2f'):>13}")
 
@@ -539,10 +562,15 @@ def main() -> None:
         matrices = {role: contextual_rows.add_matrices([s[f"{role}_spread"] for s in per_seed]) for role in ("rl", "eval")}
         for role, matrix in matrices.items():
             print_matrix(matrix, f"the spread on the {role} tasks: each family's success under each fixed self-edit, seeds {seeds}")
-    toward_best = None
+    toward_best = rl_toward_best = None
     if matrices and any(s["candidates"] for s in per_seed):
         toward_best = contextual_rows.choices_toward_best(policy_candidates(per_seed), matrices["eval"])
-        print_toward_best(toward_best)
+        print_toward_best(toward_best, "the policy's augmentations on the evaluation tasks against each family's wanted set")
+    rl_rounds = outer_loop_candidates(per_seed, work) if matrices else {}
+    if rl_rounds:
+        rl_toward_best = contextual_rows.choices_toward_best(rl_rounds, matrices["rl"])
+        print_toward_best(rl_toward_best, "the outer loop's self-edits on the RL tasks, sampled and rewarded (what ReST-EM "
+                                          "trains on), against each RL family's wanted set")
     spread = pool(per_seed, "spread") if args.spread else None
     if spread:
         print_table(spread, "the spread: each fixed self-edit once per evaluation task (diagnostic, not a row of the table)")
@@ -561,7 +589,7 @@ def main() -> None:
             **({"spread_matrix": matrices, "fixed_self_edits": contextual_rows.fixed_grid(),
                 "tuned_constant": {s["seed"]: s["tuned_constant"] for s in per_seed if "tuned_constant" in s},
                 "per_family_oracle": {s["seed"]: s["per_family_oracle"] for s in per_seed if "per_family_oracle" in s},
-                "choices_toward_best": toward_best}
+                "choices_toward_best": toward_best, "rl_choices_toward_best": rl_toward_best}
                if world == "contextual" else {}),
             "seconds_per_seed": {s["seed"]: s["seconds"] for s in per_seed},
             "per_seed": [{k: v for k, v in s.items() if k != "candidates"} for s in per_seed],

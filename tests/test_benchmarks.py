@@ -292,6 +292,7 @@ def test_the_contextual_table_scores_its_rows_and_writes_the_spread_matrices(tmp
     toward = table["choices_toward_best"]
     assert set(toward["best_set"]) == {"mask", "fill_col", "clear_col"}
     assert set(toward["rows"]) == {"before RL", "SEAL round 1", "blind policy (SEAL round 1, another family's demonstrations)"}
+    assert "round 1 sampled" in table["rl_choices_toward_best"]["rows"]
     assert all("between_seeds" in r for r in table["rows"])
 
 
@@ -326,3 +327,24 @@ def test_the_outer_loop_s_learning_rate_is_chosen_on_the_rl_tasks_last_round():
     assert chosen_rate({3e-3: rounds(0.2, 0.4), 1e-3: rounds(0.2, 0.4)}) == 3e-3  # then the first given
     assert learning_rate_layer("rest_em", 3e-3) == {"policy": {"sft_learning_rate": 3e-3}}
     assert learning_rate_layer("rloo", 1e-4) == {"rl": {"learning_rate": 1e-4}}
+
+
+def test_the_outer_loop_s_sampled_and_rewarded_self_edits_are_read_from_the_chosen_run(tmp_path):
+    from benchmarks.arc_table import outer_loop_candidates
+    from seal_agent.run.directory import DB_FILE
+    from seal_agent.run.traces import TraceStore
+
+    def trace(run_dir, rewards):
+        run_dir.mkdir(parents=True)
+        store = TraceStore(run_dir / DB_FILE)
+        store.record_candidates([{"round": 1, "task_id": "replace-1", "candidate": i, "status": "ok", "reward": r}
+                                 for i, r in enumerate(rewards)])
+        store.close()
+
+    trace(tmp_path / "seed-1" / "rest-em", [1.0, 0.0, 0.0])
+    trace(tmp_path / "seed-2" / "rest-em-lr0.003", [0.0, 1.0])  # the rate the sweep chose
+    trace(tmp_path / "seed-2" / "rest-em-lr0.001", [1.0, 1.0, 1.0, 1.0])  # another rate: never read
+    per_seed = [{"seed": 1}, {"seed": 2, "rl_sweep": {"chosen": 0.003}}, {"seed": 3}]  # seed 3: no trace left
+    rounds = outer_loop_candidates(per_seed, tmp_path)
+    assert list(rounds) == ["round 1 rewarded", "round 1 sampled"]
+    assert len(rounds["round 1 sampled"]) == 5 and [r["candidate"] for r in rounds["round 1 rewarded"]] == [0, 1]
