@@ -5,7 +5,7 @@ import pytest
 
 from seal_agent.arc import contextual_world
 from seal_agent.arc.contextual_rows import (
-    AUGMENTATION_SETS, TRAINING, add_matrices, augmentation_set, best_by_family, best_overall, best_sets, choices_toward_best,
+    AUGMENTATION_SETS, TRAINING, add_matrices, augmentation_set, best_by_family, best_overall, best_sets, choices_toward_best, designed_sets,
     decoy_tasks, finalists, fixed_grid, per_family_source, search_plan, spread_matrix,
 )
 from seal_agent.arc.contextual_world import family_of
@@ -118,3 +118,25 @@ def test_choices_toward_best_tell_a_reading_policy_from_a_constant_one():
     const = result["rows"]["constant"]
     assert const["by_family"]["mask"]["on_best"] == 1.0 and const["by_family"]["fill_col"]["on_best"] == 0.0
     assert const["mean_on_best"] == 0.5 and const["mean_specificity"] == 0.0
+
+
+def test_the_designed_sets_follow_what_each_kind_s_augmentations_keep():
+    assert designed_sets() == {"replace": "rotations", "mask": "rotations", "fill_row": "none", "fill_col": "none",
+                               "clear_row": "colours", "clear_col": "colours"}
+
+
+def test_the_imitation_keeps_what_the_reward_kept_and_what_the_design_wants():
+    from benchmarks.contextual_imitation import training_sets
+
+    def row(task_id, reward, *tools, status="ok", round_=1):
+        return {**self_edit(task_id, *tools), "round": round_, "reward": reward, "status": status, "completion": f"{task_id}{tools}"}
+
+    trace = [row("replace-1", 1.0), row("replace-1", 0.0, "rotate"), row("clear_row-1", 0.0, "permute_colours"),
+             row("clear_row-1", 0.0, "rotate"), row("fill_row-1", 0.0), row("fill_row-1", 0.0, status="rejected"),
+             row("replace-1", 1.0, "rotate", round_=2)]  # a later round: never read
+    sets = training_sets(trace, {"replace-1": "P1", "clear_row-1": "P2", "fill_row-1": "P3"})
+    assert sets["rewarded (ReST-EM's round 1)"] == [("P1", "replace-1()")]
+    assert sets["the designed set (an ideal reward)"] == [
+        ("P1", "replace-1('rotate',)"), ("P2", "clear_row-1('permute_colours',)"), ("P3", "fill_row-1()")]
+    with pytest.raises(SystemExit, match="rewarded"):
+        training_sets([row("fill_row-1", 0.0)], {"fill_row-1": "P3"})

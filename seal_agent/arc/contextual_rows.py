@@ -23,7 +23,7 @@ import random
 from collections import defaultdict
 from typing import Any
 
-from seal_agent.arc.contextual_world import family_of
+from seal_agent.arc.contextual_world import AUGMENTATION_EFFECT, KIND_OF, family_of
 from seal_agent.arc.data import ArcTask
 from seal_agent.arc.sources import Source, fixed_source
 
@@ -174,6 +174,18 @@ def best_sets(matrix: dict[str, dict[str, dict[str, int]]]) -> dict[str, str]:
     return out
 
 
+def designed_sets() -> dict[str, str]:
+    """Each family's augmentation set by the world's design (`AUGMENTATION_EFFECT`): the
+    augmentations that keep its rule. Colour-bound: rotations; colour-free: colours;
+    positional: none (both change the rule)."""
+    out = {}
+    for family, kind in KIND_OF.items():
+        keeps = {a for a, effect in AUGMENTATION_EFFECT[kind].items() if effect == "keeps"}
+        out[family] = {frozenset(): "none", frozenset({"rotation"}): "rotations", frozenset({"colour_permutation"}): "colours",
+                       frozenset({"rotation", "colour_permutation"}): "both"}[frozenset(keeps)]
+    return out
+
+
 def choices_toward_best(candidates: dict[str, list[dict[str, Any]]], matrix: dict[str, dict[str, dict[str, int]]]) -> dict[str, Any]:
     """Does a policy choose each family's best augmentations, and more on that family than on
     the others? `candidates`: row name -> its scored self-edits; `matrix`: the evaluation
@@ -186,7 +198,11 @@ def choices_toward_best(candidates: dict[str, list[dict[str, Any]]], matrix: dic
     of the same set on the families that want another set. A constant choice has specificity
     0 whatever it is; a policy that reads the task has it above 0.
     """
-    best = best_sets(matrix)
+    return choices_toward(candidates, best_sets(matrix))
+
+
+def choices_toward(candidates: dict[str, list[dict[str, Any]]], best: dict[str, str]) -> dict[str, Any]:
+    """`choices_toward_best` against given wanted sets (`best`: family -> a key of `AUGMENTATION_SETS`)."""
     out: dict[str, Any] = {"best_set": best, "rows": {}}
     for name, rows in candidates.items():
         sets: dict[str, list[str]] = defaultdict(list)
