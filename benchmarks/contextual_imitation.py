@@ -106,7 +106,8 @@ def run_seed(args, seed: int) -> dict[str, Any]:
             policies: list[tuple[str, str | None]] = [("initial policy", None)]
             for index, (name, pairs) in enumerate(sets.items(), start=1):
                 say(f"seed {seed}: M-step on {len(pairs)} self-edits: {name}")
-                update = rest_em_update(ctx.policy_slot, ctx.engine.tokenizer, config.policy, seed, index, None, pairs)
+                update = rest_em_update(ctx.policy_slot, ctx.engine.tokenizer, config.policy, seed, index, None, pairs,
+                                        steps=args.steps)
                 steps[name] = update["policy_optimizer_steps"]
                 policies.append((name, update["policy_checkpoint"]))
             for name, checkpoint in policies:
@@ -136,6 +137,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True, help="The contextual table's --work directory.")
     parser.add_argument("--seeds", default="1", type=lambda text: [int(s) for s in text.split(",")])
     parser.add_argument("--k", type=int, default=5, help="Self-edits sampled per task and policy.")
+    parser.add_argument("--steps", type=int, help="Optimizer steps of each M-step (default: the table's "
+                        "policy.sft_epochs passes over its pairs): a stronger fit than the table's.")
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
     args.work = args.work.resolve()
@@ -143,7 +146,7 @@ def main() -> None:
     for seed in args.seeds:
         results.append(run_seed(args, seed))
         print_seed(results[-1])
-    write_atomic(args.json, json.dumps({"model": args.model, "work": str(args.work), "k": args.k,
+    write_atomic(args.json, json.dumps({"model": args.model, "work": str(args.work), "k": args.k, "steps": args.steps,
                                         "designed_sets": contextual_rows.designed_sets(), "seeds": results}, indent=1))
 
 
