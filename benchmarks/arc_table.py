@@ -270,10 +270,15 @@ def run_outer_loop(args, seed: int, work: Path, rl, rl_data) -> tuple[dict[str, 
     say(f"seed {seed}: learning rate {rate:g} chosen on the RL tasks")
     summary, rounds = runs[rate]
     sweep = {"algorithm": algorithm, "chosen": rate, "criterion": "success on the RL tasks in the last round",
-             "rates": {f"{r:g}": [{k: round_[k] for k in ("round", "success_rate", "rewarded", "policy_optimizer_steps",
-                                                            "sampled_nll_per_token", "valid_fraction") if k in round_}
-                                  for round_ in s["rounds"]] for r, (s, _) in runs.items()}}
+             "rates": {f"{r:g}": [round_digest(round_) for round_ in s["rounds"]] for r, (s, _) in runs.items()}}
     return {**summary, "rl_sweep": sweep}, rounds
+
+
+def round_digest(round_: dict[str, Any]) -> dict[str, Any]:
+    """What the sweep keeps of an outer-loop round: its success, its update's size, and the
+    figures that show a collapse (sampled NLL per token, valid fraction)."""
+    keys = ("round", "success_rate", "rewarded", "policy_optimizer_steps", "sampled_nll_per_token", "valid_fraction")
+    return {k: round_[k] for k in keys if k in round_}
 
 
 def sweep_of(summary: dict[str, Any]) -> dict[str, Any]:

@@ -86,13 +86,14 @@ def sample(ctx, checkpoint: str | None, tasks, k: int, seed: int) -> list[dict[s
 def run_seed(args, seed: int) -> dict[str, Any]:
     seed_dir = args.work / f"seed-{seed}"
     trace = read_traces(seed_dir / "rest-em" / DB_FILE)[0]
+
     def config_on(tasks: str) -> RunConfig:  # the table's loop config, on one of the seed's task folders
         data = {"source": "path", "path": str(seed_dir / tasks), "tasks": []}
         return RunConfig.resolve(overrides=deep_merge(CONTEXTUAL_CONFIG, {"seed": seed, "model": {"name_or_path": args.model},
                                                                           "data": data}))
 
     config = config_on("rl-tasks")
-    rl, evaluation = load_configured_tasks(config.data), load_configured_tasks(config_on("eval-tasks").data)
+    tasks_by_role = {"rl": load_configured_tasks(config.data), "eval": load_configured_tasks(config_on("eval-tasks").data)}
     run_dir = seed_dir / "imitation"
     shutil.rmtree(run_dir, ignore_errors=True)
     prepared = prepare_run(config, run_dir, resume=False)
@@ -102,7 +103,7 @@ def run_seed(args, seed: int) -> dict[str, Any]:
         ctx = build_context(prepared)
         try:
             sets = training_sets(trace, {task.task_id: ctx.policy.render_prompt(self_edit_messages(
-                task, ctx.tools, **prompt_options(config.policy))) for task in rl})
+                task, ctx.tools, **prompt_options(config.policy))) for task in tasks_by_role["rl"]})
             policies: list[tuple[str, str | None]] = [("initial policy", None)]
             for index, (name, pairs) in enumerate(sets.items(), start=1):
                 say(f"seed {seed}: M-step on {len(pairs)} self-edits: {name}")
@@ -111,18 +112,19 @@ def run_seed(args, seed: int) -> dict[str, Any]:
                 steps[name] = update["policy_optimizer_steps"]
                 policies.append((name, update["policy_checkpoint"]))
             for name, checkpoint in policies:
-                for role, tasks in (("rl", rl), ("eval", evaluation)):
+                for role, tasks in tasks_by_role.items():
                     say(f"seed {seed}: sampling {args.k} self-edits on each of {len(tasks)} {role} tasks: {name}")
                     samples[role][name] = sample(ctx, checkpoint, tasks, args.k, seed)
         finally:
             ctx.traces.close()
     wanted = contextual_rows.designed_sets()
+    families = {role: sorted({family_of(t.task_id) for t in tasks}) for role, tasks in tasks_by_role.items()}
     return {
         "seed": seed,
         "training_pairs": {name: len(pairs) for name, pairs in sets.items()},
         "optimizer_steps": steps,
-        "toward_designed_set": {role: contextual_rows.choices_toward(rows, {f: wanted[f] for f in sorted({
-            family_of(t.task_id) for t in (rl if role == "rl" else evaluation)})}) for role, rows in samples.items()},
+        "toward_designed_set": {role: contextual_rows.choices_toward(rows, {f: wanted[f] for f in families[role]})
+                                for role, rows in samples.items()},
     }
 
 

@@ -168,8 +168,9 @@ def best_sets(matrix: dict[str, dict[str, dict[str, int]]]) -> dict[str, str]:
     for family, cells in matrix.items():
         totals = {name: [0, 0] for name in AUGMENTATION_SETS}
         for config, cell in cells.items():
-            totals[config.split(",")[0]][0] += cell["solved"]
-            totals[config.split(",")[0]][1] += cell["n"]
+            augmentations = config.split(",")[0]  # fixed_grid's names start with the set
+            totals[augmentations][0] += cell["solved"]
+            totals[augmentations][1] += cell["n"]
         out[family] = max(AUGMENTATION_SETS, key=lambda name: totals[name][0] / max(totals[name][1], 1))
     return out
 
