@@ -503,10 +503,15 @@ def print_toward_best(result: dict[str, Any], title: str) -> None:
 
 
 def print_table(rows: list[dict[str, Any]], title: str) -> None:
+    """Success with its pooled Wilson interval and, beside it, the between-seed t-interval
+    (each seed's rate as one replicate; undefined for one seed, so left blank)."""
     print(title)
-    print(f"{'':52} {'success':>8}  {'95% CI':>15}  {'solved/n':>9}")
+    print(f"{'':52} {'success':>8}  {'95% CI':>15}  {'solved/n':>9}  {'between seeds':>15}")
     for r in rows:
-        print(f"{r['name'][:52]:52} {r['success']:>8.1%}  [{r['ci_low']:.1%}, {r['ci_high']:.1%}]  {r['solved']:>4}/{r['n']:<4}")
+        between = r.get("between_seeds") or {}
+        seeds = f"[{between['ci'][0]:.1%}, {between['ci'][1]:.1%}]" if between.get("seeds", 0) > 1 else "-"
+        print(f"{r['name'][:52]:52} {r['success']:>8.1%}  [{r['ci_low']:.1%}, {r['ci_high']:.1%}]  {r['solved']:>4}/{r['n']:<4}"
+              f"  {seeds:>15}")
 
 
 def print_matrix(matrix: dict[str, dict[str, dict[str, Any]]], title: str) -> None:

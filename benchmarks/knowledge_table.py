@@ -316,15 +316,18 @@ def print_table(rows: list[dict[str, Any]], title: str, differences: list[dict[s
           f"{'loglik gain':>11}  {'pooled 95% CI':>17}  {'between seeds':>17}")
     for r in rows:
         low, high = r["loglik_gain_ci"]
-        seeds_low, seeds_high = r.get("loglik_gain_between_seeds", {}).get("ci", [float("nan")] * 2)
+        between = r.get("loglik_gain_between_seeds") or {}
+        seeds = f"[{between['ci'][0]:.3f}, {between['ci'][1]:.3f}]" if between.get("seeds", 0) > 1 else "-"
         accuracy = r.get("accuracy") or {"success": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
         print(f"{r['name']:26} {accuracy['success']:>9.1%}  [{accuracy['ci_low']:.1%}, {accuracy['ci_high']:.1%}]  "
               f"{r['success']:>11.1%}  {r['solved']:>7.0f}/{r['n']:<7}  {r['loglik_gain']:>11.3f}  [{low:.3f}, {high:.3f}]  "
-              f"[{seeds_low:.3f}, {seeds_high:.3f}]")
+              f"{seeds:>17}")
     for d in differences or []:
-        between = d["between_seeds"]["ci"]
+        between = d["between_seeds"]
+        seeds = (f"between seeds [{between['ci'][0]:.3f}, {between['ci'][1]:.3f}]" if between.get("seeds", 0) > 1
+                 else "between seeds - (one seed)")
         print(f"  {d['rows'][0]} - {d['rows'][1]}: {d['mean']:+.3f} [{d['ci'][0]:.3f}, {d['ci'][1]:.3f}], "
-              f"between seeds [{between[0]:.3f}, {between[1]:.3f}], positive in every seed: {d['positive_in_every_seed']}")
+              f"{seeds}, positive in every seed: {d['positive_in_every_seed']}")
     stats = [(r["name"], r["self_edit_stats"]) for r in rows if r.get("self_edit_stats")]
     if stats:
         print(f"{'self-edits':26} {'lines/edit':>10} {'names person':>12} {'correct fact':>12} {'wrong value':>11} {'Q-A order':>9}")

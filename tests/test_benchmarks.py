@@ -348,3 +348,20 @@ def test_the_outer_loop_s_sampled_and_rewarded_self_edits_are_read_from_the_chos
     rounds = outer_loop_candidates(per_seed, tmp_path)
     assert list(rounds) == ["round 1 rewarded", "round 1 sampled"]
     assert len(rounds["round 1 sampled"]) == 5 and [r["candidate"] for r in rounds["round 1 rewarded"]] == [0, 1]
+
+
+def test_the_printed_tables_show_a_between_seed_interval_only_over_several_seeds(capsys):
+    from benchmarks.arc_table import print_table
+    from benchmarks.knowledge_table import print_table as print_knowledge_table
+
+    row = {"name": "SEAL round 3", "success": 0.3, "ci_low": 0.2, "ci_high": 0.4, "solved": 30, "n": 100}
+    print_table([{**row, "between_seeds": {"ci": [0.1, 0.5], "seeds": 5}},
+                 {**row, "name": "one seed", "between_seeds": {"ci": [0.3, 0.3], "seeds": 1}}], "ARC")
+    knowledge = {**row, "loglik_gain": 2.1, "loglik_gain_ci": [1.5, 2.7], "accuracy": None,
+                 "loglik_gain_between_seeds": {"ci": [2.1, 2.1], "seeds": 1}}
+    print_knowledge_table([knowledge], "knowledge", [{"rows": ["a", "b"], "mean": 1.0, "ci": [0.2, 1.8],
+                                                      "between_seeds": {"ci": [1.0, 1.0], "seeds": 1},
+                                                      "positive_in_every_seed": True}])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].endswith("[10.0%, 50.0%]") and lines[3].endswith(" -")  # a lone seed has no interval, not a zero-width one
+    assert lines[6].endswith(" -") and "[2.100, 2.100]" not in lines[6] and "between seeds - (one seed)" in lines[7]

@@ -53,6 +53,15 @@ def test_success_rows_are_percentages_on_a_0_to_100_axis():
     assert seal > before
 
 
+def test_success_rows_draw_the_between_seed_interval_only_over_several_seeds():
+    between = {"mean": 0.5, "ci": [0.3, 0.7], "seeds": 5}
+    results = {"seeds": [1, 2, 3, 4, 5], "rows": [
+        {"name": "tuned constant", "success": 0.3, "ci_low": 0.22, "ci_high": 0.39, "between_seeds": between},
+        {"name": "one seed", "success": 0.3, "ci_low": 0.22, "ci_high": 0.39, "between_seeds": {**between, "seeds": 1}}]}
+    panel = rows_of(results)
+    assert panel.bars[0].between == (30.0, 70.0) and panel.bars[1].between is None
+
+
 def test_write_figure_writes_beside_the_json(tmp_path):
     path = tmp_path / "results_x.json"
     path.write_text(json.dumps({"rows": [{"name": "a", "success": 0.5, "ci_low": 0.4, "ci_high": 0.6}]}))

@@ -67,7 +67,9 @@ def _gain_bar(row: dict[str, Any], label: str) -> Bar:
 
 
 def _success_bar(row: dict[str, Any], label: str) -> Bar:
-    return Bar(label, 100 * row["success"], 100 * row["ci_low"], 100 * row["ci_high"])
+    between = row.get("between_seeds")
+    return Bar(label, 100 * row["success"], 100 * row["ci_low"], 100 * row["ci_high"],
+               between=(100 * between["ci"][0], 100 * between["ci"][1]) if between and between.get("seeds", 0) > 1 else None)
 
 
 def _title(results: dict[str, Any], kind: str) -> str:
