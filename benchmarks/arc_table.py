@@ -37,7 +37,8 @@ algorithms (`benchmarks/rl_comparison.py`), whose tables share everything else.
 Each finished seed is written to WORK/seed-N.json and reused if the script is run again with
 the same --work (a long run can be cut and continued), and so is each finished stage of a seed
 (WORK/seed-N/<stage>.json: a search, the spread, the outer loop, the rows), so a cut seed goes on
-from its first unfinished stage; a reused stage counts 0 s in the seed's seconds. `--json` writes the pooled table, both
+from its first unfinished stage (an outer loop cut part-way goes on from its last step); a reused
+stage counts 0 s in the seed's seconds. `--json` writes the pooled table, both
 task lists per seed, every row's choices (learning rate, epochs, augmentations) pooled and by
 family, the command, the machine and the seconds per seed and stage.
 """
@@ -65,12 +66,12 @@ from seal_agent.arc.nano_world import eval_tasks, family_of, rl_tasks
 from seal_agent.arc.sources import choice_summary, evaluate_arc, fixed_source, policy_source
 from seal_agent.arc.config import RunConfig
 from seal_agent.inspect.figures import write_figure
-from seal_agent.config import deep_merge, read_yaml_mapping
+from seal_agent.config import deep_merge, dump_config, read_yaml_mapping
 from seal_agent.jobs.arc import build_context, prepare_run, run_arc
 from seal_agent.run.driver import exclusive_run
 from seal_agent.arc.data import load_configured_tasks
 from seal_agent.model.tiny import recipe_summary
-from seal_agent.run.directory import DB_FILE, write_atomic
+from seal_agent.run.directory import CONFIG_FILE, DB_FILE, write_atomic
 from seal_agent.run.seeding import add_table_options, each_seed
 from seal_agent.run.traces import read_traces
 from seal_agent.stats import between_seed_interval, success_row
@@ -287,11 +288,24 @@ def sweep_of(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def outer_loop_run(config, run_dir: Path, rounds: int) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The outer loop in `run_dir`. A loop cut part-way (`seal run`'s checkpoints in its
+    run.sqlite) goes on from its last step when it was started with this very config (the
+    saved config.yaml says so); with any other config it starts over."""
+    resume = cut_run_with_config(run_dir, config)
+    if resume:
+        say(f"  {run_dir.name}: cut earlier, resuming it")
     summary = finished_stage(run_dir, lambda: run_arc(
-        prepare_run(config, run_dir, resume=False),
+        prepare_run(None if resume else config, run_dir, resume=resume),
         on_update=lambda node, update: node == "reinforce" and say(f"  round {update['rounds'][0]['round']}: "
-        f"success on RL tasks {update['rounds'][0]['success_rate']:.1%}, rewarded {update['rounds'][0]['rewarded']}")))
+        f"success on RL tasks {update['rounds'][0]['success_rate']:.1%}, rewarded {update['rounds'][0]['rewarded']}")),
+        keep_cut=resume)
     return summary, [(f"SEAL round {n}", str(run_dir / "policy" / f"round_{n}")) for n in range(1, rounds + 1)]
+
+
+def cut_run_with_config(run_dir: Path, config: RunConfig) -> bool:
+    """Whether `run_dir` holds an unfinished run started with `config` (same saved config.yaml)."""
+    saved = run_dir / CONFIG_FILE
+    return (run_dir / DB_FILE).is_file() and saved.is_file() and saved.read_text() == dump_config(config.with_absolute_paths())
 
 
 def learning_rate_layer(algorithm: str, rate: float) -> dict[str, Any]:
@@ -401,15 +415,16 @@ def score_rows(config, run_dir: Path, make_sources, k: int, no_update: bool) -> 
     return finished_stage(run_dir, score)
 
 
-def finished_stage(run_dir: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def finished_stage(run_dir: Path, compute: Callable[[], dict[str, Any]], keep_cut: bool = False) -> dict[str, Any]:
     """`compute()`, a stage of one seed run in `run_dir`, its result saved beside it
     (RUN_DIR.json) once it finishes. A rerun reads a finished stage back, so a cut seed goes on
-    from its first unfinished stage; that stage's directory is cleared and the stage run again."""
+    from its first unfinished stage; that stage's directory is cleared and the stage run again,
+    unless `keep_cut` (the stage resumes from what it left: `compute` knows how)."""
     saved = run_dir.parent / f"{run_dir.name}.json"
     if saved.exists():
         say(f"  {run_dir.name}: finished earlier, reusing {saved}")
         return json.loads(saved.read_text())
-    if run_dir.exists():
+    if run_dir.exists() and not keep_cut:
         shutil.rmtree(run_dir)
     result = compute()
     write_atomic(saved, json.dumps(result))

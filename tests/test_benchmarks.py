@@ -43,6 +43,23 @@ def test_a_finished_stage_is_read_back_and_an_unfinished_one_is_run_again(tmp_pa
     assert json.loads((tmp_path / "search.json").read_text()) == {"rows": [1]}
 
 
+def test_an_outer_loop_cut_part_way_is_resumed_only_with_the_config_it_was_started_with(tmp_path):
+    from benchmarks.arc_table import cut_run_with_config, finished_stage
+    from seal_agent.arc.config import RunConfig
+    from seal_agent.run.directory import DB_FILE, create_run_dir
+
+    config = RunConfig.resolve("smoke")
+    run_dir = tmp_path / "rest-em"
+    assert not cut_run_with_config(run_dir, config)  # nothing there
+    create_run_dir(run_dir, config.with_absolute_paths())
+    assert not cut_run_with_config(run_dir, config)  # taken, but never started: no checkpoints
+    (run_dir / DB_FILE).write_text("checkpoints")
+    assert cut_run_with_config(run_dir, config)
+    assert not cut_run_with_config(run_dir, RunConfig.resolve("smoke", overrides={"rounds": config.rounds + 1}))
+    # a kept stage is handed to compute as it was left
+    assert finished_stage(run_dir, lambda: {"db": (run_dir / DB_FILE).read_text()}, keep_cut=True) == {"db": "checkpoints"}
+
+
 def test_the_table_refuses_rl_and_evaluation_tasks_that_overlap():
     from benchmarks.arc_table import check_disjoint
     from seal_agent.arc.data import ArcTask
