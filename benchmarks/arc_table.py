@@ -66,12 +66,12 @@ from seal_agent.arc.nano_world import eval_tasks, family_of, rl_tasks
 from seal_agent.arc.sources import choice_summary, evaluate_arc, fixed_source, policy_source
 from seal_agent.arc.config import RunConfig
 from seal_agent.inspect.figures import write_figure
-from seal_agent.config import deep_merge, dump_config, read_yaml_mapping
+from seal_agent.config import deep_merge, read_yaml_mapping
 from seal_agent.jobs.arc import build_context, prepare_run, run_arc
 from seal_agent.run.driver import exclusive_run
 from seal_agent.arc.data import load_configured_tasks
 from seal_agent.model.tiny import recipe_summary
-from seal_agent.run.directory import CONFIG_FILE, DB_FILE, write_atomic
+from seal_agent.run.directory import DB_FILE, started_with, write_atomic
 from seal_agent.run.seeding import add_table_options, each_seed
 from seal_agent.run.traces import read_traces
 from seal_agent.stats import between_seed_interval, success_row
@@ -291,7 +291,7 @@ def outer_loop_run(config, run_dir: Path, rounds: int) -> tuple[dict[str, Any], 
     """The outer loop in `run_dir`. A loop cut part-way (`seal run`'s checkpoints in its
     run.sqlite) goes on from its last step when it was started with this very config (the
     saved config.yaml says so); with any other config it starts over."""
-    resume = cut_run_with_config(run_dir, config)
+    resume = started_with(run_dir, config)
     if resume:
         say(f"  {run_dir.name}: cut earlier, resuming it")
     summary = finished_stage(run_dir, lambda: run_arc(
@@ -301,11 +301,6 @@ def outer_loop_run(config, run_dir: Path, rounds: int) -> tuple[dict[str, Any], 
         keep_cut=resume)
     return summary, [(f"SEAL round {n}", str(run_dir / "policy" / f"round_{n}")) for n in range(1, rounds + 1)]
 
-
-def cut_run_with_config(run_dir: Path, config: RunConfig) -> bool:
-    """Whether `run_dir` holds an unfinished run started with `config` (same saved config.yaml)."""
-    saved = run_dir / CONFIG_FILE
-    return (run_dir / DB_FILE).is_file() and saved.is_file() and saved.read_text() == dump_config(config.with_absolute_paths())
 
 
 def learning_rate_layer(algorithm: str, rate: float) -> dict[str, Any]:

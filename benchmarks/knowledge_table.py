@@ -66,7 +66,7 @@ from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.self_edit_stats import self_edit_statistics
 from seal_agent.model.tiny import recipe_summary
 from seal_agent.policy.chat_models import load_chat_model
-from seal_agent.run.directory import write_atomic
+from seal_agent.run.directory import started_with, write_atomic
 from seal_agent.run.seeding import add_table_options, each_seed
 from seal_agent.stats import between_seed_interval, mean_and_interval, success_row
 
@@ -185,9 +185,14 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
                                                           "passages_per_round": args.rl_passages,
                                                           "update": {"seeds": rl_seeds}})
     rest_em = (args.rest_em_work / f"seed-{seed}" / "rest-em") if args.rest_em_work else work / "rest-em"
-    if args.rest_em_work:
+    if args.rest_em_work:  # an earlier table's finished runs
         check_same_rest_em(config, rest_em)
-    resume = (rest_em / "config.yaml").exists()  # a seed cut during ReST-EM goes on from its last step
+        resume = True
+    else:  # a seed cut during ReST-EM goes on from its last step; a run there with other settings is refused
+        resume = started_with(rest_em, config)
+        if not resume and (rest_em / "config.yaml").exists():
+            raise SystemExit(f"{rest_em} holds a ReST-EM run with other settings than this table's; "
+                             "give another --work (or remove that run)")
     summary = run_knowledge(prepare_knowledge_run(None if resume else config, rest_em, resume=resume),
                             on_update=rest_em_progress())
     seconds["ReST-EM"] = time.perf_counter() - t

@@ -44,9 +44,11 @@ def test_a_finished_stage_is_read_back_and_an_unfinished_one_is_run_again(tmp_pa
 
 
 def test_an_outer_loop_cut_part_way_is_resumed_only_with_the_config_it_was_started_with(tmp_path):
-    from benchmarks.arc_table import cut_run_with_config, finished_stage
+    import yaml
+
+    from benchmarks.arc_table import finished_stage
     from seal_agent.arc.config import RunConfig
-    from seal_agent.run.directory import DB_FILE, create_run_dir
+    from seal_agent.run.directory import CONFIG_FILE, DB_FILE, create_run_dir, started_with as cut_run_with_config
 
     config = RunConfig.resolve("smoke")
     run_dir = tmp_path / "rest-em"
@@ -56,6 +58,12 @@ def test_an_outer_loop_cut_part_way_is_resumed_only_with_the_config_it_was_start
     (run_dir / DB_FILE).write_text("checkpoints")
     assert cut_run_with_config(run_dir, config)
     assert not cut_run_with_config(run_dir, RunConfig.resolve("smoke", overrides={"rounds": config.rounds + 1}))
+    # a run saved before a setting existed is the same run when that setting keeps its default
+    saved = yaml.safe_load((run_dir / CONFIG_FILE).read_text())
+    del saved["rl"]["steps_per_round"]
+    (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(saved))
+    assert cut_run_with_config(run_dir, config)
+    assert not cut_run_with_config(run_dir, RunConfig.resolve("smoke", overrides={"rl": {"steps_per_round": 3}}))
     # a kept stage is handed to compute as it was left
     assert finished_stage(run_dir, lambda: {"db": (run_dir / DB_FILE).read_text()}, keep_cut=True) == {"db": "checkpoints"}
 

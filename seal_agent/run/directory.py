@@ -107,6 +107,19 @@ def saved_config(run_dir: Path, schema: type[BaseModel]):
     return load_run_config(run_dir / CONFIG_FILE, schema)
 
 
+def started_with(run_dir: Path, config: BaseModel) -> bool:
+    """Whether `run_dir` holds a run started with `config` and cut before it finished: its
+    checkpoints exist and its saved config.yaml, read with this version's defaults for any
+    setting added since, is `config` (paths made absolute, as a new run saves them)."""
+    if not (is_run_dir(run_dir) and (run_dir / CONFIG_FILE).is_file() and (run_dir / DB_FILE).is_file()):
+        return False
+    try:
+        saved = load_run_config(run_dir / CONFIG_FILE, type(config))
+    except ConfigError:  # written by a version whose settings this one no longer reads
+        return False
+    return saved.model_dump(mode="json") == config.with_absolute_paths().model_dump(mode="json")
+
+
 def run_config(run_dir: Path, config, resume: bool, schema: type[BaseModel]):
     """The config a run in `run_dir` goes on with: the saved one on --resume; else `config`,
     with its file paths made absolute, once the directory looks free (nothing is created
