@@ -493,6 +493,34 @@ def outer_loop_candidates(per_seed: list[dict[str, Any]], work: Path) -> dict[st
     return dict(sorted(out.items()))
 
 
+def stage_costs(per_seed: list[dict[str, Any]], work: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """What each stage of each seed spent on test-time training, read from its trace (so a
+    resumed stage counts in full): {seed: {stage: {"ttt_runs", "ttt_seconds"}}}. A TTT run
+    is one self-edit's data, LoRA update and scoring; the batched engine splits its shared
+    time evenly among a batch's self-edits, so the seconds add up to the stage's TTT time.
+    The outer loop's sampling and policy updates are not in it."""
+    costs: dict[str, dict[str, dict[str, float]]] = {}
+    for seed in per_seed:
+        stages = {}
+        for db in sorted((work / f"seed-{seed['seed']}").glob(f"*/{DB_FILE}")):
+            rows = read_traces(db)[0]
+            if rows:
+                stages[db.parent.name] = {"ttt_runs": len(rows), "ttt_seconds": round(sum(r.get("seconds") or 0 for r in rows), 1)}
+        costs[str(seed["seed"])] = stages
+    return costs
+
+
+def print_costs(costs: dict[str, dict[str, dict[str, float]]]) -> None:
+    stages = sorted({stage for by_stage in costs.values() for stage in by_stage})
+    print(f"test-time training per stage, mean over {len(costs)} seeds (from the traces)")
+    print(f"{'stage':28} {'TTT runs':>9} {'s per run':>10} {'minutes':>8}")
+    for stage in stages:
+        cells = [by_stage[stage] for by_stage in costs.values() if stage in by_stage]
+        runs = sum(c["ttt_runs"] for c in cells) / len(cells)
+        seconds = sum(c["ttt_seconds"] for c in cells) / len(cells)
+        print(f"{stage:28} {runs:>9.0f} {seconds / runs:>10.2f} {seconds / 60:>8.1f}")
+
+
 def toward_best_cell(cell: dict[str, Any]) -> str:
     if cell["on_best"] is None:
         return "-"
@@ -591,6 +619,9 @@ def main() -> None:
         rl_toward_best = contextual_rows.choices_toward_best(rl_rounds, matrices["rl"])
         print_toward_best(rl_toward_best, "the outer loop's self-edits on the RL tasks, sampled and rewarded (what ReST-EM "
                                           "trains on), against each RL family's wanted set")
+    costs = stage_costs(per_seed, work)
+    if any(costs.values()):
+        print_costs(costs)
     spread = pool(per_seed, "spread") if args.spread else None
     if spread:
         print_table(spread, "the spread: each fixed self-edit once per evaluation task (diagnostic, not a row of the table)")
@@ -612,6 +643,7 @@ def main() -> None:
                 "choices_toward_best": toward_best, "rl_choices_toward_best": rl_toward_best}
                if world == "contextual" else {}),
             "seconds_per_seed": {s["seed"]: s["seconds"] for s in per_seed},
+            "ttt_cost_per_seed": costs,
             "per_seed": [{k: v for k, v in s.items() if k != "candidates"} for s in per_seed],
         }, indent=1))
         if rows:

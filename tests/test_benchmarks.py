@@ -390,3 +390,19 @@ def test_the_printed_tables_show_a_between_seed_interval_only_over_several_seeds
     lines = capsys.readouterr().out.splitlines()
     assert lines[2].endswith("[10.0%, 50.0%]") and lines[3].endswith(" -")  # a lone seed has no interval, not a zero-width one
     assert lines[6].endswith(" -") and "[2.100, 2.100]" not in lines[6] and "between seeds - (one seed)" in lines[7]
+
+
+def test_each_stage_s_ttt_cost_is_read_from_its_trace_so_a_resumed_stage_counts_in_full(tmp_path, monkeypatch, capsys):
+    import benchmarks.arc_table as arc_table
+
+    for stage in ("constant-search", "rest-em"):
+        (tmp_path / "seed-1" / stage).mkdir(parents=True)
+        (tmp_path / "seed-1" / stage / "run.sqlite").write_text("")
+    (tmp_path / "seed-1" / "no-update").mkdir()  # no trace: not a TTT stage
+    traces = {"constant-search": [{"seconds": 2.0}, {"seconds": 3.0}], "rest-em": [{"seconds": 1.5}, {"seconds": None}]}
+    monkeypatch.setattr(arc_table, "read_traces", lambda db: (traces[db.parent.name], []))
+    costs = arc_table.stage_costs([{"seed": 1, "seconds": {"constant_search": 0.0}}], tmp_path)
+    assert costs == {"1": {"constant-search": {"ttt_runs": 2, "ttt_seconds": 5.0}, "rest-em": {"ttt_runs": 2, "ttt_seconds": 1.5}}}
+    arc_table.print_costs(costs)
+    lines = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()[2:]}
+    assert lines == {"constant-search": ["2", "2.50", "0.1"], "rest-em": ["2", "0.75", "0.0"]}
