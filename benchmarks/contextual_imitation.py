@@ -21,7 +21,9 @@ what the table's RL lacked was the signal. No test-time training is run: only sa
 
 (Run as a module from the repository root: it reuses `benchmarks/arc_table.py`'s loop config.)
 `--work` is the table's: its seed directories hold the RL and evaluation tasks and the outer
-loop's trace; the updates go to WORK/seed-N/imitation/.
+loop's trace; the updates go to WORK/seed-N/imitation-STEPS/, and each seed's result to
+WORK/seed-N/imitation-STEPS.json, which a rerun with the same --steps reads back. The JSON
+pools the seeds' mean specificity (between-seed t-interval) beside each seed's tables.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from seal_agent.run.directory import DB_FILE, write_atomic
 from seal_agent.run.driver import exclusive_run
 from seal_agent.run.seeding import derive_seed
 from seal_agent.run.traces import read_traces
+from seal_agent.stats import between_seed_interval
 
 
 def say(message: str) -> None:
@@ -84,6 +87,22 @@ def sample(ctx, checkpoint: str | None, tasks, k: int, seed: int) -> list[dict[s
 
 
 def run_seed(args, seed: int) -> dict[str, Any]:
+    """One seed's imitation, saved as WORK/seed-N/imitation-STEPS.json and read back by a rerun
+    with the same --steps (so seeds can be added one at a time and pooled)."""
+    saved = args.work / f"seed-{seed}" / f"{run_name(args.steps)}.json"
+    if saved.exists():
+        say(f"seed {seed}: finished earlier, reusing {saved}")
+        return json.loads(saved.read_text())
+    result = imitate(args, seed)
+    write_atomic(saved, json.dumps(result))
+    return result
+
+
+def run_name(steps: int | None) -> str:
+    return f"imitation-{steps}-steps" if steps else "imitation-table-steps"
+
+
+def imitate(args, seed: int) -> dict[str, Any]:
     seed_dir = args.work / f"seed-{seed}"
     trace = read_traces(seed_dir / "rest-em" / DB_FILE)[0]
 
@@ -94,7 +113,7 @@ def run_seed(args, seed: int) -> dict[str, Any]:
 
     config = config_on("rl-tasks")
     tasks_by_role = {"rl": load_configured_tasks(config.data), "eval": load_configured_tasks(config_on("eval-tasks").data)}
-    run_dir = seed_dir / "imitation"
+    run_dir = seed_dir / run_name(args.steps)
     shutil.rmtree(run_dir, ignore_errors=True)
     prepared = prepare_run(config, run_dir, resume=False)
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {"rl": {}, "eval": {}}
@@ -128,6 +147,25 @@ def run_seed(args, seed: int) -> dict[str, Any]:
     }
 
 
+def pool(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each policy's mean specificity on each role's families, seeds as the replicates:
+    {role: {policy: {"mean", "ci" (between-seed t), "seed_means", "seeds"}}}."""
+    pooled: dict[str, dict[str, dict[str, Any]]] = {}
+    for role in ("rl", "eval"):
+        names = results[0]["toward_designed_set"][role]["rows"]
+        pooled[role] = {name: between_seed_interval([[r["toward_designed_set"][role]["rows"][name]["mean_specificity"]]
+                                                     for r in results]) for name in names}
+    return pooled
+
+
+def print_pooled(pooled: dict[str, dict[str, dict[str, Any]]]) -> None:
+    print("mean specificity toward the designed set, seeds as the replicates (between-seed 95% t-interval)")
+    for role, by_policy in pooled.items():
+        for name, cell in by_policy.items():
+            interval = f"[{cell['ci'][0]:+.2f}, {cell['ci'][1]:+.2f}]" if cell["seeds"] > 1 else "-"
+            print(f"  {role:5} {name:40} {cell['mean']:+.2f} {interval:>16}  ({cell['seeds']} seeds)")
+
+
 def print_seed(result: dict[str, Any]) -> None:
     for role, title in (("rl", "RL tasks (the families the update trained on)"), ("eval", "evaluation families (never trained on)")):
         print_toward_best(result["toward_designed_set"][role], f"seed {result['seed']}, {title}, against the designed set")
@@ -148,8 +186,11 @@ def main() -> None:
     for seed in args.seeds:
         results.append(run_seed(args, seed))
         print_seed(results[-1])
+    pooled = pool(results)
+    print_pooled(pooled)
     write_atomic(args.json, json.dumps({"model": args.model, "work": str(args.work), "k": args.k, "steps": args.steps,
-                                        "designed_sets": contextual_rows.designed_sets(), "seeds": results}, indent=1))
+                                        "designed_sets": contextual_rows.designed_sets(), "mean_specificity": pooled,
+                                        "seeds": results}, indent=1))
 
 
 if __name__ == "__main__":

@@ -140,3 +140,26 @@ def test_the_imitation_keeps_what_the_reward_kept_and_what_the_design_wants():
         ("P1", "replace-1('rotate',)"), ("P2", "clear_row-1('permute_colours',)"), ("P3", "fill_row-1()")]
     with pytest.raises(SystemExit, match="rewarded"):
         training_sets([row("fill_row-1", 0.0)], {"fill_row-1": "P3"})
+
+
+def test_the_imitation_reuses_a_finished_seed_and_pools_seeds_as_replicates(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import benchmarks.contextual_imitation as imitation
+
+    def result(seed, specificity):
+        rows = {"initial policy": {"mean_specificity": 0.0}, "designed": {"mean_specificity": specificity}}
+        return {"seed": seed, "toward_designed_set": {"rl": {"rows": rows}, "eval": {"rows": rows}}}
+
+    ran = []
+    monkeypatch.setattr(imitation, "imitate", lambda args, seed: ran.append(seed) or result(seed, 0.1 * seed))
+    args = SimpleNamespace(work=tmp_path, steps=1000)
+    for seed in (1, 2):
+        (tmp_path / f"seed-{seed}").mkdir()
+    first = [imitation.run_seed(args, 1), imitation.run_seed(args, 2)]
+    assert (tmp_path / "seed-1" / "imitation-1000-steps.json").exists()
+    again = [imitation.run_seed(args, 1), imitation.run_seed(SimpleNamespace(work=tmp_path, steps=None), 1)]
+    assert ran == [1, 2, 1] and again[0] == first[0]  # same steps: read back; another --steps: run
+    pooled = imitation.pool(first)
+    assert pooled["eval"]["designed"]["seed_means"] == [0.1, 0.2] and pooled["eval"]["designed"]["seeds"] == 2
+    assert abs(pooled["rl"]["designed"]["mean"] - 0.15) < 1e-12 and pooled["rl"]["initial policy"]["ci"] == [0.0, 0.0]
