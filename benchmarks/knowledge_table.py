@@ -242,7 +242,8 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
         "seed": seed, "rl_passages": [p.passage_id for p in rl], "eval_passages": [p.passage_id for p in evaluation],
         "rl_people": [p.title for p in rl], "eval_people": [p.title for p in evaluation],
         "rows": rows, "rest_em": [{k: v for k, v in r.items() if k != "scored"} for r in rounds],
-        "rest_em_summary": [{k: r.get(k) for k in ("round", "mean_reward", "best_reward", "kept", "valid_fraction", "policy_updated")}
+        "rest_em_summary": [{k: r.get(k) for k in ("round", "mean_reward", "best_reward", "kept", "valid_fraction",
+                                                          "policy_updated", "rl_algorithm", "policy_optimizer_steps")}
                             for r in summary["rounds"]],
         "seconds": {**{k: round(v, 1) for k, v in seconds.items()}, "total": round(time.perf_counter() - start, 1)},
     }
