@@ -178,12 +178,13 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
     before = score(seed_config(args, seed, work / "eval.jsonl", {}), work / "before", evaluation, args.candidates, True)
     seconds["rows before RL"] = time.perf_counter() - t
 
-    say(f"seed {seed}: ReST-EM, {args.rounds} rounds of {args.rl_passages} RL passages")
     t = time.perf_counter()
     rl_seeds = args.rl_update_seeds or args.update_seeds
     config = seed_config(args, seed, work / "rl.jsonl", {"mode": "single", "rounds": args.rounds,
                                                           "passages_per_round": args.rl_passages,
                                                           "update": {"seeds": rl_seeds}})
+    algorithm = {"rest_em": "ReST-EM", "rloo": "RLOO", "grpo": "GRPO"}[config.rl.algorithm]
+    say(f"seed {seed}: {algorithm}, {args.rounds} rounds of {args.rl_passages} RL passages")
     rest_em = (args.rest_em_work / f"seed-{seed}" / "rest-em") if args.rest_em_work else work / "rest-em"
     if args.rest_em_work:  # an earlier table's finished runs
         check_same_rest_em(config, rest_em)
