@@ -71,7 +71,7 @@ from seal_agent.jobs.arc import build_context, prepare_run, run_arc
 from seal_agent.run.driver import exclusive_run
 from seal_agent.arc.data import load_configured_tasks
 from seal_agent.model.tiny import recipe_summary
-from seal_agent.run.directory import DB_FILE, started_with, write_atomic
+from seal_agent.run.directory import CONFIG_FILE, DB_FILE, saved_config_is, started_with, write_atomic
 from seal_agent.run.seeding import add_table_options, each_seed
 from seal_agent.run.traces import read_traces
 from seal_agent.stats import between_seed_interval, success_row
@@ -407,16 +407,23 @@ def score_rows(config, run_dir: Path, make_sources, k: int, no_update: bool) -> 
                 ctx.traces.close()
         return results
 
-    return finished_stage(run_dir, score)
+    return finished_stage(run_dir, score, made_with=config)
 
 
-def finished_stage(run_dir: Path, compute: Callable[[], dict[str, Any]], keep_cut: bool = False) -> dict[str, Any]:
+def finished_stage(run_dir: Path, compute: Callable[[], dict[str, Any]], keep_cut: bool = False,
+                   made_with: Any = None) -> dict[str, Any]:
     """`compute()`, a stage of one seed run in `run_dir`, its result saved beside it
     (RUN_DIR.json) once it finishes. A rerun reads a finished stage back, so a cut seed goes on
     from its first unfinished stage; that stage's directory is cleared and the stage run again,
-    unless `keep_cut` (the stage resumes from what it left: `compute` knows how)."""
+    unless `keep_cut` (the stage resumes from what it left: `compute` knows how).
+
+    `made_with`: the stage's run config. A finished stage whose saved config.yaml is another
+    (the same --work rerun with other settings) is refused, not silently reused."""
     saved = run_dir.parent / f"{run_dir.name}.json"
     if saved.exists():
+        if made_with is not None and (run_dir / CONFIG_FILE).is_file() and not saved_config_is(run_dir, made_with):
+            raise SystemExit(f"{run_dir} was computed with other settings than this run's (its config.yaml differs); "
+                             "give another --work, or remove that seed's directory to recompute it")
         say(f"  {run_dir.name}: finished earlier, reusing {saved}")
         return json.loads(saved.read_text())
     if run_dir.exists() and not keep_cut:

@@ -68,6 +68,25 @@ def test_an_outer_loop_cut_part_way_is_resumed_only_with_the_config_it_was_start
     assert finished_stage(run_dir, lambda: {"db": (run_dir / DB_FILE).read_text()}, keep_cut=True) == {"db": "checkpoints"}
 
 
+def test_a_finished_stage_made_with_other_settings_is_refused_not_reused(tmp_path):
+    from benchmarks.arc_table import finished_stage
+    from seal_agent.arc.config import RunConfig
+    from seal_agent.run.directory import create_run_dir
+
+    config = RunConfig.resolve("smoke")
+    run_dir = tmp_path / "spread"
+
+    def compute():
+        create_run_dir(run_dir, config.with_absolute_paths())
+        return {"rows": [1]}
+
+    assert finished_stage(run_dir, compute, made_with=config) == {"rows": [1]}
+    assert finished_stage(run_dir, compute, made_with=config) == {"rows": [1]}  # the same settings: read back
+    other = RunConfig.resolve("smoke", overrides={"ttt": {"max_steps": config.ttt.max_steps + 1}})
+    with pytest.raises(SystemExit, match="other settings"):
+        finished_stage(run_dir, compute, made_with=other)
+
+
 def test_the_table_refuses_rl_and_evaluation_tasks_that_overlap():
     from benchmarks.arc_table import check_disjoint
     from seal_agent.arc.data import ArcTask
@@ -300,10 +319,11 @@ def test_the_contextual_table_scores_its_rows_and_writes_the_spread_matrices(tmp
     model = tmp_path / "nano"
     assert CliRunner().invoke(app, ["pretrain", "nano", "--world", "contextual", "--out", str(model), "--steps", "30"]).exit_code == 0
     out = tmp_path / "table.json"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "arc_table.py"), "--world", "contextual", "--model", str(model),
-                    "--seeds", "0", "--rounds", "1", "--train-candidates", "2", "--eval-candidates", "1",
-                    "--rl-tasks-per-spec", "1", "--eval-tasks-per-spec", "1", "--no-update-tasks-per-spec", "2",
-                    "--work", str(tmp_path / "work"), "--json", str(out)], check=True, timeout=1800)
+    command = [sys.executable, str(ROOT / "benchmarks" / "arc_table.py"), "--world", "contextual", "--model", str(model),
+               "--seeds", "0", "--rounds", "1", "--train-candidates", "2", "--eval-candidates", "1",
+               "--rl-tasks-per-spec", "1", "--eval-tasks-per-spec", "1", "--no-update-tasks-per-spec", "2",
+               "--work", str(tmp_path / "work"), "--json", str(out)]
+    subprocess.run(command, check=True, timeout=1800)
     table = json.loads(out.read_text())
     assert [r["name"] for r in table["rows"]] == [
         "no update", "before RL", "SEAL round 1", "tuned constant", "per-family oracle (chosen on the evaluation tasks)",
@@ -319,6 +339,14 @@ def test_the_contextual_table_scores_its_rows_and_writes_the_spread_matrices(tmp
     assert set(toward["rows"]) == {"before RL", "SEAL round 1", "blind policy (SEAL round 1, another family's demonstrations)"}
     assert "round 1 sampled" in table["rl_choices_toward_best"]["rows"]
     assert all("between_seeds" in r for r in table["rows"])
+    cost = table["ttt_cost_per_seed"]["0"]
+    assert cost["rest-em"]["ttt_runs"] == 1 * 2 * 3 and cost["spread"]["ttt_runs"] == 24 * 3 and cost["eval"]["ttt_seconds"] > 0
+    # The seed cut after its stages (its record lost) and run again with other settings: refused, not reused.
+    (tmp_path / "work" / "seed-0.json").unlink()
+    layer = tmp_path / "other.yaml"
+    layer.write_text("ttt: {max_steps: 7}\n")
+    again = subprocess.run(command + ["--config", str(layer)], capture_output=True, text=True, timeout=1800)
+    assert again.returncode != 0 and "computed with other settings" in again.stderr
 
 
 def test_only_policy_rows_enter_the_choices_toward_each_family_s_best():

@@ -109,9 +109,14 @@ def saved_config(run_dir: Path, schema: type[BaseModel]):
 
 def started_with(run_dir: Path, config: BaseModel) -> bool:
     """Whether `run_dir` holds a run started with `config` and cut before it finished: its
-    checkpoints exist and its saved config.yaml, read with this version's defaults for any
+    checkpoints exist and its saved config.yaml is `config` (`saved_config_is`)."""
+    return is_run_dir(run_dir) and (run_dir / DB_FILE).is_file() and saved_config_is(run_dir, config)
+
+
+def saved_config_is(run_dir: Path, config: BaseModel) -> bool:
+    """Whether the config.yaml saved in `run_dir`, read with this version's defaults for any
     setting added since, is `config` (paths made absolute, as a new run saves them)."""
-    if not (is_run_dir(run_dir) and (run_dir / CONFIG_FILE).is_file() and (run_dir / DB_FILE).is_file()):
+    if not (run_dir / CONFIG_FILE).is_file():
         return False
     try:
         saved = load_run_config(run_dir / CONFIG_FILE, type(config))
