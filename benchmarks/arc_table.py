@@ -72,7 +72,7 @@ from seal_agent.run.driver import exclusive_run
 from seal_agent.arc.data import load_configured_tasks
 from seal_agent.model.tiny import recipe_summary
 from seal_agent.run.directory import CONFIG_FILE, DB_FILE, saved_config_is, started_with, write_atomic
-from seal_agent.run.seeding import add_table_options, each_seed
+from seal_agent.run.seeding import add_table_options, each_seed, table_settings
 from seal_agent.run.traces import read_traces
 from seal_agent.stats import between_seed_interval, success_row
 
@@ -606,7 +606,7 @@ def main() -> None:
         parser.error("--rows spread is the contextual world's (--world contextual)")
     work = (args.work or Path(tempfile.mkdtemp(prefix="seal-arc-table-"))).resolve()  # checkpoints are read from other run dirs
     seeds = args.seeds
-    per_seed = each_seed(seeds, work, lambda seed, directory: run_seed(args, seed, directory))
+    per_seed = each_seed(seeds, work, lambda seed, directory: run_seed(args, seed, directory), table_settings(args))
     rows = pool(per_seed, "rows")
     world = "arc-subset" if args.arc_subset else args.world
     if rows:

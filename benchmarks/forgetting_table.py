@@ -46,7 +46,7 @@ from seal_agent.knowledge import nano_world
 from seal_agent.knowledge.nano_world import LOOP_CONFIG
 from seal_agent.knowledge.config import STRATEGIES, KnowledgeRunConfig
 from seal_agent.model.tiny import recipe_summary
-from seal_agent.run.seeding import each_seed
+from seal_agent.run.seeding import each_seed, table_settings
 from seal_agent.stats import mean_and_interval
 
 METRICS = ("exact_match", "loglik")
@@ -190,7 +190,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"--strategies: unknown {', '.join(unknown)}; choose from {', '.join(STRATEGIES)}")
     work = args.work or Path(tempfile.mkdtemp(prefix="seal-forgetting-"))
-    per_seed = each_seed(args.seeds, work, lambda seed, directory: run_seed(args, seed, directory))
+    per_seed = each_seed(args.seeds, work, lambda seed, directory: run_seed(args, seed, directory), table_settings(args))
     for s in per_seed:
         missing = [name for name in args.strategies if name not in s.get("strategies", {})]
         if missing:

@@ -67,7 +67,7 @@ from seal_agent.knowledge.self_edit_stats import self_edit_statistics
 from seal_agent.model.tiny import recipe_summary
 from seal_agent.policy.chat_models import load_chat_model
 from seal_agent.run.directory import started_with, write_atomic
-from seal_agent.run.seeding import add_table_options, each_seed
+from seal_agent.run.seeding import add_table_options, each_seed, table_settings
 from seal_agent.stats import between_seed_interval, mean_and_interval, success_row
 
 
@@ -401,7 +401,7 @@ def main() -> None:
 
     finished: list[dict[str, Any]] = []
     for seed in seeds:  # the table as soon as each seed lands (each_seed reuses finished ones)
-        finished += each_seed([seed], work, lambda seed, directory: run_seed(args, seed, directory))
+        finished += each_seed([seed], work, lambda seed, directory: run_seed(args, seed, directory), table_settings(args))
         write(finished)
 
 

@@ -43,7 +43,7 @@ from seal_agent.knowledge import nano_world
 from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.nano_world import LOOP_CONFIG
 from seal_agent.model.tiny import recipe_summary
-from seal_agent.run.seeding import each_seed
+from seal_agent.run.seeding import each_seed, table_settings
 from seal_agent.stats import mean_and_interval
 
 
@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="Write the table and everything behind it here.")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="seal-update-gate-"))
-    per_seed = each_seed(args.seeds, work, lambda seed, directory: run_seed(args, seed, directory))
+    per_seed = each_seed(args.seeds, work, lambda seed, directory: run_seed(args, seed, directory), table_settings(args))
     table = pooled(per_seed)
     size = args.eval_new + args.eval_known
     print(f"deciding when to update, nano world: {size} passages in sequence ({args.eval_known} about known people), "

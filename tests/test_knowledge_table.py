@@ -81,7 +81,11 @@ def test_a_rest_em_run_with_other_settings_in_the_same_work_is_refused_not_resum
     shutil.copytree(root / "uncut", work)
     (work / "seed-0.json").unlink()  # the seed is to be run again: its rows before RL are reused
     command = table_command(model, config, work, tmp_path / "out.json") + ["--rl-update-seeds", "2"]
-    done = subprocess.run(command, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300, text=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, env=env, timeout=300, text=True)
+    assert done.returncode != 0 and "rl_update_seeds differ" in done.stderr  # the table's own record of its options
+    (work / "table-settings.json").unlink()  # without it, the ReST-EM run's saved config still refuses
+    done = subprocess.run(command, capture_output=True, env=env, timeout=300, text=True)
     assert done.returncode != 0 and "holds a ReST-EM run with other settings" in done.stderr
 
 

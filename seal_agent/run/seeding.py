@@ -20,9 +20,19 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-def each_seed(seeds: list[int], work: Path, run_seed: Callable[[int, Path], dict[str, Any]]) -> list[dict[str, Any]]:
+SETTINGS_FILE = "table-settings.json"
+
+
+def each_seed(seeds: list[int], work: Path, run_seed: Callable[[int, Path], dict[str, Any]],
+              settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """`run_seed(seed, work/seed-N)` for every seed, its result saved to `work/seed-N.json`;
-    a seed whose file exists is read back instead, so a long run can be cut and continued."""
+    a seed whose file exists is read back instead, so a long run can be cut and continued.
+
+    `settings` (`table_settings(args)`): what the seeds depend on. The first run saves them
+    in work/table-settings.json; a later run with other settings is refused, so seeds run
+    under one config are never pooled with seeds run under another."""
+    if settings is not None:
+        check_table_settings(Path(work), settings)
     results = []
     for seed in seeds:
         saved = Path(work) / f"seed-{seed}.json"
@@ -45,3 +55,34 @@ def add_table_options(parser, default_seeds: str, model_help: str) -> None:
     parser.add_argument("--config", type=Path, help="A YAML config layered over the table's own (e.g. a smaller budget).")
     parser.add_argument("--work", type=Path, help="Where the runs go (default: a temporary directory); finished seeds are reused.")
     parser.add_argument("--json", type=Path, help="Write the table and everything behind it here.")
+
+
+def table_settings(args: Any, leave_out: tuple[str, ...] = ("work", "json", "seeds")) -> dict[str, Any]:
+    """A table script's options as the seeds depend on them: a file's content rather than its
+    name (a --config edited in place counts as another config), a directory by its full path."""
+    settings = {}
+    for key, value in sorted(vars(args).items()):
+        if key in leave_out:
+            continue
+        path = Path(value) if isinstance(value, (str, Path)) else None
+        if path is not None and path.is_file():
+            value = {"file": path.name, "content": path.read_text()}
+        elif path is not None and path.is_dir():
+            value = str(path.resolve())
+        elif isinstance(value, Path):
+            value = str(value)
+        settings[key] = value
+    return json.loads(json.dumps(settings, default=str))
+
+
+def check_table_settings(work: Path, settings: dict[str, Any]) -> None:
+    saved = work / SETTINGS_FILE
+    if not saved.exists():
+        work.mkdir(parents=True, exist_ok=True)
+        write_atomic(saved, json.dumps(settings, indent=1))
+        return
+    earlier = json.loads(saved.read_text())
+    differ = sorted(k for k in set(earlier) | set(settings) if earlier.get(k) != settings.get(k))
+    if differ:
+        raise SystemExit(f"{work}: its seeds were run with other settings ({', '.join(differ)} differ from {saved}); "
+                         "give another --work, or the same options")

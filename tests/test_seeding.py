@@ -1,0 +1,48 @@
+"""Tables computed once per seed: a cut run goes on, and seeds run under one config are never
+pooled with seeds run under another."""
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from seal_agent.run.seeding import each_seed, table_settings
+
+
+def options(tmp_path: Path, config_text: str, **more) -> argparse.Namespace:
+    config = tmp_path / "layer.yaml"
+    config.write_text(config_text)
+    return argparse.Namespace(model=str(tmp_path), config=config, rounds=2, seeds=[1, 2], work=tmp_path / "w",
+                              json=None, **more)
+
+
+def test_finished_seeds_are_read_back_and_other_settings_are_refused(tmp_path):
+    ran = []
+
+    def run_seed(seed, directory):
+        ran.append(seed)
+        return {"seed": seed}
+
+    work = tmp_path / "w"
+    settings = table_settings(options(tmp_path, "rl: {learning_rate: 0.001}\n"))
+    assert each_seed([1], work, run_seed, settings) == [{"seed": 1}]
+    # more seeds, the same options (the seeds themselves, --work and --json do not count): the first is reused
+    assert each_seed([1, 2], work, run_seed, table_settings(options(tmp_path, "rl: {learning_rate: 0.001}\n"))) == [
+        {"seed": 1}, {"seed": 2}]
+    assert ran == [1, 2]
+    # the same --config path with other content is another config
+    with pytest.raises(SystemExit, match="config differ"):
+        each_seed([3], work, run_seed, table_settings(options(tmp_path, "rl: {learning_rate: 0.01}\n")))
+    with pytest.raises(SystemExit, match="rounds differ"):
+        each_seed([3], work, run_seed, {**settings, "rounds": 3})
+    with pytest.raises(SystemExit, match="candidates differ"):  # an option added is a difference too
+        each_seed([3], work, run_seed, table_settings(options(tmp_path, "rl: {learning_rate: 0.001}\n", candidates=4)))
+    assert ran == [1, 2]
+
+
+def test_a_model_directory_counts_by_its_full_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    relative = table_settings(argparse.Namespace(model="models", work=None))
+    absolute = table_settings(argparse.Namespace(model=str(tmp_path / "models"), work=None))
+    assert relative == absolute == {"model": str((tmp_path / "models").resolve())}
