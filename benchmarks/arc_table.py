@@ -298,7 +298,7 @@ def outer_loop_run(config, run_dir: Path, rounds: int) -> tuple[dict[str, Any], 
         prepare_run(None if resume else config, run_dir, resume=resume),
         on_update=lambda node, update: node == "reinforce" and say(f"  round {update['rounds'][0]['round']}: "
         f"success on RL tasks {update['rounds'][0]['success_rate']:.1%}, rewarded {update['rounds'][0]['rewarded']}")),
-        keep_cut=resume)
+        keep_cut=resume, made_with=config)
     return summary, [(f"SEAL round {n}", str(run_dir / "policy" / f"round_{n}")) for n in range(1, rounds + 1)]
 
 

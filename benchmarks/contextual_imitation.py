@@ -90,10 +90,14 @@ def run_seed(args, seed: int) -> dict[str, Any]:
     """One seed's imitation, saved as WORK/seed-N/imitation-STEPS.json and read back by a rerun
     with the same --steps (so seeds can be added one at a time and pooled)."""
     saved = args.work / f"seed-{seed}" / f"{run_name(args.steps)}.json"
+    made_with = {"k": args.k, "model": str(Path(args.model).resolve())}
     if saved.exists():
+        result = json.loads(saved.read_text())
+        if result.get("made_with") != made_with:
+            raise SystemExit(f"{saved} was made with {result.get('made_with')}, not {made_with}; remove it to run the seed again")
         say(f"seed {seed}: finished earlier, reusing {saved}")
-        return json.loads(saved.read_text())
-    result = imitate(args, seed)
+        return result
+    result = {**imitate(args, seed), "made_with": made_with}
     write_atomic(saved, json.dumps(result))
     return result
 
@@ -153,8 +157,10 @@ def pool(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     pooled: dict[str, dict[str, dict[str, Any]]] = {}
     for role in ("rl", "eval"):
         names = results[0]["toward_designed_set"][role]["rows"]
-        pooled[role] = {name: between_seed_interval([[r["toward_designed_set"][role]["rows"][name]["mean_specificity"]]
-                                                     for r in results]) for name in names}
+        pooled[role] = {name: between_seed_interval([[value] if value is not None else []  # None: no valid self-edit
+                                                     for r in results
+                                                     for value in [r["toward_designed_set"][role]["rows"][name]["mean_specificity"]]])
+                        for name in names}
     return pooled
 
 
@@ -163,7 +169,8 @@ def print_pooled(pooled: dict[str, dict[str, dict[str, Any]]]) -> None:
     for role, by_policy in pooled.items():
         for name, cell in by_policy.items():
             interval = f"[{cell['ci'][0]:+.2f}, {cell['ci'][1]:+.2f}]" if cell["seeds"] > 1 else "-"
-            print(f"  {role:5} {name:40} {cell['mean']:+.2f} {interval:>16}  ({cell['seeds']} seeds)")
+            mean = f"{cell['mean']:+.2f}" if cell["seeds"] else "-"
+            print(f"  {role:5} {name:40} {mean:>5} {interval:>16}  ({cell['seeds']} seeds)")
 
 
 def print_seed(result: dict[str, Any]) -> None:

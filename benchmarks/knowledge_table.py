@@ -47,6 +47,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -66,7 +67,7 @@ from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.self_edit_stats import self_edit_statistics
 from seal_agent.model.tiny import recipe_summary
 from seal_agent.policy.chat_models import load_chat_model
-from seal_agent.run.directory import started_with, write_atomic
+from seal_agent.run.directory import saved_config_is, started_with, write_atomic
 from seal_agent.run.seeding import add_table_options, each_seed, table_settings
 from seal_agent.stats import between_seed_interval, mean_and_interval, success_row
 
@@ -192,8 +193,10 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
     else:  # a seed cut during ReST-EM goes on from its last step; a run there with other settings is refused
         resume = started_with(rest_em, config)
         if not resume and (rest_em / "config.yaml").exists():
-            raise SystemExit(f"{rest_em} holds a ReST-EM run with other settings than this table's; "
-                             "give another --work (or remove that run)")
+            if not saved_config_is(rest_em, config):
+                raise SystemExit(f"{rest_em} holds a ReST-EM run with other settings than this table's; "
+                                 "give another --work (or remove that run)")
+            shutil.rmtree(rest_em)  # taken with these settings but cut before its first checkpoint: start it again
     summary = run_knowledge(prepare_knowledge_run(None if resume else config, rest_em, resume=resume),
                             on_update=rest_em_progress())
     seconds["ReST-EM"] = time.perf_counter() - t
@@ -243,9 +246,9 @@ def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
         "seed": seed, "rl_passages": [p.passage_id for p in rl], "eval_passages": [p.passage_id for p in evaluation],
         "rl_people": [p.title for p in rl], "eval_people": [p.title for p in evaluation],
         "rows": rows, "rest_em": [{k: v for k, v in r.items() if k != "scored"} for r in rounds],
-        "rest_em_summary": [{k: r.get(k) for k in ("round", "mean_reward", "best_reward", "kept", "valid_fraction",
-                                                          "policy_updated", "rl_algorithm", "policy_optimizer_steps")}
-                            for r in summary["rounds"]],
+        "rest_em_summary": [{**{k: r.get(k) for k in ("round", "mean_reward", "best_reward", "kept", "valid_fraction",
+                                                       "policy_updated", "policy_optimizer_steps")},
+                             "rl_algorithm": config.rl.algorithm} for r in summary["rounds"]],
         "seconds": {**{k: round(v, 1) for k, v in seconds.items()}, "total": round(time.perf_counter() - start, 1)},
     }
 

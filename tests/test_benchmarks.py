@@ -341,10 +341,14 @@ def test_the_contextual_table_scores_its_rows_and_writes_the_spread_matrices(tmp
     assert all("between_seeds" in r for r in table["rows"])
     cost = table["ttt_cost_per_seed"]["0"]
     assert cost["rest-em"]["ttt_runs"] == 1 * 2 * 3 and cost["spread"]["ttt_runs"] == 24 * 3 and cost["eval"]["ttt_seconds"] > 0
-    # The seed cut after its stages (its record lost) and run again with other settings: refused, not reused.
+    # The seed cut after its stages (its record lost) and run again with other settings: refused, not reused,
+    # first by the table's record of its options, and without that record by the first stage's saved config.
     (tmp_path / "work" / "seed-0.json").unlink()
     layer = tmp_path / "other.yaml"
     layer.write_text("ttt: {max_steps: 7}\n")
+    again = subprocess.run(command + ["--config", str(layer)], capture_output=True, text=True, timeout=1800)
+    assert again.returncode != 0 and "config differ" in again.stderr
+    (tmp_path / "work" / "table-settings.json").unlink()
     again = subprocess.run(command + ["--config", str(layer)], capture_output=True, text=True, timeout=1800)
     assert again.returncode != 0 and "computed with other settings" in again.stderr
 

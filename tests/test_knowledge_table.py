@@ -3,7 +3,6 @@ every row carries its intervals and self-edit statistics, and paired differences
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -74,19 +73,23 @@ def test_a_cut_seed_resumes_to_the_figures_of_an_uncut_one(tiny_table, cut_at):
     assert figures(work / "seed-0.json") == figures(root / "uncut" / "seed-0.json")
 
 
-@pytest.mark.slow  # ~10 s: the script up to its ReST-EM stage
+@pytest.mark.slow  # ~20 s: the script twice, up to its ReST-EM stage
 def test_a_rest_em_run_with_other_settings_in_the_same_work_is_refused_not_resumed(tiny_table, tmp_path):
     root, model, config = tiny_table
-    work = tmp_path / "work"
-    shutil.copytree(root / "uncut", work)
+    work = root / "uncut"  # in place: a copied --work would differ in its data paths whatever the options
+    record, options = (work / "seed-0.json").read_text(), (work / "table-settings.json").read_text()
     (work / "seed-0.json").unlink()  # the seed is to be run again: its rows before RL are reused
     command = table_command(model, config, work, tmp_path / "out.json") + ["--rl-update-seeds", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, env=env, timeout=300, text=True)
-    assert done.returncode != 0 and "rl_update_seeds differ" in done.stderr  # the table's own record of its options
-    (work / "table-settings.json").unlink()  # without it, the ReST-EM run's saved config still refuses
-    done = subprocess.run(command, capture_output=True, env=env, timeout=300, text=True)
-    assert done.returncode != 0 and "holds a ReST-EM run with other settings" in done.stderr
+    try:
+        done = subprocess.run(command, capture_output=True, env=env, timeout=300, text=True)
+        assert done.returncode != 0 and "rl_update_seeds differ" in done.stderr  # the table's own record of its options
+        (work / "table-settings.json").unlink()  # without it, the ReST-EM run's saved config still refuses
+        done = subprocess.run(command, capture_output=True, env=env, timeout=300, text=True)
+        assert done.returncode != 0 and "holds a ReST-EM run with other settings" in done.stderr
+    finally:
+        (work / "seed-0.json").write_text(record)
+        (work / "table-settings.json").write_text(options)
 
 
 def test_the_table_has_intervals_people_and_self_edit_statistics(tiny_table):

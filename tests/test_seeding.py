@@ -35,9 +35,12 @@ def test_finished_seeds_are_read_back_and_other_settings_are_refused(tmp_path):
         each_seed([3], work, run_seed, table_settings(options(tmp_path, "rl: {learning_rate: 0.01}\n")))
     with pytest.raises(SystemExit, match="rounds differ"):
         each_seed([3], work, run_seed, {**settings, "rounds": 3})
-    with pytest.raises(SystemExit, match="candidates differ"):  # an option added is a difference too
+    with pytest.raises(SystemExit, match="candidates differ"):  # an option the first run did not have, set
         each_seed([3], work, run_seed, table_settings(options(tmp_path, "rl: {learning_rate: 0.001}\n", candidates=4)))
     assert ran == [1, 2]
+    # an option added to the script since, left unset, is the same run
+    assert each_seed([3], work, run_seed, table_settings(options(tmp_path, "rl: {learning_rate: 0.001}\n", rest_em_work=None,
+                                                                 spread=False))) == [{"seed": 3}]
 
 
 def test_a_model_directory_counts_by_its_full_path(tmp_path, monkeypatch):
@@ -46,3 +49,6 @@ def test_a_model_directory_counts_by_its_full_path(tmp_path, monkeypatch):
     relative = table_settings(argparse.Namespace(model="models", work=None))
     absolute = table_settings(argparse.Namespace(model=str(tmp_path / "models"), work=None))
     assert relative == absolute == {"model": str((tmp_path / "models").resolve())}
+    # a plain string option that happens to name a directory here is still just its string
+    (tmp_path / "nano").mkdir()
+    assert table_settings(argparse.Namespace(world="nano")) == {"world": "nano"}

@@ -58,31 +58,36 @@ def add_table_options(parser, default_seeds: str, model_help: str) -> None:
 
 
 def table_settings(args: Any, leave_out: tuple[str, ...] = ("work", "json", "seeds")) -> dict[str, Any]:
-    """A table script's options as the seeds depend on them: a file's content rather than its
-    name (a --config edited in place counts as another config), a directory by its full path."""
+    """A table script's options as the seeds depend on them: a file option's content rather
+    than its name (a --config edited in place counts as another config), a directory option
+    by its full path. File and directory options are those parsed as paths, and --model."""
     settings = {}
     for key, value in sorted(vars(args).items()):
         if key in leave_out:
             continue
-        path = Path(value) if isinstance(value, (str, Path)) else None
+        path = Path(value) if isinstance(value, Path) or (key == "model" and isinstance(value, str)) else None
         if path is not None and path.is_file():
             value = {"file": path.name, "content": path.read_text()}
         elif path is not None and path.is_dir():
             value = str(path.resolve())
-        elif isinstance(value, Path):
-            value = str(value)
+        elif path is not None:
+            value = str(path)
         settings[key] = value
     return json.loads(json.dumps(settings, default=str))
 
 
 def check_table_settings(work: Path, settings: dict[str, Any]) -> None:
+    """Save `settings` in work/table-settings.json, or refuse if the saved ones differ. An
+    option the saved file lacks (added to the script since) counts as the same while it is
+    unset (None or False)."""
     saved = work / SETTINGS_FILE
     if not saved.exists():
         work.mkdir(parents=True, exist_ok=True)
         write_atomic(saved, json.dumps(settings, indent=1))
         return
     earlier = json.loads(saved.read_text())
-    differ = sorted(k for k in set(earlier) | set(settings) if earlier.get(k) != settings.get(k))
+    differ = sorted(k for k in set(earlier) | set(settings)
+                    if earlier.get(k) != settings.get(k) and not (k not in earlier and settings.get(k) in (None, False)))
     if differ:
         raise SystemExit(f"{work}: its seeds were run with other settings ({', '.join(differ)} differ from {saved}); "
                          "give another --work, or the same options")
