@@ -32,6 +32,16 @@ def test_group_advantages():
             {"task_id": "a", "candidate": 0, "reward": 0.0, "completion": ""}]  # nothing written: no sample
     samples = grouped_samples(rows, {"a": "pa", "b": "pb"}, "rloo")
     assert [(s.prompt, s.completion, s.advantage) for s in samples] == [("pb", GOOD, 1.0), ("pb", BAD, -1.0)]
+    # a rejected self-edit is the worst of its group: below a valid one that hurt (rewards can be negative)
+    rows = [{"task_id": "p", "candidate": 0, "reward": 2.0, "completion": GOOD, "status": "ok"},
+            {"task_id": "p", "candidate": 1, "reward": -1.0, "completion": BAD, "status": "ok"},
+            {"task_id": "p", "candidate": 2, "reward": 0.0, "completion": "copied", "status": "rejected"}]
+    advantages = [s.advantage for s in grouped_samples(rows, {"p": "pp"}, "rloo")]
+    assert advantages == pytest.approx([2.0 - (-2.0) / 2, -1.0 - 1.0 / 2, -1.0 - 1.0 / 2])
+    assert min(advantages) == advantages[2] and advantages[2] < 0
+    # with 0/1 rewards (ARC) it is a failure, as before
+    arc = [{**rows[0], "reward": 1.0}, {**rows[1], "reward": 0.0}, rows[2]]
+    assert [s.advantage for s in grouped_samples(arc, {"p": "pp"}, "rloo")] == pytest.approx([1.0, -0.5, -0.5])
 
 
 def logprob(model, tokenizer, completion: str) -> float:

@@ -167,15 +167,22 @@ def sampled_nll(proposals: list[dict], current: int) -> dict[str, float]:
 
 def grouped_samples(rows: list[dict], prompts: dict[str, str], algorithm: str) -> list[Sample]:
     """A round's scored self-edits as samples, each with its advantage within its task's (or
-    passage's) group. Rows: task_id, candidate, reward, completion; a rejected self-edit
-    counts with its reward (0), so the policy learns to avoid it too."""
+    passage's) group. Rows: task_id, candidate, reward, completion, status.
+
+    A rejected self-edit (status "rejected": invalid calls, a copied example) counts as the
+    worst of its group, so the policy learns to avoid it: its reward (0), or the group's
+    lowest valid reward where that is below 0. Where rewards can be negative (knowledge: the
+    gain over the passage alone), a 0 would rank it above every valid self-edit that hurts."""
     groups: dict[str, list[dict]] = {}
     for row in sorted(rows, key=lambda r: (r["task_id"], r["candidate"])):  # the same order whatever finished first
         if row.get("completion"):
             groups.setdefault(row["task_id"], []).append(row)
     samples = []
     for task_id, members in groups.items():
-        advantages = group_advantages([float(r.get("reward") or 0.0) for r in members], algorithm)
+        valid = [float(r.get("reward") or 0.0) for r in members if r.get("status") != "rejected"]
+        floor = min([0.0, *valid])
+        advantages = group_advantages([floor if r.get("status") == "rejected" else float(r.get("reward") or 0.0)
+                                       for r in members], algorithm)
         samples += [Sample(prompts[task_id], r["completion"], a) for r, a in zip(members, advantages)]
     return samples
 
