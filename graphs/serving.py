@@ -10,6 +10,7 @@ writes the initial state a `seal run` would have given it (`initial_state(contex
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import threading
@@ -17,6 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from langgraph.graph import START
+
+from seal_agent.run.driver import BRANCH_SLOTS
 
 SETUP = "setup"
 
@@ -59,12 +62,27 @@ def with_context(node: Callable, context_from: Callable[[Any], Any]) -> Callable
     return served
 
 
+def in_a_branch_slot(node: Callable) -> Callable:
+    """`node`, run once `seal run`'s driver grants it one of the run's branch slots
+    (`seal_agent.run.driver.BRANCH_SLOTS`; none is set under LangGraph's server)."""
+    @functools.wraps(node)  # LangGraph reads the node's signature through __wrapped__
+    def run(*args, **kwargs):
+        slots = BRANCH_SLOTS.get()
+        if slots is None:
+            return node(*args, **kwargs)
+        with slots:
+            return node(*args, **kwargs)
+
+    return run
+
+
 def add_nodes(builder, nodes: dict[str, Callable], context_from: Callable | None, destinations: dict[str, tuple] | None = None):
     """Add `nodes`; with `context_from`, those that take a runtime get the real context through it."""
     for name, node in nodes.items():
         options = {"destinations": destinations[name]} if destinations and name in destinations else {}
         takes_runtime = "runtime" in inspect.signature(node).parameters
-        builder.add_node(name, with_context(node, context_from) if context_from and takes_runtime else node, **options)
+        added = with_context(node, context_from) if context_from and takes_runtime else node
+        builder.add_node(name, in_a_branch_slot(added), **options)
 
 
 def add_start(builder, first: str, context_from: Callable | None, initial_state: Callable | None) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,19 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from seal_agent.run.directory import DB_FILE, SUMMARY_FILE, remove_leftovers, write_atomic
 from seal_agent.run.lock import RunLock
 from seal_agent.run.traces import open_read_only
+
+
+# How many of a run's nodes may run at once (its Send branches: `drive_graph`'s
+# max_concurrency), taken by every node the graphs add (`graphs/serving.add_nodes`).
+#
+# Why not LangGraph's own max_concurrency: it sizes the one thread pool that runs both the
+# branches and the checkpointer's saving of each finished branch's writes. With one worker,
+# a finished branch's writes wait behind every other branch of the step, so a run killed
+# mid-step had saved none of them and did the whole step again on resume. The pool gets
+# room for every branch (threads wait on this semaphore, not in the pool's queue), and the
+# writes are saved as each branch finishes.
+BRANCH_SLOTS: ContextVar[threading.BoundedSemaphore | None] = ContextVar("branch_slots", default=None)
+POOL_ROOM = 4096  # threads are made as branches are scheduled; this only has to exceed a step's branches
 
 
 def open_checkpointer(run_dir: Path) -> SqliteSaver:
@@ -50,8 +65,10 @@ def drive_graph(
     """
     checkpointer = open_checkpointer(run_dir)
     graph = builder.compile(checkpointer=checkpointer)
-    # max_concurrency: how many Send branches run at once (more than 1 with several Ray actors).
-    run_config = {"configurable": {"thread_id": thread_id}, "max_concurrency": max_concurrency, "recursion_limit": 10_000}
+    # max_concurrency: how many Send branches run at once (more than 1 with several Ray actors),
+    # enforced by BRANCH_SLOTS; LangGraph's pool is larger so that writes are saved as branches end.
+    run_config = {"configurable": {"thread_id": thread_id}, "max_concurrency": POOL_ROOM, "recursion_limit": 10_000}
+    slots = BRANCH_SLOTS.set(threading.BoundedSemaphore(max_concurrency))
     existing = graph.get_state(run_config)
     if resume and existing.values and not existing.next:
         stream = []  # finished already: nothing to run, just summarise
@@ -77,6 +94,7 @@ def drive_graph(
         summary = summarise(state, time.perf_counter() - start)
         write_atomic(run_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
     finally:
+        BRANCH_SLOTS.reset(slots)
         checkpointer.conn.close()
     return summary
 
