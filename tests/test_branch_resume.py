@@ -4,7 +4,6 @@ on resume only the others run again (LangGraph saves each branch's writes as it 
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 SCRIPT = r'''
 import operator, os, signal, sys, time
