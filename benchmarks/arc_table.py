@@ -302,7 +302,6 @@ def outer_loop_run(config, run_dir: Path, rounds: int) -> tuple[dict[str, Any], 
     return summary, [(f"SEAL round {n}", str(run_dir / "policy" / f"round_{n}")) for n in range(1, rounds + 1)]
 
 
-
 def learning_rate_layer(algorithm: str, rate: float) -> dict[str, Any]:
     """The config layer that sets the outer loop's own learning rate: ReST-EM's fine-tune, or rloo/grpo's update."""
     return {"policy": {"sft_learning_rate": rate}} if algorithm == "rest_em" else {"rl": {"learning_rate": rate}}
