@@ -25,7 +25,7 @@ class State(TypedDict):
 
 
 def execute(payload):
-    if crash and payload["branch"] == 2:
+    if crash and log.exists() and len(log.read_text().split()) == 2:  # the third branch to run (in any order)
         time.sleep(1)  # a real branch takes minutes: the others' writes are saved by then
         os.kill(os.getpid(), signal.SIGKILL)  # as a machine going down, mid-step
     with log.open("a") as f:
@@ -50,9 +50,11 @@ def test_a_killed_step_keeps_the_branches_that_finished(tmp_path):
     killed = subprocess.run([sys.executable, str(script), str(tmp_path), "crash"], capture_output=True, text=True, env=env,
                             timeout=120)
     assert killed.returncode == -9
-    assert (tmp_path / "executed.txt").read_text().split() == ["0", "1"]
+    finished = (tmp_path / "executed.txt").read_text().split()
+    assert len(finished) == 2
     resumed = subprocess.run([sys.executable, str(script), str(tmp_path), "resume"], capture_output=True, text=True, env=env,
                              timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.split()[-4:] == ["[0,", "1,", "2,", "3]"]
-    assert (tmp_path / "executed.txt").read_text().split() == ["0", "1", "2", "3"]  # 0 and 1 not again
+    executed = (tmp_path / "executed.txt").read_text().split()
+    assert executed[:2] == finished and sorted(executed) == ["0", "1", "2", "3"]  # the two that finished, not again
