@@ -470,6 +470,19 @@ def pooled_choices(per_seed: list[dict[str, Any]], nano: bool) -> dict[str, Any]
             for name, e in out.items()}
 
 
+def seed_choices(seed: dict[str, Any], work: Path, world: str) -> dict[str, Any]:
+    """One seed's own choices, beside the pooled ones: each row's (`choices`) and, in the
+    contextual world, how far they lean toward each family's wanted set by this seed's own
+    spread matrices (`choices_toward_best`, and `rl_choices_toward_best` for the outer loop)."""
+    out: dict[str, Any] = {"choices": pooled_choices([seed], nano=world != "arc-subset")} if seed.get("candidates") else {}
+    if world == "contextual" and "eval_spread" in seed and seed.get("candidates"):
+        out["choices_toward_best"] = contextual_rows.choices_toward_best(policy_candidates([seed]), seed["eval_spread"])
+        rl_rounds = outer_loop_candidates([seed], work)
+        if rl_rounds:
+            out["rl_choices_toward_best"] = contextual_rows.choices_toward_best(rl_rounds, seed["rl_spread"])
+    return out
+
+
 def policy_candidates(per_seed: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """The scored self-edits of each policy row (before RL, the SEAL rounds, the blind policy),
     over all seeds, by row name. Fixed rows' self-edits are left out: they choose nothing."""
@@ -650,7 +663,7 @@ def main() -> None:
                if world == "contextual" else {}),
             "seconds_per_seed": {s["seed"]: s["seconds"] for s in per_seed},
             "ttt_cost_per_seed": costs,
-            "per_seed": [{k: v for k, v in s.items() if k != "candidates"} for s in per_seed],
+            "per_seed": [{**{k: v for k, v in s.items() if k != "candidates"}, **seed_choices(s, work, world)} for s in per_seed],
         }, indent=1))
         if rows:
             write_figure(args.json)  # its rows with their intervals, beside the JSON

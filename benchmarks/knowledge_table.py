@@ -304,14 +304,23 @@ def pool(per_seed: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return table
 
 
+def weighted_mean(values: list[float], weights: list[float]) -> float:
+    return sum(v * w for v, w in zip(values, weights)) / sum(weights) if sum(weights) else 0.0
+
+
 def pool_self_edit_stats(stats: list[dict[str, Any]]) -> dict[str, Any]:
-    """Seeds' self-edit statistics pooled by line counts; the first seed's examples."""
+    """Seeds' self-edit statistics pooled: the shares of lines weighted by each seed's lines,
+    the figures per self-edit (facts stated, share stating none) by its accepted self-edits;
+    the first seed's examples."""
     lines = sum(s["lines"] for s in stats)
-    accepted = sum(s["self_edits"] - s["rejected"] for s in stats)
-    shares = {key: sum(s[key] * s["lines"] for s in stats) / lines if lines else 0.0
-              for key in stats[0] if key.startswith("share_")}
+    accepted = [s["self_edits"] - s["rejected"] for s in stats]
+    per_self_edit = ("facts_per_self_edit", "share_self_edits_without_a_fact")
+    shares = {key: weighted_mean([s[key] for s in stats], [s["lines"] for s in stats]) for key in stats[0]
+              if key.startswith("share_") and key not in per_self_edit}
+    by_self_edit = {key: weighted_mean([s[key] for s in stats], accepted) for key in per_self_edit if all(key in s for s in stats)}
     return {"self_edits": sum(s["self_edits"] for s in stats), "rejected": sum(s["rejected"] for s in stats), "lines": lines,
-            "lines_per_self_edit": lines / accepted if accepted else 0.0, **shares, "examples": stats[0]["examples"]}
+            "lines_per_self_edit": lines / sum(accepted) if sum(accepted) else 0.0, **shares, **by_self_edit,
+            "examples": stats[0]["examples"]}
 
 
 def reported_pairs(per_seed: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -340,10 +349,12 @@ def print_table(rows: list[dict[str, Any]], title: str, differences: list[dict[s
               f"{seeds}, positive in every seed: {d['positive_in_every_seed']}")
     stats = [(r["name"], r["self_edit_stats"]) for r in rows if r.get("self_edit_stats")]
     if stats:
-        print(f"{'self-edits':26} {'lines/edit':>10} {'names person':>12} {'correct fact':>12} {'wrong value':>11} {'Q-A order':>9}")
+        print(f"{'self-edits':26} {'lines/edit':>10} {'names person':>12} {'correct fact':>12} {'wrong value':>11} {'Q-A order':>9} "
+              f"{'repeated':>8} {'facts/edit':>10}")
         for name, s in stats:
             print(f"{name:26} {s['lines_per_self_edit']:>10.2f} {s['share_names_person']:>12.1%} {s['share_correct_fact']:>12.1%} "
-                  f"{s['share_wrong_value']:>11.1%} {s['share_question_answer_order']:>9.1%}")
+                  f"{s['share_wrong_value']:>11.1%} {s['share_question_answer_order']:>9.1%} "
+                  f"{s.get('share_repeated_lines', float('nan')):>8.1%} {s.get('facts_per_self_edit', float('nan')):>10.2f}")
 
 
 def main() -> None:
@@ -397,6 +408,7 @@ def main() -> None:
                 "eval_people": {s["seed"]: s.get("eval_people") for s in per_seed},
                 "people_disjoint": all(not set(s["rl_passages"]) & set(s["eval_passages"]) for s in per_seed),
                 "rows": rows, "paired_differences": differences,
+                "per_seed": {s["seed"]: pool([s]) for s in per_seed},  # each seed's rows, self-edit statistics included
                 "rest_em": {s["seed"]: s["rest_em_summary"] for s in per_seed},
                 "seconds_per_seed": {s["seed"]: s["seconds"] for s in per_seed},
             }, indent=1))

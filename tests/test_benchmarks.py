@@ -338,6 +338,9 @@ def test_the_contextual_table_scores_its_rows_and_writes_the_spread_matrices(tmp
     assert set(toward["best_set"]) == {"mask", "fill_col", "clear_col"}
     assert set(toward["rows"]) == {"before RL", "SEAL round 1", "blind policy (SEAL round 1, another family's demonstrations)"}
     assert "round 1 sampled" in table["rl_choices_toward_best"]["rows"]
+    (seed,) = table["per_seed"]  # the seed's own choices beside the pooled ones (one seed: the same)
+    assert seed["choices"] == table["choices"] and seed["choices_toward_best"] == toward
+    assert seed["rl_choices_toward_best"] == table["rl_choices_toward_best"]
     assert all("between_seeds" in r for r in table["rows"])
     cost = table["ttt_cost_per_seed"]["0"]
     assert cost["rest-em"]["ttt_runs"] == 1 * 2 * 3 and cost["spread"]["ttt_runs"] == 24 * 3 and cost["eval"]["ttt_seconds"] > 0

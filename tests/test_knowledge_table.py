@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.knowledge_table import paired_difference, pool
+from benchmarks.knowledge_table import paired_difference, pool, pool_self_edit_stats
 from seal_agent.model.tiny import build_tiny_model
 from tests.conftest import SMALL_TINY
 
@@ -104,6 +104,9 @@ def test_the_table_has_intervals_people_and_self_edit_statistics(tiny_table):
     assert rows["teacher implications"]["self_edit_stats"]["share_correct_fact"] == 1.0
     assert rows["implications before RL"]["self_edit_stats"]["self_edits"] == 2 * 2  # passages x k
     assert rows["passage only"].get("self_edit_stats") is None
+    assert "facts_per_self_edit" in rows["implications before RL"]["self_edit_stats"]
+    (seed_rows_,) = table["per_seed"].values()  # each seed's own rows, beside the pooled ones
+    assert [r["name"] for r in seed_rows_] == list(rows) and seed_rows_[2]["self_edit_stats"]["self_edits"] == 4
     pairs = [d["rows"] for d in table["paired_differences"]]
     assert ["SEAL round 1", "implications before RL"] in pairs and ["implications before RL", "passage only"] in pairs
 
@@ -130,6 +133,19 @@ def test_pooled_and_between_seed_intervals_and_paired_differences():
     assert difference["mean"] == pytest.approx((1.0 + 2.0 + 0.5 - 0.5) / 4)
     assert difference["between_seeds"]["seed_means"] == [1.5, 0.0]
     assert difference["positive_in_every_seed"] is False
+
+
+def test_self_edit_statistics_pool_lines_by_lines_and_self_edit_figures_by_self_edits():
+    # Seed 1: 2 accepted self-edits of 10 lines in all; seed 2: 6 accepted (2 rejected) of 6 lines.
+    first = {"self_edits": 2, "rejected": 0, "lines": 10, "share_correct_fact": 0.5, "facts_per_self_edit": 3.0,
+             "share_self_edits_without_a_fact": 0.0, "examples": [["a"]]}
+    second = {"self_edits": 8, "rejected": 2, "lines": 6, "share_correct_fact": 0.0, "facts_per_self_edit": 1.0,
+              "share_self_edits_without_a_fact": 0.5, "examples": [["b"]]}
+    pooled = pool_self_edit_stats([first, second])
+    assert pooled["share_correct_fact"] == pytest.approx(5 / 16)  # 5 of 16 lines
+    assert pooled["facts_per_self_edit"] == pytest.approx((2 * 3 + 6 * 1) / 8)  # 12 facts over 8 accepted self-edits
+    assert pooled["share_self_edits_without_a_fact"] == pytest.approx(3 / 8)  # not 3/16 lines' worth
+    assert pooled["lines_per_self_edit"] == pytest.approx(16 / 8) and pooled["examples"] == [["a"]]
 
 
 @pytest.mark.slow  # ~15 s: a whole knowledge round in a subprocess
