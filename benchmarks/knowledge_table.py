@@ -315,7 +315,8 @@ def pool_self_edit_stats(stats: list[dict[str, Any]]) -> dict[str, Any]:
     lines = sum(s["lines"] for s in stats)
     accepted = [s["self_edits"] - s["rejected"] for s in stats]
     per_self_edit = ("facts_per_self_edit", "share_self_edits_without_a_fact")
-    shares = {key: weighted_mean([s[key] for s in stats], [s["lines"] for s in stats]) for key in stats[0]
+    shared = [key for key in stats[0] if all(key in s for s in stats)]  # a seed saved by an older version may lack one
+    shares = {key: weighted_mean([s[key] for s in stats], [s["lines"] for s in stats]) for key in shared
               if key.startswith("share_") and key not in per_self_edit}
     by_self_edit = {key: weighted_mean([s[key] for s in stats], accepted) for key in per_self_edit if all(key in s for s in stats)}
     return {"self_edits": sum(s["self_edits"] for s in stats), "rejected": sum(s["rejected"] for s in stats), "lines": lines,

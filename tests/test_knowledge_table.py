@@ -146,6 +146,9 @@ def test_self_edit_statistics_pool_lines_by_lines_and_self_edit_figures_by_self_
     assert pooled["facts_per_self_edit"] == pytest.approx((2 * 3 + 6 * 1) / 8)  # 12 facts over 8 accepted self-edits
     assert pooled["share_self_edits_without_a_fact"] == pytest.approx(3 / 8)  # not 3/16 lines' worth
     assert pooled["lines_per_self_edit"] == pytest.approx(16 / 8) and pooled["examples"] == [["a"]]
+    newer = {**second, "share_repeated_lines": 0.5}  # a figure the other seed's record lacks is left out, not half-pooled
+    assert "share_repeated_lines" not in pool_self_edit_stats([first, newer])
+    assert "share_repeated_lines" not in pool_self_edit_stats([newer, first])
 
 
 @pytest.mark.slow  # ~15 s: a whole knowledge round in a subprocess
