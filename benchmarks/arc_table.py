@@ -470,14 +470,16 @@ def pooled_choices(per_seed: list[dict[str, Any]], nano: bool) -> dict[str, Any]
             for name, e in out.items()}
 
 
-def seed_choices(seed: dict[str, Any], work: Path, world: str) -> dict[str, Any]:
+def seed_choices(seed: dict[str, Any], rl_rounds: dict[str, list[dict[str, Any]]], world: str) -> dict[str, Any]:
     """One seed's own choices, beside the pooled ones: each row's (`choices`) and, in the
     contextual world, how far they lean toward each family's wanted set by this seed's own
-    spread matrices (`choices_toward_best`, and `rl_choices_toward_best` for the outer loop)."""
-    out: dict[str, Any] = {"choices": pooled_choices([seed], nano=world != "arc-subset")} if seed.get("candidates") else {}
-    if world == "contextual" and "eval_spread" in seed and seed.get("candidates"):
+    spread matrices (`choices_toward_best`, and `rl_choices_toward_best` for its outer loop's
+    self-edits `rl_rounds`)."""
+    if not seed.get("candidates"):
+        return {}
+    out: dict[str, Any] = {"choices": pooled_choices([seed], nano=world != "arc-subset")}
+    if world == "contextual" and "eval_spread" in seed:
         out["choices_toward_best"] = contextual_rows.choices_toward_best(policy_candidates([seed]), seed["eval_spread"])
-        rl_rounds = outer_loop_candidates([seed], work)
         if rl_rounds:
             out["rl_choices_toward_best"] = contextual_rows.choices_toward_best(rl_rounds, seed["rl_spread"])
     return out
@@ -633,7 +635,13 @@ def main() -> None:
     if matrices and any(s["candidates"] for s in per_seed):
         toward_best = contextual_rows.choices_toward_best(policy_candidates(per_seed), matrices["eval"])
         print_toward_best(toward_best, "the policy's augmentations on the evaluation tasks against each family's wanted set")
-    rl_rounds = outer_loop_candidates(per_seed, work) if matrices else {}
+    # Each seed's outer-loop self-edits, read from its trace once: pooled here, and per seed in the JSON.
+    rl_rounds_by_seed = {s["seed"]: outer_loop_candidates([s], work) if matrices else {} for s in per_seed}
+    rl_rounds: dict[str, list[dict[str, Any]]] = {}
+    for rounds in rl_rounds_by_seed.values():
+        for name, self_edits in rounds.items():
+            rl_rounds.setdefault(name, []).extend(self_edits)
+    rl_rounds = dict(sorted(rl_rounds.items()))
     if rl_rounds:
         rl_toward_best = contextual_rows.choices_toward_best(rl_rounds, matrices["rl"])
         print_toward_best(rl_toward_best, "the outer loop's self-edits on the RL tasks, sampled and rewarded (what ReST-EM "
@@ -663,7 +671,8 @@ def main() -> None:
                if world == "contextual" else {}),
             "seconds_per_seed": {s["seed"]: s["seconds"] for s in per_seed},
             "ttt_cost_per_seed": costs,
-            "per_seed": [{**{k: v for k, v in s.items() if k != "candidates"}, **seed_choices(s, work, world)} for s in per_seed],
+            "per_seed": [{**{k: v for k, v in s.items() if k != "candidates"}, **seed_choices(s, rl_rounds_by_seed[s["seed"]], world)}
+                         for s in per_seed],
         }, indent=1))
         if rows:
             write_figure(args.json)  # its rows with their intervals, beside the JSON

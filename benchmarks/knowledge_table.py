@@ -318,7 +318,7 @@ def pool_self_edit_stats(stats: list[dict[str, Any]]) -> dict[str, Any]:
     shared = [key for key in stats[0] if all(key in s for s in stats)]  # a seed saved by an older version may lack one
     shares = {key: weighted_mean([s[key] for s in stats], [s["lines"] for s in stats]) for key in shared
               if key.startswith("share_") and key not in per_self_edit}
-    by_self_edit = {key: weighted_mean([s[key] for s in stats], accepted) for key in per_self_edit if all(key in s for s in stats)}
+    by_self_edit = {key: weighted_mean([s[key] for s in stats], accepted) for key in per_self_edit if key in shared}
     return {"self_edits": sum(s["self_edits"] for s in stats), "rejected": sum(s["rejected"] for s in stats), "lines": lines,
             "lines_per_self_edit": lines / sum(accepted) if sum(accepted) else 0.0, **shares, **by_self_edit,
             "examples": stats[0]["examples"]}
