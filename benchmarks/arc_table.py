@@ -38,9 +38,12 @@ Each finished seed is written to WORK/seed-N.json and reused if the script is ru
 the same --work (a long run can be cut and continued), and so is each finished stage of a seed
 (WORK/seed-N/<stage>.json: a search, the spread, the outer loop, the rows), so a cut seed goes on
 from its first unfinished stage (an outer loop cut part-way goes on from its last step); a reused
-stage counts 0 s in the seed's seconds. `--json` writes the pooled table, both
-task lists per seed, every row's choices (learning rate, epochs, augmentations) pooled and by
-family, the command, the machine and the seconds per seed and stage.
+stage counts 0 s in the seed's seconds. With `--seed-records DIR` the finished seeds are kept
+there instead, each with its TTT costs and outer-loop self-edits: a committed folder from which
+seeds run on different days pool into one table after their --work is gone. `--json` writes
+the pooled table, both task lists per seed, every row's choices (learning rate, epochs,
+augmentations) pooled and by family, the command, the machine and the seconds per seed and
+stage.
 """
 
 from __future__ import annotations
@@ -170,6 +173,23 @@ def seed_config(args, seed: int, data: dict[str, Any], extra: dict[str, Any]) ->
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def seed_record(args, seed: int, work: Path) -> dict[str, Any]:
+    """`run_seed`'s record with what the pooled table reads from the seed's traces besides:
+    its stages' TTT costs and (contextual world) its outer loop's self-edits. A record that
+    holds them pools without its working directory (--seed-records)."""
+    record = run_seed(args, seed, work)
+    record["ttt_costs"] = stage_costs([record], work.parent)[str(seed)]
+    if args.world == "contextual" and not args.arc_subset:
+        record["rl_self_edits"] = {name: [compact(row) for row in rows]
+                                   for name, rows in outer_loop_candidates([record], work.parent).items()}
+    return record
+
+
+def rl_self_edits(seed: dict[str, Any], work: Path) -> dict[str, list[dict[str, Any]]]:
+    """A seed's outer-loop self-edits by round: from its record, else from its trace in `work`."""
+    return seed["rl_self_edits"] if "rl_self_edits" in seed else outer_loop_candidates([seed], work)
 
 
 def run_seed(args, seed: int, work: Path) -> dict[str, Any]:
@@ -459,7 +479,7 @@ def pooled_choices(per_seed: list[dict[str, Any]], nano: bool) -> dict[str, Any]
     out: dict[str, Any] = {}
     for seed in per_seed:
         names = {r["round"]: r["name"] for r in seed["rows"] if r.get("round")}
-        for row in seed["candidates"]:
+        for row in seed.get("candidates") or []:  # a record kept without them pools its rows only
             entry = out.setdefault(names[row["round"]], {"all": [], "by_family": defaultdict(list)})
             entry["all"].append(row)
             if nano:
@@ -491,7 +511,7 @@ def policy_candidates(per_seed: list[dict[str, Any]]) -> dict[str, list[dict[str
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for seed in per_seed:
         names = {r["round"]: r["name"] for r in seed["rows"] if r.get("round") and r.get("kind") == "policy"}
-        for row in seed["candidates"]:
+        for row in seed.get("candidates") or []:
             if row["round"] in names:
                 out[names[row["round"]]].append(row)
     return dict(out)
@@ -620,7 +640,8 @@ def main() -> None:
         parser.error("--rows spread is the contextual world's (--world contextual)")
     work = (args.work or Path(tempfile.mkdtemp(prefix="seal-arc-table-"))).resolve()  # checkpoints are read from other run dirs
     seeds = args.seeds
-    per_seed = each_seed(seeds, work, lambda seed, directory: run_seed(args, seed, directory), table_settings(args))
+    per_seed = each_seed(seeds, work, lambda seed, directory: seed_record(args, seed, directory), table_settings(args),
+                         records=args.seed_records)
     rows = pool(per_seed, "rows")
     world = "arc-subset" if args.arc_subset else args.world
     if rows:
@@ -632,11 +653,11 @@ def main() -> None:
         for role, matrix in matrices.items():
             print_matrix(matrix, f"the spread on the {role} tasks: each family's success under each fixed self-edit, seeds {seeds}")
     toward_best = rl_toward_best = None
-    if matrices and any(s["candidates"] for s in per_seed):
+    if matrices and any(s.get("candidates") for s in per_seed):
         toward_best = contextual_rows.choices_toward_best(policy_candidates(per_seed), matrices["eval"])
         print_toward_best(toward_best, "the policy's augmentations on the evaluation tasks against each family's wanted set")
-    # Each seed's outer-loop self-edits, read from its trace once: pooled here, and per seed in the JSON.
-    rl_rounds_by_seed = {s["seed"]: outer_loop_candidates([s], work) if matrices else {} for s in per_seed}
+    # Each seed's outer-loop self-edits (from its record, or read from its trace once): pooled here, and per seed in the JSON.
+    rl_rounds_by_seed = {s["seed"]: rl_self_edits(s, work) if matrices else {} for s in per_seed}
     rl_rounds: dict[str, list[dict[str, Any]]] = {}
     for rounds in rl_rounds_by_seed.values():
         for name, self_edits in rounds.items():
@@ -646,7 +667,7 @@ def main() -> None:
         rl_toward_best = contextual_rows.choices_toward_best(rl_rounds, matrices["rl"])
         print_toward_best(rl_toward_best, "the outer loop's self-edits on the RL tasks, sampled and rewarded (what ReST-EM "
                                           "trains on), against each RL family's wanted set")
-    costs = stage_costs(per_seed, work)
+    costs = {str(s["seed"]): s["ttt_costs"] if "ttt_costs" in s else stage_costs([s], work)[str(s["seed"])] for s in per_seed}
     if any(costs.values()):
         print_costs(costs)
     spread = pool(per_seed, "spread") if args.spread else None
@@ -657,7 +678,7 @@ def main() -> None:
             "world": world, "model": args.model, "seeds": seeds,
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
-            "settings": {k: v for k, v in vars(args).items() if k not in ("work", "json", "config")},
+            "settings": {k: v for k, v in vars(args).items() if k not in ("work", "json", "config", "seed_records")},
             "model_recipe": recipe_summary(args.model),
             "loop_config": None if args.arc_subset else CONTEXTUAL_CONFIG if world == "contextual" else NANO_CONFIG,
             "config_layer": read_yaml_mapping(args.config) if args.config else None,
@@ -671,8 +692,10 @@ def main() -> None:
                if world == "contextual" else {}),
             "seconds_per_seed": {s["seed"]: s["seconds"] for s in per_seed},
             "ttt_cost_per_seed": costs,
-            "per_seed": [{**{k: v for k, v in s.items() if k != "candidates"}, **seed_choices(s, rl_rounds_by_seed[s["seed"]], world)}
-                         for s in per_seed],
+            # The pooled choices are over the seeds whose record keeps its scored self-edits.
+            "choices_pooled_over_seeds": [s["seed"] for s in per_seed if s.get("candidates")],
+            "per_seed": [{**{k: v for k, v in s.items() if k not in ("candidates", "rl_self_edits")},
+                          **seed_choices(s, rl_rounds_by_seed[s["seed"]], world)} for s in per_seed],
         }, indent=1))
         if rows:
             write_figure(args.json)  # its rows with their intervals, beside the JSON

@@ -22,8 +22,9 @@ what the table's RL lacked was the signal. No test-time training is run: only sa
 (Run as a module from the repository root: it reuses `benchmarks/arc_table.py`'s loop config.)
 `--work` is the table's: its seed directories hold the RL and evaluation tasks and the outer
 loop's trace; the updates go to WORK/seed-N/imitation-STEPS/, and each seed's result to
-WORK/seed-N/imitation-STEPS.json, which a rerun with the same --steps reads back. The JSON
-pools the seeds' mean specificity (between-seed t-interval) beside each seed's tables.
+WORK/seed-N/imitation-STEPS.json (or, with --seed-records DIR, DIR/seed-N-imitation-STEPS.json),
+which a rerun with the same --steps reads back. The JSON pools the seeds' mean specificity
+(between-seed t-interval) beside each seed's tables.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from seal_agent.jobs.arc import build_context, prepare_run
 from seal_agent.rl.rest_em import rest_em_update
 from seal_agent.run.directory import DB_FILE, write_atomic
 from seal_agent.run.driver import exclusive_run
-from seal_agent.run.seeding import derive_seed
+from seal_agent.run.seeding import derive_seed, model_identity
 from seal_agent.run.traces import read_traces
 from seal_agent.stats import between_seed_interval
 
@@ -87,10 +88,12 @@ def sample(ctx, checkpoint: str | None, tasks, k: int, seed: int) -> list[dict[s
 
 
 def run_seed(args, seed: int) -> dict[str, Any]:
-    """One seed's imitation, saved as WORK/seed-N/imitation-STEPS.json and read back by a rerun
-    with the same --steps (so seeds can be added one at a time and pooled)."""
-    saved = args.work / f"seed-{seed}" / f"{run_name(args.steps)}.json"
-    made_with = {"k": args.k, "model": str(Path(args.model).resolve())}
+    """One seed's imitation, saved as WORK/seed-N/imitation-STEPS.json (with --seed-records,
+    SEED_RECORDS/seed-N-imitation-STEPS.json) and read back by a rerun with the same --steps,
+    so seeds can be added one at a time and pooled."""
+    name = f"{run_name(args.steps)}.json"
+    saved = args.seed_records / f"seed-{seed}-{name}" if args.seed_records else args.work / f"seed-{seed}" / name
+    made_with = {"k": args.k, "model": model_identity(args.model)}
     if saved.exists():
         result = json.loads(saved.read_text())
         if result.get("made_with") != made_with:
@@ -187,6 +190,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="Optimizer steps of each M-step (default: the table's "
                         "policy.sft_epochs passes over its pairs): a stronger fit than the table's.")
     parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument("--seed-records", type=Path, help="Keep each finished seed here instead of in its --work seed "
+                        "directory: a folder to commit, so that seeds pool after their --work is gone.")
     args = parser.parse_args()
     args.work = args.work.resolve()
     results = []

@@ -322,7 +322,7 @@ def test_the_contextual_table_scores_its_rows_and_writes_the_spread_matrices(tmp
     command = [sys.executable, str(ROOT / "benchmarks" / "arc_table.py"), "--world", "contextual", "--model", str(model),
                "--seeds", "0", "--rounds", "1", "--train-candidates", "2", "--eval-candidates", "1",
                "--rl-tasks-per-spec", "1", "--eval-tasks-per-spec", "1", "--no-update-tasks-per-spec", "2",
-               "--work", str(tmp_path / "work"), "--json", str(out)]
+               "--work", str(tmp_path / "work"), "--json", str(out), "--seed-records", str(tmp_path / "records")]
     subprocess.run(command, check=True, timeout=1800)
     table = json.loads(out.read_text())
     assert [r["name"] for r in table["rows"]] == [
@@ -344,14 +344,21 @@ def test_the_contextual_table_scores_its_rows_and_writes_the_spread_matrices(tmp
     assert all("between_seeds" in r for r in table["rows"])
     cost = table["ttt_cost_per_seed"]["0"]
     assert cost["rest-em"]["ttt_runs"] == 1 * 2 * 3 and cost["spread"]["ttt_runs"] == 24 * 3 and cost["eval"]["ttt_seconds"] > 0
+    # The seed record holds what the table reads from traces: it pools again with its working directory gone.
+    subprocess.run([*command[:-6], "--work", str(tmp_path / "new-work"), "--json", str(tmp_path / "again.json"),
+                    "--seed-records", str(tmp_path / "records")], check=True, timeout=600)
+    again_table = json.loads((tmp_path / "again.json").read_text())
+    for key in ("rows", "choices", "choices_toward_best", "rl_choices_toward_best", "ttt_cost_per_seed", "per_seed"):
+        assert again_table[key] == table[key], key
+    assert again_table["choices_pooled_over_seeds"] == [0]
     # The seed cut after its stages (its record lost) and run again with other settings: refused, not reused,
     # first by the table's record of its options, and without that record by the first stage's saved config.
-    (tmp_path / "work" / "seed-0.json").unlink()
+    (tmp_path / "records" / "seed-0.json").unlink()
     layer = tmp_path / "other.yaml"
     layer.write_text("ttt: {max_steps: 7}\n")
     again = subprocess.run(command + ["--config", str(layer)], capture_output=True, text=True, timeout=1800)
     assert again.returncode != 0 and "config differ" in again.stderr
-    (tmp_path / "work" / "table-settings.json").unlink()
+    (tmp_path / "records" / "table-settings.json").unlink()
     again = subprocess.run(command + ["--config", str(layer)], capture_output=True, text=True, timeout=1800)
     assert again.returncode != 0 and "computed with other settings" in again.stderr
 

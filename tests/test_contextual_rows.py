@@ -153,17 +153,24 @@ def test_the_imitation_reuses_a_finished_seed_and_pools_seeds_as_replicates(tmp_
 
     ran = []
     monkeypatch.setattr(imitation, "imitate", lambda args, seed: ran.append(seed) or result(seed, 0.1 * seed))
-    args = SimpleNamespace(work=tmp_path, steps=1000, k=5, model=str(tmp_path))
+    args = SimpleNamespace(work=tmp_path, steps=1000, k=5, model=str(tmp_path), seed_records=None)
     for seed in (1, 2):
         (tmp_path / f"seed-{seed}").mkdir()
     first = [imitation.run_seed(args, 1), imitation.run_seed(args, 2)]
     assert (tmp_path / "seed-1" / "imitation-1000-steps.json").exists()
-    again = [imitation.run_seed(args, 1), imitation.run_seed(SimpleNamespace(work=tmp_path, steps=None, k=5, model=str(tmp_path)), 1)]
+    again = [imitation.run_seed(args, 1), imitation.run_seed(SimpleNamespace(work=tmp_path, steps=None, k=5, model=str(tmp_path), seed_records=None), 1)]
     assert ran == [1, 2, 1] and again[0] == first[0]  # same steps: read back; another --steps: run
     with pytest.raises(SystemExit, match="made with"):  # same steps, another k: not silently reused
-        imitation.run_seed(SimpleNamespace(work=tmp_path, steps=1000, k=3, model=str(tmp_path)), 1)
+        imitation.run_seed(SimpleNamespace(work=tmp_path, steps=1000, k=3, model=str(tmp_path), seed_records=None), 1)
     pooled = imitation.pool(first)
     assert pooled["eval"]["designed"]["seed_means"] == [0.1, 0.2] and pooled["eval"]["designed"]["seeds"] == 2
     assert abs(pooled["rl"]["designed"]["mean"] - 0.15) < 1e-12 and pooled["rl"]["initial policy"]["ci"] == [0.0, 0.0]
     collapsed = result(3, None)  # a policy with no valid self-edit has no specificity: left out, not a crash
     assert imitation.pool([first[0], collapsed])["eval"]["designed"]["seeds"] == 1
+    # --seed-records: the finished seed is kept there, and read back from there once its --work is gone
+    records = tmp_path / "records"
+    records.mkdir()
+    kept = SimpleNamespace(work=tmp_path, steps=1000, k=5, model=str(tmp_path), seed_records=records)
+    assert imitation.run_seed(kept, 2) == {**result(2, 0.2), "made_with": first[1]["made_with"]}
+    assert (records / "seed-2-imitation-1000-steps.json").exists() and ran == [1, 2, 1, 2]
+    assert imitation.run_seed(SimpleNamespace(**{**vars(kept), "work": tmp_path / "gone"}), 2) == first[1] and ran == [1, 2, 1, 2]

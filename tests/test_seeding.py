@@ -2,6 +2,7 @@
 pooled with seeds run under another."""
 
 import argparse
+import json
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,37 @@ def test_a_model_directory_counts_by_its_full_path(tmp_path, monkeypatch):
     # a plain string option that happens to name a directory here is still just its string
     (tmp_path / "nano").mkdir()
     assert table_settings(argparse.Namespace(world="nano")) == {"world": "nano"}
+
+
+def test_a_pretrained_nano_model_counts_by_its_recipe_not_its_place(tmp_path):
+    """Seeds run on a model pool with seeds run on the same recipe rebuilt elsewhere, never
+    with seeds run on a model trained otherwise."""
+    recipe = {"size": "small", "seed": 0, "steps": 2000, "seconds": 1161.5, "loss_curve": [5.5, 0.2, 0.1]}
+    for name, changes in (("here", {}), ("there", {"seconds": 990.0}), ("other", {"loss_curve": [5.5, 0.2, 0.3]})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "nano_recipe.json").write_text(json.dumps({**recipe, **changes}))
+    here, there, other = (table_settings(argparse.Namespace(model=str(tmp_path / n))) for n in ("here", "there", "other"))
+    assert here == there
+    assert "seconds" not in json.dumps(here) and here["model"]["recipe"]["last_100_mean_loss"] == pytest.approx((5.5 + 0.2 + 0.1) / 3)
+    assert here != other
+
+
+def test_seed_records_kept_apart_from_the_work_directory(tmp_path):
+    """--seed-records: finished seeds and the settings live there, and are reused from there
+    by a run whose --work is new (the working directory of the first run is gone)."""
+    ran = []
+
+    def run_seed(seed, directory):
+        ran.append((seed, directory))
+        return {"seed": seed}
+
+    records = tmp_path / "records"
+    settings = table_settings(options(tmp_path, "rl: {learning_rate: 0.001}\n", seed_records=records))
+    assert "seed_records" not in settings
+    assert each_seed([1], tmp_path / "w1", run_seed, settings, records=records) == [{"seed": 1}]
+    assert sorted(p.name for p in records.iterdir()) == ["seed-1.json", "table-settings.json"]
+    assert not (tmp_path / "w1" / "seed-1.json").exists()
+    assert each_seed([1, 2], tmp_path / "w2", run_seed, settings, records=records) == [{"seed": 1}, {"seed": 2}]
+    assert ran == [(1, tmp_path / "w1" / "seed-1"), (2, tmp_path / "w2" / "seed-2")]
+    with pytest.raises(SystemExit, match="rounds differ"):
+        each_seed([3], tmp_path / "w3", run_seed, {**settings, "rounds": 5}, records=records)

@@ -24,18 +24,24 @@ SETTINGS_FILE = "table-settings.json"
 
 
 def each_seed(seeds: list[int], work: Path, run_seed: Callable[[int, Path], dict[str, Any]],
-              settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """`run_seed(seed, work/seed-N)` for every seed, its result saved to `work/seed-N.json`;
-    a seed whose file exists is read back instead, so a long run can be cut and continued.
+              settings: dict[str, Any] | None = None, records: Path | None = None) -> list[dict[str, Any]]:
+    """`run_seed(seed, work/seed-N)` for every seed, its result saved to `records/seed-N.json`
+    (`records` defaults to `work`); a seed whose file exists is read back instead, so a long
+    run can be cut and continued.
+
+    `records` apart from `work` keeps the finished seeds where the bulky working directories
+    are not: a folder committed beside the table, so that seeds run on different days or
+    machines pool into one table after their working directories are gone.
 
     `settings` (`table_settings(args)`): what the seeds depend on. The first run saves them
-    in work/table-settings.json; a later run with other settings is refused, so seeds run
+    in records/table-settings.json; a later run with other settings is refused, so seeds run
     under one config are never pooled with seeds run under another."""
+    records = Path(records) if records is not None else Path(work)
     if settings is not None:
-        check_table_settings(Path(work), settings)
+        check_table_settings(records, settings)
     results = []
     for seed in seeds:
-        saved = Path(work) / f"seed-{seed}.json"
+        saved = records / f"seed-{seed}.json"
         if saved.exists():
             print(f"seed {seed}: reusing {saved}", file=sys.stderr, flush=True)
             results.append(json.loads(saved.read_text()))
@@ -47,7 +53,7 @@ def each_seed(seeds: list[int], work: Path, run_seed: Callable[[int, Path], dict
 
 def add_table_options(parser, default_seeds: str, model_help: str) -> None:
     """The options of every results table pooled over seeds: the model, the seeds, the ReST-EM
-    rounds, a config layered over the table's own, and --work and --json as `each_seed` uses them."""
+    rounds, a config layered over the table's own, and --work, --seed-records and --json as `each_seed` uses them."""
     parser.add_argument("--model", required=True, help=model_help)
     parser.add_argument("--seeds", default=default_seeds, type=lambda text: [int(s) for s in text.split(",")],
                         help="Comma-separated seeds; rows pool over them.")
@@ -55,18 +61,27 @@ def add_table_options(parser, default_seeds: str, model_help: str) -> None:
     parser.add_argument("--config", type=Path, help="A YAML config layered over the table's own (e.g. a smaller budget).")
     parser.add_argument("--work", type=Path, help="Where the runs go (default: a temporary directory); finished seeds are reused.")
     parser.add_argument("--json", type=Path, help="Write the table and everything behind it here.")
+    parser.add_argument("--seed-records", type=Path,
+                        help="Keep each finished seed's record (seed-N.json) and the table's settings here instead of in "
+                        "--work: a folder to commit, so that seeds pool into one table after their --work is gone.")
 
 
-def table_settings(args: Any, leave_out: tuple[str, ...] = ("work", "json", "seeds")) -> dict[str, Any]:
+def table_settings(args: Any, leave_out: tuple[str, ...] = ("work", "json", "seeds", "seed_records")) -> dict[str, Any]:
     """A table script's options as the seeds depend on them: a file option's content rather
     than its name (a --config edited in place counts as another config), a directory option
-    by its full path. File and directory options are those parsed as paths, and --model."""
+    by its full path. File and directory options are those parsed as paths, and --model.
+
+    A `seal pretrain nano` model counts by its recipe (what made it, its losses included),
+    not by where it lies: the same model rebuilt in another checkout pools with the seeds
+    run on the first, and a model retrained in place with other settings does not."""
     settings = {}
     for key, value in sorted(vars(args).items()):
         if key in leave_out:
             continue
         path = Path(value) if isinstance(value, Path) or (key == "model" and isinstance(value, str)) else None
-        if path is not None and path.is_file():
+        if key == "model" and path is not None and path.is_dir():
+            value = model_identity(path)
+        elif path is not None and path.is_file():
             value = {"file": path.name, "content": path.read_text()}
         elif path is not None and path.is_dir():
             value = str(path.resolve())
@@ -74,6 +89,21 @@ def table_settings(args: Any, leave_out: tuple[str, ...] = ("work", "json", "see
             value = str(path)
         settings[key] = value
     return json.loads(json.dumps(settings, default=str))
+
+
+def model_identity(model: str | Path) -> Any:
+    """What a results table records to tell models apart: a `seal pretrain nano` model's recipe
+    and losses (not the seconds it took, not where it lies), another model directory's full
+    path, a hub id as given."""
+    from seal_agent.model.tiny import recipe_summary  # here: the model code imports torch, the rest of this file nothing heavy
+
+    path = Path(model)
+    if not path.is_dir():
+        return str(model)
+    recipe = recipe_summary(path)
+    if recipe is None:
+        return str(path.resolve())
+    return {"recipe": {k: v for k, v in recipe.items() if k != "seconds"}}
 
 
 def check_table_settings(work: Path, settings: dict[str, Any]) -> None:
