@@ -73,7 +73,7 @@ from seal_agent.config import deep_merge, read_yaml_mapping
 from seal_agent.jobs.arc import build_context, prepare_run, run_arc
 from seal_agent.run.driver import exclusive_run
 from seal_agent.arc.data import load_configured_tasks
-from seal_agent.model.tiny import recipe_summary
+from seal_agent.model.tiny import model_identity, recipe_summary
 from seal_agent.run.directory import CONFIG_FILE, DB_FILE, saved_config_is, started_with, write_atomic
 from seal_agent.run.seeding import add_table_options, each_seed, table_settings
 from seal_agent.run.traces import read_traces
@@ -640,7 +640,7 @@ def main() -> None:
         parser.error("--rows spread is the contextual world's (--world contextual)")
     work = (args.work or Path(tempfile.mkdtemp(prefix="seal-arc-table-"))).resolve()  # checkpoints are read from other run dirs
     seeds = args.seeds
-    per_seed = each_seed(seeds, work, lambda seed, directory: seed_record(args, seed, directory), table_settings(args),
+    per_seed = each_seed(seeds, work, lambda seed, directory: seed_record(args, seed, directory), table_settings(args, model_identity=model_identity),
                          records=args.seed_records)
     rows = pool(per_seed, "rows")
     world = "arc-subset" if args.arc_subset else args.world

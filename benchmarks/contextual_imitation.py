@@ -46,10 +46,11 @@ from seal_agent.arc.scoring import prepare_self_edits
 from seal_agent.arc.sources import policy_source
 from seal_agent.config import deep_merge
 from seal_agent.jobs.arc import build_context, prepare_run
+from seal_agent.model.tiny import model_identity
 from seal_agent.rl.rest_em import rest_em_update
 from seal_agent.run.directory import DB_FILE, write_atomic
 from seal_agent.run.driver import exclusive_run
-from seal_agent.run.seeding import derive_seed, model_identity
+from seal_agent.run.seeding import derive_seed
 from seal_agent.run.traces import read_traces
 from seal_agent.stats import between_seed_interval
 

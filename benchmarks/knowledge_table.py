@@ -65,7 +65,7 @@ from seal_agent.knowledge.nano_world import LOOP_CONFIG, TEACHER
 from seal_agent.knowledge.baselines import BASE, PASSAGE, POLICY, evaluate_baselines
 from seal_agent.knowledge.config import KnowledgeRunConfig
 from seal_agent.knowledge.self_edit_stats import self_edit_statistics
-from seal_agent.model.tiny import recipe_summary
+from seal_agent.model.tiny import model_identity, recipe_summary
 from seal_agent.policy.chat_models import load_chat_model
 from seal_agent.run.directory import saved_config_is, started_with, write_atomic
 from seal_agent.run.seeding import add_table_options, each_seed, table_settings
@@ -417,7 +417,7 @@ def main() -> None:
 
     finished: list[dict[str, Any]] = []
     for seed in seeds:  # the table as soon as each seed lands (each_seed reuses finished ones)
-        finished += each_seed([seed], work, lambda seed, directory: run_seed(args, seed, directory), table_settings(args),
+        finished += each_seed([seed], work, lambda seed, directory: run_seed(args, seed, directory), table_settings(args, model_identity=model_identity),
                               records=args.seed_records)
         write(finished)
 

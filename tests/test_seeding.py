@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from seal_agent.model.tiny import model_identity
 from seal_agent.run.seeding import each_seed, table_settings
 
 
@@ -62,7 +63,8 @@ def test_a_pretrained_nano_model_counts_by_its_recipe_not_its_place(tmp_path):
     for name, changes in (("here", {}), ("there", {"seconds": 990.0}), ("other", {"loss_curve": [5.5, 0.2, 0.3]})):
         (tmp_path / name).mkdir()
         (tmp_path / name / "nano_recipe.json").write_text(json.dumps({**recipe, **changes}))
-    here, there, other = (table_settings(argparse.Namespace(model=str(tmp_path / n))) for n in ("here", "there", "other"))
+    here, there, other = (table_settings(argparse.Namespace(model=str(tmp_path / n)), model_identity=model_identity)
+                          for n in ("here", "there", "other"))
     assert here == there
     assert "seconds" not in json.dumps(here) and here["model"]["recipe"]["last_100_mean_loss"] == pytest.approx((5.5 + 0.2 + 0.1) / 3)
     assert here != other

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -157,3 +158,16 @@ def recipe_summary(model_dir: str | Path) -> dict | None:
     losses = recipe.pop("loss_curve", [])
     return {**recipe, "first_loss": losses[0] if losses else None,
             "last_100_mean_loss": sum(losses[-100:]) / max(1, len(losses[-100:]))}
+
+
+def model_identity(model: str | Path) -> Any:
+    """What a results table records to tell models apart: a `seal pretrain nano` model's recipe
+    and losses (not the seconds it took, not where it lies), another model directory's full
+    path, a hub id as given."""
+    path = Path(model)
+    if not path.is_dir():
+        return str(model)
+    recipe = recipe_summary(path)
+    if recipe is None:
+        return str(path.resolve())
+    return {"recipe": {k: v for k, v in recipe.items() if k != "seconds"}}

@@ -66,20 +66,22 @@ def add_table_options(parser, default_seeds: str, model_help: str) -> None:
                         "--work: a folder to commit, so that seeds pool into one table after their --work is gone.")
 
 
-def table_settings(args: Any, leave_out: tuple[str, ...] = ("work", "json", "seeds", "seed_records")) -> dict[str, Any]:
+def table_settings(args: Any, leave_out: tuple[str, ...] = ("work", "json", "seeds", "seed_records"),
+                   model_identity: Callable[[str | Path], Any] | None = None) -> dict[str, Any]:
     """A table script's options as the seeds depend on them: a file option's content rather
     than its name (a --config edited in place counts as another config), a directory option
     by its full path. File and directory options are those parsed as paths, and --model.
 
-    A `seal pretrain nano` model counts by its recipe (what made it, its losses included),
-    not by where it lies: the same model rebuilt in another checkout pools with the seeds
-    run on the first, and a model retrained in place with other settings does not."""
+    `model_identity` (e.g. `seal_agent.model.tiny.model_identity`): what a --model directory
+    counts as instead of its path, so that a `seal pretrain nano` model counts by its recipe:
+    the same model rebuilt in another checkout pools with the seeds run on the first, and a
+    model retrained in place with other settings does not."""
     settings = {}
     for key, value in sorted(vars(args).items()):
         if key in leave_out:
             continue
         path = Path(value) if isinstance(value, Path) or (key == "model" and isinstance(value, str)) else None
-        if key == "model" and path is not None and path.is_dir():
+        if key == "model" and path is not None and path.is_dir() and model_identity is not None:
             value = model_identity(path)
         elif path is not None and path.is_file():
             value = {"file": path.name, "content": path.read_text()}
@@ -89,21 +91,6 @@ def table_settings(args: Any, leave_out: tuple[str, ...] = ("work", "json", "see
             value = str(path)
         settings[key] = value
     return json.loads(json.dumps(settings, default=str))
-
-
-def model_identity(model: str | Path) -> Any:
-    """What a results table records to tell models apart: a `seal pretrain nano` model's recipe
-    and losses (not the seconds it took, not where it lies), another model directory's full
-    path, a hub id as given."""
-    from seal_agent.model.tiny import recipe_summary  # here: the model code imports torch, the rest of this file nothing heavy
-
-    path = Path(model)
-    if not path.is_dir():
-        return str(model)
-    recipe = recipe_summary(path)
-    if recipe is None:
-        return str(path.resolve())
-    return {"recipe": {k: v for k, v in recipe.items() if k != "seconds"}}
 
 
 def check_table_settings(work: Path, settings: dict[str, Any]) -> None:
