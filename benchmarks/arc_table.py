@@ -640,8 +640,8 @@ def main() -> None:
         parser.error("--rows spread is the contextual world's (--world contextual)")
     work = (args.work or Path(tempfile.mkdtemp(prefix="seal-arc-table-"))).resolve()  # checkpoints are read from other run dirs
     seeds = args.seeds
-    per_seed = each_seed(seeds, work, lambda seed, directory: seed_record(args, seed, directory), table_settings(args, model_identity=model_identity),
-                         records=args.seed_records)
+    per_seed = each_seed(seeds, work, lambda seed, directory: seed_record(args, seed, directory),
+                         table_settings(args, model_identity=model_identity), records=args.seed_records)
     rows = pool(per_seed, "rows")
     world = "arc-subset" if args.arc_subset else args.world
     if rows:

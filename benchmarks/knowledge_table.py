@@ -417,8 +417,8 @@ def main() -> None:
 
     finished: list[dict[str, Any]] = []
     for seed in seeds:  # the table as soon as each seed lands (each_seed reuses finished ones)
-        finished += each_seed([seed], work, lambda seed, directory: run_seed(args, seed, directory), table_settings(args, model_identity=model_identity),
-                              records=args.seed_records)
+        finished += each_seed([seed], work, lambda seed, directory: run_seed(args, seed, directory),
+                              table_settings(args, model_identity=model_identity), records=args.seed_records)
         write(finished)
 
 
