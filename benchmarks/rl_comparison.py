@@ -22,6 +22,18 @@ recorded for them lack it).
 The ARC comparison is the same with `benchmarks/arc_table.py`: the first table with
 `--rows policies`, the others with `--rows rounds` (the tables must share model, seeds,
 RL and evaluation tasks and budget).
+
+Tables run with `arc_table.py --rl-learning-rates` carry each seed's learning-rate sweep
+(`rl_sweep`): for every algorithm the script then shows each rate's rounds on the RL tasks
+(success, optimizer steps, valid fraction, sampled NLL per token, averaged over seeds), how
+often each rate was chosen, and whether a rate collapsed (`COLLAPSE_RULE`); the entropy
+column comes from the chosen rates' rounds, with no WORK needed.
+
+`--reference NAME=TABLE_JSON` adds another table's rows on the same model and evaluation
+tasks (e.g. the contextual table's "before RL" and "tuned constant"), pooled again over the
+comparison's seeds only from its per-seed records. Every algorithm's last round is compared
+with the other algorithms' and with each reference row seed by seed: the mean per-seed
+difference with its between-seed t-interval (`paired`), the seeds being the replicates.
 """
 
 from __future__ import annotations
@@ -33,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from seal_agent.inspect.figures import write_figure
+from seal_agent.stats import between_seed_interval, mean_and_interval, success_row
 
 # What every table of one comparison must share (the model by its recipe: paths may differ).
 SAME = {"knowledge": ("model_recipe", "seeds", "rl_passages", "eval_passages"),
@@ -82,9 +95,115 @@ def entropy_per_round(work: Path | None, seeds: list[int]) -> dict[str, float | 
     return {k: round(statistics.fmean(v), 4) for k, v in sorted(by_round.items())}
 
 
+def reference_rows(reference: dict[str, Any], first: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """The reference table's rows pooled again over the comparison's seeds from its per-seed
+    records; refused unless it holds every seed, on the same model and evaluation tasks."""
+    domain = domain_of(first)
+    if json.dumps(reference.get("model_recipe"), sort_keys=True) != json.dumps(first.get("model_recipe"), sort_keys=True):
+        raise SystemExit(f"reference {name} was run on another model")
+    eval_key = "eval_tasks" if domain == "arc" else "eval_passages"
+    records = {int(s["seed"]): s for s in reference.get("per_seed", [])}
+    rows: dict[str, dict[str, Any]] = {}
+    for seed in first["seeds"]:
+        if seed not in records:
+            raise SystemExit(f"reference {name} has no record of seed {seed}")
+        if reference[eval_key].get(str(seed)) != first[eval_key].get(str(seed)):
+            raise SystemExit(f"reference {name} differs in {eval_key} of seed {seed}: not the same experiment")
+        for row in records[seed]["rows"]:
+            entry = rows.setdefault(row["name"], {"solved": 0, "n": 0, "per_seed": []})
+            entry["solved"] += row["solved"]
+            entry["n"] += row["n"]
+            entry["per_seed"].append([1.0] * row["solved"] + [0.0] * (row["n"] - row["solved"]))
+    return [success_row(f"{name}: {row_name}", e["solved"], e["n"], between_seeds=between_seed_interval(e["per_seed"]))
+            for row_name, e in rows.items() if len(e["per_seed"]) == len(first["seeds"])]
+
+
+# A learning rate "collapsed" when, in some round, the policy it trained samples far fewer
+# valid self-edits than the initial policy did, or has become nearly deterministic: the
+# failure RLOO showed on the knowledge world (valid fraction down, NLL per token up 90-fold)
+# and its opposite (every sample the same self-edit).
+COLLAPSE_RULE = {"valid_fraction_below": 0.5, "nll_per_token_ratio_below": 0.25, "nll_per_token_ratio_above": 4.0,
+                 "relative_to": "the round-1 samples (the initial policy's)"}
+
+
+def collapsed(rounds: list[dict[str, Any]]) -> list[str]:
+    """Why these rounds (one seed, one rate, from `rl_sweep`) count as a collapse; [] if they do not."""
+    first, why = rounds[0], []
+    for r in rounds[1:]:
+        if first.get("valid_fraction") and r.get("valid_fraction") is not None \
+                and r["valid_fraction"] < COLLAPSE_RULE["valid_fraction_below"] * first["valid_fraction"]:
+            why.append(f"round {r['round']}: valid fraction {r['valid_fraction']:.2f} (round 1: {first['valid_fraction']:.2f})")
+        if first.get("sampled_nll_per_token") and r.get("sampled_nll_per_token") is not None:
+            ratio = r["sampled_nll_per_token"] / first["sampled_nll_per_token"]
+            if not COLLAPSE_RULE["nll_per_token_ratio_below"] <= ratio <= COLLAPSE_RULE["nll_per_token_ratio_above"]:
+                why.append(f"round {r['round']}: sampled NLL/token {r['sampled_nll_per_token']:.3f} "
+                           f"(round 1: {first['sampled_nll_per_token']:.3f})")
+    return why
+
+
+def sweep_summary(table: dict[str, Any]) -> dict[str, Any] | None:
+    """Each swept rate's rounds on the RL tasks averaged over seeds, how many seeds chose it,
+    and each seed's collapse findings; None when the table's seeds swept no rate."""
+    sweeps = {int(s["seed"]): s["rl_sweep"] for s in table.get("per_seed", []) if s.get("rl_sweep")}
+    if not sweeps:
+        return None
+    keys = ("success_rate", "policy_optimizer_steps", "valid_fraction", "sampled_nll_per_token")
+    rates: dict[str, Any] = {}
+    for rate in next(iter(sweeps.values()))["rates"]:
+        by_round: dict[int, dict[str, list[float]]] = {}
+        for sweep in sweeps.values():
+            for r in sweep["rates"].get(rate, []):
+                cell = by_round.setdefault(r["round"], {k: [] for k in keys})
+                for k in keys:
+                    if r.get(k) is not None:
+                        cell[k].append(r[k])
+        rates[rate] = {
+            "chosen_by_seeds": [seed for seed, sweep in sweeps.items() if f"{sweep['chosen']:g}" == rate],
+            "rounds": [{"round": n, **{k: round(statistics.fmean(v), 4) if v else None for k, v in cell.items()}}
+                       for n, cell in sorted(by_round.items())],
+            "collapse": {str(seed): why for seed, sweep in sweeps.items() if (why := collapsed(sweep["rates"].get(rate, [])))}}
+    return {"algorithm": next(iter(sweeps.values()))["algorithm"], "criterion": next(iter(sweeps.values()))["criterion"],
+            "chosen": {str(seed): sweep["chosen"] for seed, sweep in sweeps.items()}, "rates": rates}
+
+
+def chosen_entropy(table: dict[str, Any]) -> dict[str, float]:
+    """Sampled NLL per token by round of the chosen rates' outer loops, averaged over seeds."""
+    by_round: dict[str, list[float]] = {}
+    for seed in table.get("per_seed", []):
+        sweep = seed.get("rl_sweep")
+        for r in sweep["rates"][f"{sweep['chosen']:g}"] if sweep else []:
+            if r.get("sampled_nll_per_token") is not None:
+                by_round.setdefault(str(r["round"]), []).append(r["sampled_nll_per_token"])
+    return {k: round(statistics.fmean(v), 4) for k, v in sorted(by_round.items())}
+
+
+def paired(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Row a minus row b seed by seed (their `between_seeds` means, same seeds in the same
+    order): the mean difference, its t-interval over seeds, and each seed's difference."""
+    differences = [x - y for x, y in zip(a["between_seeds"]["seed_means"], b["between_seeds"]["seed_means"], strict=True)]
+    mean, interval = mean_and_interval(differences)
+    return {"row": a["name"], "minus": b["name"], "mean": mean, "ci": interval, "per_seed": differences}
+
+
+def print_sweep(name: str, sweep: dict[str, Any]) -> None:
+    print(f"{name}: learning-rate sweep on the RL tasks ({sweep['criterion']}), means over seeds")
+    print(f"  {'rate':>7} {'chosen':>7}  {'round':>5} {'RL success':>10} {'opt steps':>9} {'valid':>6} {'NLL/token':>9}")
+    for rate, entry in sweep["rates"].items():
+        for i, r in enumerate(entry["rounds"]):
+            def cell(key, form):  # noqa: E306
+                return format(r[key], form) if r.get(key) is not None else "-"
+            head = f"  {rate:>7} {len(entry['chosen_by_seeds']):>7}" if i == 0 else f"  {'':>7} {'':>7}"
+            print(f"{head}  {r['round']:>5} {cell('success_rate', '.1%'):>10} {cell('policy_optimizer_steps', '.0f'):>9} "
+                  f"{cell('valid_fraction', '.2f'):>6} {cell('sampled_nll_per_token', '.3f'):>9}")
+        for seed, why in entry["collapse"].items():
+            print(f"  {'':>7} collapse at rate {rate}, seed {seed}: " + "; ".join(why))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", action="append", required=True, help="NAME=TABLE_JSON[,WORK]; one per algorithm.")
+    parser.add_argument("--reference", action="append", default=[],
+                        help="NAME=TABLE_JSON: another table's rows on the same model and evaluation tasks, over these seeds.")
     parser.add_argument("--json", type=Path, help="Write the comparison here.")
     args = parser.parse_args()
     parsed = [parse_table(t) for t in args.table]
@@ -92,6 +211,11 @@ def main() -> None:
     check_comparable(tables)
     first = next(iter(tables.values()))
     shared = [r for r in first["rows"] if not r["name"].startswith("SEAL")]
+    for text in args.reference:
+        ref_name, _, ref_path = text.partition("=")
+        if not ref_name or not ref_path:
+            raise SystemExit(f"--reference {text!r}: expected NAME=TABLE_JSON")
+        shared += reference_rows(json.loads(Path(ref_path).read_text()), first, ref_name)
     print(f"{first.get('world', '')}: {first['model']}, seeds {first['seeds']}; rows on evaluation passages disjoint from RL")
     knowledge = domain_of(first) == "knowledge"
     print(f"{'':30} {'exact match' if knowledge else 'success':>11}  {'95% CI':>15}"
@@ -105,22 +229,45 @@ def main() -> None:
         line(row["name"], row)
     comparison: dict[str, Any] = {"shared_rows": shared, "algorithms": {}}
     for name, _path, work in parsed:
-        entropy = entropy_per_round(work, tables[name]["seeds"])
+        entropy = chosen_entropy(tables[name]) or entropy_per_round(work, tables[name]["seeds"])
         seal_rows = [r for r in tables[name]["rows"] if r["name"].startswith("SEAL")]
         for row in seal_rows:
             line(f"{name}: {row['name']}", row)
         if entropy:  # round N's samples come from the policy before round N's update
             print(f"{'':30} sampled NLL/token, by RL round: " + ", ".join(
                 f"{r} ({'initial policy' if r == '1' else f'after round {int(r) - 1}'}) {v:.3f}" for r, v in entropy.items()))
+        sweep = sweep_summary(tables[name])
+        if sweep:
+            print_sweep(name, sweep)
+            comparison["collapse_rule"] = COLLAPSE_RULE
         comparison["algorithms"][name] = {
             "rows": seal_rows, "sampled_nll_per_token_by_round": entropy, "config_layer": tables[name].get("config_layer"),
-            "rest_em": tables[name].get("rest_em"), "table": str(_path)}
+            "rest_em": tables[name].get("rest_em"), "table": str(_path), **({"rl_sweep": sweep} if sweep else {})}
+    comparison["paired"] = paired_comparisons(comparison, shared) if len(first["seeds"]) > 1 else []
+    if comparison["paired"]:
+        print(f"last rounds, seed by seed (mean difference [95% t-interval over {len(first['seeds'])} seeds])")
+        for d in comparison["paired"]:
+            print(f"  {d['row']} - {d['minus']}: {d['mean']:+.1%} [{d['ci'][0]:+.1%}, {d['ci'][1]:+.1%}]")
     if args.json:
         comparison.update({k: first.get(k) for k in ("world", "model", "seeds", "settings", "loop_config", "model_recipe",
                                                      "rl_passages", "eval_passages", "rl_tasks", "eval_tasks") if k in first})
         args.json.write_text(json.dumps(comparison, indent=1))
         write_figure(args.json)  # every algorithm's rows with their intervals, beside the JSON
         print(f"wrote {args.json}")
+
+
+def paired_comparisons(comparison: dict[str, Any], shared: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every algorithm's last round minus every later-listed algorithm's last round and minus
+    each shared row that has per-seed figures."""
+    last = {name: a["rows"][-1] for name, a in comparison["algorithms"].items() if a["rows"] and a["rows"][-1].get("between_seeds")}
+    names = list(last)
+    out = []
+    for i, name in enumerate(names):
+        row = {**last[name], "name": f"{name}: {last[name]['name']}"}
+        for other in names[i + 1:]:
+            out.append(paired(row, {**last[other], "name": f"{other}: {last[other]['name']}"}))
+        out += [paired(row, s) for s in shared if s.get("between_seeds")]
+    return out
 
 
 if __name__ == "__main__":

@@ -310,6 +310,63 @@ def test_the_rl_comparison_takes_arc_tables_and_labels_entropy_by_the_policy_tha
     assert refused.returncode != 0 and "settings.train_candidates" in refused.stderr
 
 
+def test_the_rl_comparison_reads_the_learning_rate_sweeps_and_pairs_seeds(tmp_path):
+    from seal_agent.stats import between_seed_interval
+
+    def rows(solved_by_name, n=10):
+        return [{"name": name, "solved": solved, "n": n} for name, solved in solved_by_name.items()]
+
+    def pooled(name, per_seed_solved, n=10):
+        between = between_seed_interval([[1.0] * s + [0.0] * (n - s) for s in per_seed_solved])
+        return {"name": name, "success": between["mean"], "ci_low": 0.0, "ci_high": 1.0,
+                "solved": sum(per_seed_solved), "n": n * len(per_seed_solved), "between_seeds": between}
+
+    def sweep(chosen, nll_round_2, valid_round_2=0.9):
+        rounds = lambda success: [  # noqa: E731
+            {"round": 1, "success_rate": 0.1, "policy_optimizer_steps": 64, "valid_fraction": 0.9, "sampled_nll_per_token": 0.5},
+            {"round": 2, "success_rate": success, "policy_optimizer_steps": 64, "valid_fraction": valid_round_2,
+             "sampled_nll_per_token": nll_round_2}]
+        return {"algorithm": "rloo", "chosen": chosen, "criterion": "success on the RL tasks in the last round",
+                "rates": {"0.001": rounds(0.3), "0.003": rounds(0.2)}}
+
+    common = {"world": "contextual", "model": "m", "model_recipe": {"steps": 4},
+              "settings": {"train_candidates": 6, "eval_candidates": 3, "rl_tasks_per_spec": 1, "eval_tasks_per_spec": 3,
+                           "rounds": 2, "seeds": [1, 2], "arc_subset": False}}
+    tasks = {"1": ["a"], "2": ["b"], "3": ["c"]}
+    rest_em = {**common, "seeds": [1, 2], "rl_tasks": {"1": ["r"], "2": ["s"]}, "eval_tasks": {"1": ["a"], "2": ["b"]},
+               "rows": [pooled("SEAL round 2", [3, 5])], "per_seed": [{"seed": 1}, {"seed": 2}]}
+    rloo = {**rest_em, "rows": [pooled("SEAL round 2", [6, 6])],
+            "per_seed": [{"seed": 1, "rl_sweep": sweep(0.001, 0.45)}, {"seed": 2, "rl_sweep": sweep(0.001, 0.05, valid_round_2=0.3)}]}
+    reference = {**common, "seeds": [1, 2, 3], "eval_tasks": tasks, "per_seed": [
+        {"seed": seed, "rows": rows({"before RL": 1, "tuned constant": tuned})} for seed, tuned in ((1, 4), (2, 8), (3, 0))]}
+    for name, table in (("rest_em", rest_em), ("rloo", rloo), ("reference", reference)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(table))
+    script = str(ROOT / "benchmarks" / "rl_comparison.py")
+    out = tmp_path / "comparison.json"
+    done = subprocess.run([sys.executable, script, "--table", f"rest_em={tmp_path / 'rest_em.json'}", "--table",
+                           f"rloo={tmp_path / 'rloo.json'}", "--reference", f"main={tmp_path / 'reference.json'}",
+                           "--json", str(out)], capture_output=True, text=True, check=True)
+    comparison = json.loads(out.read_text())
+    tuned = next(r for r in comparison["shared_rows"] if r["name"] == "main: tuned constant")
+    assert (tuned["solved"], tuned["n"]) == (12, 20)  # seed 3 is not in the comparison
+    sweep_out = comparison["algorithms"]["rloo"]["rl_sweep"]
+    assert sweep_out["rates"]["0.001"]["chosen_by_seeds"] == [1, 2] and sweep_out["rates"]["0.003"]["chosen_by_seeds"] == []
+    assert sweep_out["rates"]["0.001"]["rounds"][1]["sampled_nll_per_token"] == pytest.approx(0.25)
+    assert list(sweep_out["rates"]["0.001"]["collapse"]) == ["2"]  # NLL/token fell tenfold and the valid fraction by two thirds
+    assert "collapse at rate 0.001, seed 2" in done.stdout
+    assert comparison["algorithms"]["rloo"]["sampled_nll_per_token_by_round"] == {"1": 0.5, "2": 0.25}
+    differences = {(d["row"], d["minus"]): d for d in comparison["paired"]}
+    versus_rloo = differences[("rest_em: SEAL round 2", "rloo: SEAL round 2")]
+    assert versus_rloo["per_seed"] == pytest.approx([-0.3, -0.1]) and versus_rloo["mean"] == pytest.approx(-0.2)
+    assert versus_rloo["ci"][0] < -0.2 < versus_rloo["ci"][1]
+    assert differences[("rest_em: SEAL round 2", "main: tuned constant")]["per_seed"] == pytest.approx([-0.1, -0.3])
+    reference["eval_tasks"] = {**tasks, "2": ["z"]}
+    (tmp_path / "reference.json").write_text(json.dumps(reference))
+    refused = subprocess.run([sys.executable, script, "--table", f"rest_em={tmp_path / 'rest_em.json'}",
+                              "--reference", f"main={tmp_path / 'reference.json'}"], capture_output=True, text=True)
+    assert refused.returncode != 0 and "differs in eval_tasks of seed 2" in refused.stderr
+
+
 @pytest.mark.slow
 def test_the_contextual_table_scores_its_rows_and_writes_the_spread_matrices(tmp_path):
     from typer.testing import CliRunner
