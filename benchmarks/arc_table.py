@@ -499,22 +499,10 @@ def seed_choices(seed: dict[str, Any], rl_rounds: dict[str, list[dict[str, Any]]
         return {}
     out: dict[str, Any] = {"choices": pooled_choices([seed], nano=world != "arc-subset")}
     if world == "contextual" and "eval_spread" in seed:
-        out["choices_toward_best"] = contextual_rows.choices_toward_best(policy_candidates([seed]), seed["eval_spread"])
+        out["choices_toward_best"] = contextual_rows.choices_toward_best(contextual_rows.policy_candidates([seed]), seed["eval_spread"])
         if rl_rounds:
             out["rl_choices_toward_best"] = contextual_rows.choices_toward_best(rl_rounds, seed["rl_spread"])
     return out
-
-
-def policy_candidates(per_seed: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The scored self-edits of each policy row (before RL, the SEAL rounds, the blind policy),
-    over all seeds, by row name. Fixed rows' self-edits are left out: they choose nothing."""
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for seed in per_seed:
-        names = {r["round"]: r["name"] for r in seed["rows"] if r.get("round") and r.get("kind") == "policy"}
-        for row in seed.get("candidates") or []:
-            if row["round"] in names:
-                out[names[row["round"]]].append(row)
-    return dict(out)
 
 
 def outer_loop_candidates(per_seed: list[dict[str, Any]], work: Path) -> dict[str, list[dict[str, Any]]]:
@@ -654,7 +642,7 @@ def main() -> None:
             print_matrix(matrix, f"the spread on the {role} tasks: each family's success under each fixed self-edit, seeds {seeds}")
     toward_best = rl_toward_best = None
     if matrices and any(s.get("candidates") for s in per_seed):
-        toward_best = contextual_rows.choices_toward_best(policy_candidates(per_seed), matrices["eval"])
+        toward_best = contextual_rows.choices_toward_best(contextual_rows.policy_candidates(per_seed), matrices["eval"])
         print_toward_best(toward_best, "the policy's augmentations on the evaluation tasks against each family's wanted set")
     # Each seed's outer-loop self-edits (from its record, or read from its trace once): pooled here, and per seed in the JSON.
     rl_rounds_by_seed = {s["seed"]: rl_self_edits(s, work) if matrices else {} for s in per_seed}
@@ -679,6 +667,7 @@ def main() -> None:
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
             "settings": {k: v for k, v in vars(args).items() if k not in ("work", "json", "config", "seed_records")},
+            "seed_records": str(args.seed_records) if args.seed_records else None,  # rl_comparison.py reads their self-edits
             "model_recipe": recipe_summary(args.model),
             "loop_config": None if args.arc_subset else CONTEXTUAL_CONFIG if world == "contextual" else NANO_CONFIG,
             "config_layer": read_yaml_mapping(args.config) if args.config else None,

@@ -31,7 +31,13 @@ column comes from the chosen rates' rounds, with no WORK needed.
 
 `--reference NAME=TABLE_JSON` adds another table's rows on the same model and evaluation
 tasks (e.g. the contextual table's "before RL" and "tuned constant"), pooled again over the
-comparison's seeds only from its per-seed records. Every algorithm's last round is compared
+comparison's seeds only from its per-seed records. When the reference holds the contextual
+world's spread matrices (`arc_table.py --world contextual`) and a table keeps its seed records
+(`--seed-records`), each algorithm's rounds also get their choices against each evaluation
+family's wanted augmentation set (`choices_toward_best`: the share on it, and specificity,
+how much more a family gets its set than the families that want another; 0 for a constant
+choice), the wanted sets taken from the reference's matrices over the same seeds. Every
+algorithm's last round is compared
 with the other algorithms' and with each reference row seed by seed: the mean per-seed
 difference with its between-seed t-interval (`paired`), the seeds being the replicates.
 """
@@ -199,6 +205,48 @@ def print_sweep(name: str, sweep: dict[str, Any]) -> None:
             print(f"  {'':>7} collapse at rate {rate}, seed {seed}: " + "; ".join(why))
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wanted_sets(references: list[dict[str, Any]], seeds: list[int]) -> dict[str, str] | None:
+    """Each evaluation family's wanted augmentation set, from the first reference whose seed
+    records hold the evaluation spread matrix of every comparison seed; None if none does."""
+    for reference in references:
+        records = {int(s["seed"]): s for s in reference.get("per_seed", [])}
+        if all(seed in records and records[seed].get("eval_spread") for seed in seeds):
+            from seal_agent.arc import contextual_rows  # imports the model stack: only for the contextual world
+
+            return contextual_rows.best_sets(contextual_rows.add_matrices([records[seed]["eval_spread"] for seed in seeds]))
+    return None
+
+
+def seed_records(table: dict[str, Any], seeds: list[int]) -> list[dict[str, Any]] | None:
+    """The table's seed records (`arc_table.py --seed-records`, a path as given, from here or
+    from the repository root), when every seed's is there with its scored self-edits."""
+    if not table.get("seed_records"):
+        return None
+    folder = Path(table["seed_records"])
+    folder = folder if folder.is_dir() else ROOT / folder
+    files = [folder / f"seed-{seed}.json" for seed in seeds]
+    if not all(f.is_file() for f in files):
+        return None
+    records = [json.loads(f.read_text()) for f in files]
+    return records if all(r.get("candidates") for r in records) else None
+
+
+def choices_toward_wanted(records: list[dict[str, Any]], best: dict[str, str]) -> dict[str, Any]:
+    from seal_agent.arc import contextual_rows
+
+    return contextual_rows.choices_toward(contextual_rows.policy_candidates(records), best)
+
+
+def print_toward(name: str, toward: dict[str, Any]) -> None:
+    for row_name, row in toward["rows"].items():
+        cells = ", ".join(f"{family} {cell['on_best']:.0%}" for family, cell in row["by_family"].items() if cell["on_best"] is not None)
+        specificity = "-" if row["mean_specificity"] is None else f"{row['mean_specificity']:+.2f}"
+        print(f"  {name}: {row_name}: on the wanted set {cells}; specificity {specificity}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", action="append", required=True, help="NAME=TABLE_JSON[,WORK]; one per algorithm.")
@@ -211,11 +259,14 @@ def main() -> None:
     check_comparable(tables)
     first = next(iter(tables.values()))
     shared = [r for r in first["rows"] if not r["name"].startswith("SEAL")]
+    references = []
     for text in args.reference:
         ref_name, _, ref_path = text.partition("=")
         if not ref_name or not ref_path:
             raise SystemExit(f"--reference {text!r}: expected NAME=TABLE_JSON")
-        shared += reference_rows(json.loads(Path(ref_path).read_text()), first, ref_name)
+        references.append(json.loads(Path(ref_path).read_text()))
+        shared += reference_rows(references[-1], first, ref_name)
+    best = wanted_sets(references, first["seeds"])
     print(f"{first.get('world', '')}: {first['model']}, seeds {first['seeds']}; rows on evaluation passages disjoint from RL")
     knowledge = domain_of(first) == "knowledge"
     print(f"{'':30} {'exact match' if knowledge else 'success':>11}  {'95% CI':>15}"
@@ -227,7 +278,10 @@ def main() -> None:
 
     for row in shared:
         line(row["name"], row)
-    comparison: dict[str, Any] = {"shared_rows": shared, "algorithms": {}}
+    comparison: dict[str, Any] = {"shared_rows": shared, "algorithms": {}, "wanted_sets": best}
+    if best:
+        print("each evaluation family's wanted augmentation set (the reference's spread, these seeds): "
+              + ", ".join(f"{family} {wanted}" for family, wanted in best.items()))
     for name, _path, work in parsed:
         entropy = chosen_entropy(tables[name]) or entropy_per_round(work, tables[name]["seeds"])
         seal_rows = [r for r in tables[name]["rows"] if r["name"].startswith("SEAL")]
@@ -237,12 +291,17 @@ def main() -> None:
             print(f"{'':30} sampled NLL/token, by RL round: " + ", ".join(
                 f"{r} ({'initial policy' if r == '1' else f'after round {int(r) - 1}'}) {v:.3f}" for r, v in entropy.items()))
         sweep = sweep_summary(tables[name])
+        records = seed_records(tables[name], first["seeds"]) if best else None
+        toward = choices_toward_wanted(records, best) if records else None
+        if toward:
+            print_toward(name, toward)
         if sweep:
             print_sweep(name, sweep)
             comparison["collapse_rule"] = COLLAPSE_RULE
         comparison["algorithms"][name] = {
             "rows": seal_rows, "sampled_nll_per_token_by_round": entropy, "config_layer": tables[name].get("config_layer"),
-            "rest_em": tables[name].get("rest_em"), "table": str(_path), **({"rl_sweep": sweep} if sweep else {})}
+            "rest_em": tables[name].get("rest_em"), "table": str(_path), **({"rl_sweep": sweep} if sweep else {}),
+            **({"choices_toward_best": toward} if toward else {})}
     comparison["paired"] = paired_comparisons(comparison, shared) if len(first["seeds"]) > 1 else []
     if comparison["paired"]:
         print(f"last rounds, seed by seed (mean difference [95% t-interval over {len(first['seeds'])} seeds])")

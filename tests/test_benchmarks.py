@@ -337,8 +337,26 @@ def test_the_rl_comparison_reads_the_learning_rate_sweeps_and_pairs_seeds(tmp_pa
                "rows": [pooled("SEAL round 2", [3, 5])], "per_seed": [{"seed": 1}, {"seed": 2}]}
     rloo = {**rest_em, "rows": [pooled("SEAL round 2", [6, 6])],
             "per_seed": [{"seed": 1, "rl_sweep": sweep(0.001, 0.45)}, {"seed": 2, "rl_sweep": sweep(0.001, 0.05, valid_round_2=0.3)}]}
+    # Each family's wanted set, by the spread of seeds 1-2 (seed 3's would say otherwise): mask rotations, fill_col colours.
+    def spread(mask_rotations):
+        return {"mask": {"rotations,lr3e-3": {"solved": mask_rotations, "n": 4}, "none,lr3e-3": {"solved": 1, "n": 4}},
+                "fill_col": {"colours,lr3e-3": {"solved": 3, "n": 4}, "rotations,lr3e-3": {"solved": 0, "n": 4}}}
+
     reference = {**common, "seeds": [1, 2, 3], "eval_tasks": tasks, "per_seed": [
-        {"seed": seed, "rows": rows({"before RL": 1, "tuned constant": tuned})} for seed, tuned in ((1, 4), (2, 8), (3, 0))]}
+        {"seed": seed, "rows": rows({"before RL": 1, "tuned constant": tuned}), "eval_spread": spread(3 if seed < 3 else 0)}
+        for seed, tuned in ((1, 4), (2, 8), (3, 0))]}
+    # rloo's round-2 self-edits: rotations on mask, colours on fill_col (what each wants), from its seed records.
+    def self_edit(task_id, tool):
+        return {"round": 2, "task_id": task_id, "reward": 0.0, "status": "ok", "training": {"learning_rate": 1e-3},
+                "tool_calls": [{"name": tool, "args": {}}]}
+
+    records = tmp_path / "rloo-records"
+    records.mkdir()
+    for seed in (1, 2):
+        (records / f"seed-{seed}.json").write_text(json.dumps({
+            "seed": seed, "rows": [{"name": "SEAL round 2", "round": 2, "kind": "policy", "solved": 6, "n": 10}],
+            "candidates": [self_edit("mask-0-1", "rotate"), self_edit("fill_col-0-2", "permute_colours")]}))
+    rloo["seed_records"] = str(records)
     for name, table in (("rest_em", rest_em), ("rloo", rloo), ("reference", reference)):
         (tmp_path / f"{name}.json").write_text(json.dumps(table))
     script = str(ROOT / "benchmarks" / "rl_comparison.py")
@@ -355,6 +373,10 @@ def test_the_rl_comparison_reads_the_learning_rate_sweeps_and_pairs_seeds(tmp_pa
     assert list(sweep_out["rates"]["0.001"]["collapse"]) == ["2"]  # NLL/token fell tenfold and the valid fraction by two thirds
     assert "collapse at rate 0.001, seed 2" in done.stdout
     assert comparison["algorithms"]["rloo"]["sampled_nll_per_token_by_round"] == {"1": 0.5, "2": 0.25}
+    assert comparison["wanted_sets"] == {"mask": "rotations", "fill_col": "colours"}
+    toward = comparison["algorithms"]["rloo"]["choices_toward_best"]["rows"]["SEAL round 2"]
+    assert toward["mean_on_best"] == 1.0 and toward["mean_specificity"] == 1.0
+    assert "choices_toward_best" not in comparison["algorithms"]["rest_em"]  # no seed records to read
     differences = {(d["row"], d["minus"]): d for d in comparison["paired"]}
     versus_rloo = differences[("rest_em: SEAL round 2", "rloo: SEAL round 2")]
     assert versus_rloo["per_seed"] == pytest.approx([-0.3, -0.1]) and versus_rloo["mean"] == pytest.approx(-0.2)
@@ -421,7 +443,7 @@ def test_the_contextual_table_scores_its_rows_and_writes_the_spread_matrices(tmp
 
 
 def test_only_policy_rows_enter_the_choices_toward_each_family_s_best():
-    from benchmarks.arc_table import policy_candidates
+    from seal_agent.arc.contextual_rows import policy_candidates
 
     seed = lambda n: {"rows": [{"name": "before RL", "round": 1, "kind": "policy"},  # noqa: E731
                                {"name": "tuned constant", "round": 2, "kind": "fixed"},

@@ -187,6 +187,19 @@ def designed_sets() -> dict[str, str]:
     return out
 
 
+def policy_candidates(per_seed: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The scored self-edits of each policy row (before RL, the SEAL rounds, the blind policy),
+    over all seeds' records (`benchmarks/arc_table.py`), by row name. Fixed rows' self-edits
+    are left out: they choose nothing."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for seed in per_seed:
+        names = {r["round"]: r["name"] for r in seed["rows"] if r.get("round") and r.get("kind") == "policy"}
+        for row in seed.get("candidates") or []:
+            if row["round"] in names:
+                out[names[row["round"]]].append(row)
+    return dict(out)
+
+
 def choices_toward_best(candidates: dict[str, list[dict[str, Any]]], matrix: dict[str, dict[str, dict[str, int]]]) -> dict[str, Any]:
     """Does a policy choose each family's best augmentations, and more on that family than on
     the others? `candidates`: row name -> its scored self-edits; `matrix`: the evaluation
