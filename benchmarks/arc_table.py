@@ -505,6 +505,12 @@ def seed_choices(seed: dict[str, Any], rl_rounds: dict[str, list[dict[str, Any]]
     return out
 
 
+def repository_path(path: Path) -> str:
+    """`path` relative to the repository root when it lies inside it (as committed), else absolute."""
+    resolved, root = Path(path).resolve(), Path(__file__).resolve().parents[1]
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(resolved)
+
+
 def outer_loop_candidates(per_seed: list[dict[str, Any]], work: Path) -> dict[str, list[dict[str, Any]]]:
     """The self-edits the outer loop sampled on the RL tasks, by round ("round N sampled"), and
     the rewarded ones ("round N rewarded": ReST-EM's training set), read from each seed's
@@ -667,7 +673,7 @@ def main() -> None:
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
             "settings": {k: v for k, v in vars(args).items() if k not in ("work", "json", "config", "seed_records")},
-            "seed_records": str(args.seed_records) if args.seed_records else None,  # rl_comparison.py reads their self-edits
+            "seed_records": repository_path(args.seed_records) if args.seed_records else None,  # rl_comparison.py reads them
             "model_recipe": recipe_summary(args.model),
             "loop_config": None if args.arc_subset else CONTEXTUAL_CONFIG if world == "contextual" else NANO_CONFIG,
             "config_layer": read_yaml_mapping(args.config) if args.config else None,

@@ -79,8 +79,10 @@ def check_comparable(tables: dict[str, dict[str, Any]]) -> None:
     for name, table in tables.items():
         if domain_of(table) != domain:
             raise SystemExit(f"{name} and {first_name} are tables of different domains")
+        if same_model(table) != same_model(first):
+            raise SystemExit(f"{name} and {first_name} differ in model_recipe: not the same experiment")
         for key in SAME[domain]:
-            if json.dumps(table.get(key), sort_keys=True) != json.dumps(first.get(key), sort_keys=True):
+            if key != "model_recipe" and json.dumps(table.get(key), sort_keys=True) != json.dumps(first.get(key), sort_keys=True):
                 raise SystemExit(f"{name} and {first_name} differ in {key}: not the same experiment")
         for key in SAME_SETTINGS[domain]:
             if table["settings"].get(key) != first["settings"].get(key):
@@ -104,10 +106,14 @@ def entropy_per_round(work: Path | None, seeds: list[int]) -> dict[str, float | 
 def reference_rows(reference: dict[str, Any], first: dict[str, Any], name: str) -> list[dict[str, Any]]:
     """The reference table's rows pooled again over the comparison's seeds from its per-seed
     records; refused unless it holds every seed, on the same model and evaluation tasks."""
-    domain = domain_of(first)
-    if json.dumps(reference.get("model_recipe"), sort_keys=True) != json.dumps(first.get("model_recipe"), sort_keys=True):
+    if domain_of(first) != "arc" or domain_of(reference) != "arc":
+        raise SystemExit(f"--reference {name}: only ARC tables take a reference")
+    if same_model(reference) != same_model(first):
         raise SystemExit(f"reference {name} was run on another model")
-    eval_key = "eval_tasks" if domain == "arc" else "eval_passages"
+    for key in ("eval_candidates", "eval_tasks_per_spec", "arc_subset"):
+        if reference["settings"].get(key) != first["settings"].get(key):
+            raise SystemExit(f"reference {name} differs in settings.{key}: not the same evaluation")
+    eval_key = "eval_tasks"
     records = {int(s["seed"]): s for s in reference.get("per_seed", [])}
     rows: dict[str, dict[str, Any]] = {}
     for seed in first["seeds"]:
@@ -116,24 +122,55 @@ def reference_rows(reference: dict[str, Any], first: dict[str, Any], name: str) 
         if reference[eval_key].get(str(seed)) != first[eval_key].get(str(seed)):
             raise SystemExit(f"reference {name} differs in {eval_key} of seed {seed}: not the same experiment")
         for row in records[seed]["rows"]:
-            entry = rows.setdefault(row["name"], {"solved": 0, "n": 0, "per_seed": []})
+            if not row["n"]:
+                continue
+            entry = rows.setdefault(row["name"], {"solved": 0, "n": 0, "per_seed": [], "by_seed": {}})
             entry["solved"] += row["solved"]
             entry["n"] += row["n"]
             entry["per_seed"].append([1.0] * row["solved"] + [0.0] * (row["n"] - row["solved"]))
-    return [success_row(f"{name}: {row_name}", e["solved"], e["n"], between_seeds=between_seed_interval(e["per_seed"]))
-            for row_name, e in rows.items() if len(e["per_seed"]) == len(first["seeds"])]
+            entry["by_seed"][str(seed)] = row["solved"] / row["n"]
+    return [success_row(f"{name}: {row_name}", e["solved"], e["n"], between_seeds=between_seed_interval(e["per_seed"]),
+                        by_seed=e["by_seed"])
+            for row_name, e in rows.items() if len(e["by_seed"]) == len(first["seeds"])]
 
 
-# A learning rate "collapsed" when, in some round, the policy it trained samples far fewer
-# valid self-edits than the initial policy did, or has become nearly deterministic: the
-# failure RLOO showed on the knowledge world (valid fraction down, NLL per token up 90-fold)
-# and its opposite (every sample the same self-edit).
-COLLAPSE_RULE = {"valid_fraction_below": 0.5, "nll_per_token_ratio_below": 0.25, "nll_per_token_ratio_above": 4.0,
-                 "relative_to": "the round-1 samples (the initial policy's)"}
+def same_model(table: dict[str, Any]) -> str:
+    """The model a table ran on, by its recipe without the seconds its pretraining took (the
+    same model rebuilt on another machine is the same model)."""
+    recipe = table.get("model_recipe")
+    if isinstance(recipe, dict):
+        recipe = {k: v for k, v in recipe.items() if k != "seconds"}
+    return json.dumps(recipe, sort_keys=True)
+
+
+def by_seed(table: dict[str, Any], row_name: str) -> dict[str, float]:
+    """One row's success in each seed, from the table's per-seed records: {seed: solved / n}."""
+    return {str(s["seed"]): r["solved"] / r["n"] for s in table.get("per_seed", []) for r in s.get("rows", [])
+            if r["name"] == row_name and r.get("n")}
+
+
+def valid_by_seed(table: dict[str, Any], row_name: str) -> list[float]:
+    """The valid fraction of one policy row's self-edits on the evaluation tasks, per seed."""
+    return [r["valid_fraction"] for s in table.get("per_seed", []) for r in s.get("rows", [])
+            if r["name"] == row_name and r.get("valid_fraction") is not None]
+
+
+# A learning rate "collapsed" when, in some round, the policy it trained samples under half
+# the valid self-edits the initial policy did, or self-edits four times less likely per
+# token: the failure RLOO showed on the knowledge world (valid fraction down, NLL per token
+# up 90-fold). A falling NLL per token is the policy sharpening, which ReST-EM does by
+# design: it is shown, not flagged. Round N's samples come from the policy before update N,
+# so the sweep's rounds check every update but the last; the SEAL rows' own valid fractions
+# on the evaluation tasks (printed beside them) check that one.
+COLLAPSE_RULE = {"valid_fraction_below": 0.5, "nll_per_token_ratio_above": 4.0,
+                 "relative_to": "the round-1 samples (the initial policy's)",
+                 "covers": "the updates before the last round; the last update shows in the SEAL rows' valid fractions"}
 
 
 def collapsed(rounds: list[dict[str, Any]]) -> list[str]:
     """Why these rounds (one seed, one rate, from `rl_sweep`) count as a collapse; [] if they do not."""
+    if not rounds:
+        return []
     first, why = rounds[0], []
     for r in rounds[1:]:
         if first.get("valid_fraction") and r.get("valid_fraction") is not None \
@@ -141,7 +178,7 @@ def collapsed(rounds: list[dict[str, Any]]) -> list[str]:
             why.append(f"round {r['round']}: valid fraction {r['valid_fraction']:.2f} (round 1: {first['valid_fraction']:.2f})")
         if first.get("sampled_nll_per_token") and r.get("sampled_nll_per_token") is not None:
             ratio = r["sampled_nll_per_token"] / first["sampled_nll_per_token"]
-            if not COLLAPSE_RULE["nll_per_token_ratio_below"] <= ratio <= COLLAPSE_RULE["nll_per_token_ratio_above"]:
+            if ratio > COLLAPSE_RULE["nll_per_token_ratio_above"]:
                 why.append(f"round {r['round']}: sampled NLL/token {r['sampled_nll_per_token']:.3f} "
                            f"(round 1: {first['sampled_nll_per_token']:.3f})")
     return why
@@ -155,7 +192,7 @@ def sweep_summary(table: dict[str, Any]) -> dict[str, Any] | None:
         return None
     keys = ("success_rate", "policy_optimizer_steps", "valid_fraction", "sampled_nll_per_token")
     rates: dict[str, Any] = {}
-    for rate in next(iter(sweeps.values()))["rates"]:
+    for rate in dict.fromkeys(rate for sweep in sweeps.values() for rate in sweep["rates"]):  # every seed's, in order
         by_round: dict[int, dict[str, list[float]]] = {}
         for sweep in sweeps.values():
             for r in sweep["rates"].get(rate, []):
@@ -184,11 +221,16 @@ def chosen_entropy(table: dict[str, Any]) -> dict[str, float]:
 
 
 def paired(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """Row a minus row b seed by seed (their `between_seeds` means, same seeds in the same
-    order): the mean difference, its t-interval over seeds, and each seed's difference."""
-    differences = [x - y for x, y in zip(a["between_seeds"]["seed_means"], b["between_seeds"]["seed_means"], strict=True)]
+    """Row a minus row b seed by seed (their `by_seed` successes, matched by seed): the mean
+    difference, its t-interval over seeds, and each seed's difference."""
+    if set(a["by_seed"]) != set(b["by_seed"]):
+        raise SystemExit(f"{a['name']} and {b['name']} were scored on different seeds "
+                         f"({sorted(a['by_seed'])} and {sorted(b['by_seed'])}): no seed-by-seed difference")
+    seeds = sorted(a["by_seed"], key=int)
+    differences = [a["by_seed"][seed] - b["by_seed"][seed] for seed in seeds]
     mean, interval = mean_and_interval(differences)
-    return {"row": a["name"], "minus": b["name"], "mean": mean, "ci": interval, "per_seed": differences}
+    return {"row": a["name"], "minus": b["name"], "mean": mean, "ci": interval, "seeds": [int(x) for x in seeds],
+            "per_seed": differences}
 
 
 def print_sweep(name: str, sweep: dict[str, Any]) -> None:
@@ -228,10 +270,15 @@ def seed_records(table: dict[str, Any], seeds: list[int]) -> list[dict[str, Any]
     folder = Path(table["seed_records"])
     folder = folder if folder.is_dir() else ROOT / folder
     files = [folder / f"seed-{seed}.json" for seed in seeds]
-    if not all(f.is_file() for f in files):
+    if missing := [str(f) for f in files if not f.is_file()]:
+        print(f"no choices toward the wanted sets: no seed record {', '.join(missing)}")
         return None
     records = [json.loads(f.read_text()) for f in files]
-    return records if all(r.get("candidates") for r in records) else None
+    for record, seed in zip(records, seeds):
+        if record.get("eval_tasks") != table["eval_tasks"].get(str(seed)) or not record.get("candidates"):
+            print(f"no choices toward the wanted sets: {folder}/seed-{seed}.json is not this table's seed or keeps no self-edits")
+            return None
+    return records
 
 
 def choices_toward_wanted(records: list[dict[str, Any]], best: dict[str, str]) -> dict[str, Any]:
@@ -258,16 +305,17 @@ def main() -> None:
     tables = {name: json.loads(path.read_text()) for name, path, _work in parsed}
     check_comparable(tables)
     first = next(iter(tables.values()))
-    shared = [r for r in first["rows"] if not r["name"].startswith("SEAL")]
-    references = []
+    shared = [{**r, "by_seed": by_seed(first, r["name"])} for r in first["rows"] if not r["name"].startswith("SEAL")]
+    references, reference_paths = [], {}
     for text in args.reference:
         ref_name, _, ref_path = text.partition("=")
         if not ref_name or not ref_path:
             raise SystemExit(f"--reference {text!r}: expected NAME=TABLE_JSON")
         references.append(json.loads(Path(ref_path).read_text()))
+        reference_paths[ref_name] = ref_path
         shared += reference_rows(references[-1], first, ref_name)
     best = wanted_sets(references, first["seeds"])
-    print(f"{first.get('world', '')}: {first['model']}, seeds {first['seeds']}; rows on evaluation passages disjoint from RL")
+    print(f"{first.get('world', '')}: {first['model']}, seeds {first['seeds']}; rows on evaluation {'passages' if domain_of(first) == 'knowledge' else 'tasks'} disjoint from RL")
     knowledge = domain_of(first) == "knowledge"
     print(f"{'':30} {'exact match' if knowledge else 'success':>11}  {'95% CI':>15}"
           + (f"  {'loglik gain':>11}  {'95% CI':>17}" if knowledge else ""))
@@ -278,15 +326,18 @@ def main() -> None:
 
     for row in shared:
         line(row["name"], row)
-    comparison: dict[str, Any] = {"shared_rows": shared, "algorithms": {}, "wanted_sets": best}
+    comparison: dict[str, Any] = {"shared_rows": shared, "references": reference_paths, "algorithms": {}, "wanted_sets": best}
     if best:
         print("each evaluation family's wanted augmentation set (the reference's spread, these seeds): "
               + ", ".join(f"{family} {wanted}" for family, wanted in best.items()))
     for name, _path, work in parsed:
         entropy = chosen_entropy(tables[name]) or entropy_per_round(work, tables[name]["seeds"])
-        seal_rows = [r for r in tables[name]["rows"] if r["name"].startswith("SEAL")]
+        seal_rows = [{**r, "by_seed": by_seed(tables[name], r["name"])} for r in tables[name]["rows"] if r["name"].startswith("SEAL")]
         for row in seal_rows:
             line(f"{name}: {row['name']}", row)
+            if valid := valid_by_seed(tables[name], row["name"]):  # the policy after the row's update, on new tasks
+                row["valid_fraction_by_seed"] = valid
+                print(f"{'':30} valid self-edits on the evaluation tasks, by seed: " + ", ".join(f"{v:.2f}" for v in valid))
         if entropy:  # round N's samples come from the policy before round N's update
             print(f"{'':30} sampled NLL/token, by RL round: " + ", ".join(
                 f"{r} ({'initial policy' if r == '1' else f'after round {int(r) - 1}'}) {v:.3f}" for r, v in entropy.items()))
@@ -318,14 +369,14 @@ def main() -> None:
 def paired_comparisons(comparison: dict[str, Any], shared: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every algorithm's last round minus every later-listed algorithm's last round and minus
     each shared row that has per-seed figures."""
-    last = {name: a["rows"][-1] for name, a in comparison["algorithms"].items() if a["rows"] and a["rows"][-1].get("between_seeds")}
+    last = {name: a["rows"][-1] for name, a in comparison["algorithms"].items() if a["rows"] and a["rows"][-1]["by_seed"]}
     names = list(last)
     out = []
     for i, name in enumerate(names):
         row = {**last[name], "name": f"{name}: {last[name]['name']}"}
         for other in names[i + 1:]:
             out.append(paired(row, {**last[other], "name": f"{other}: {last[other]['name']}"}))
-        out += [paired(row, s) for s in shared if s.get("between_seeds")]
+        out += [paired(row, s) for s in shared if s["by_seed"]]
     return out
 
 

@@ -322,27 +322,30 @@ def test_the_rl_comparison_reads_the_learning_rate_sweeps_and_pairs_seeds(tmp_pa
                 "solved": sum(per_seed_solved), "n": n * len(per_seed_solved), "between_seeds": between}
 
     def sweep(chosen, nll_round_2, valid_round_2=0.9):
-        rounds = lambda success: [  # noqa: E731
+        rounds = lambda success, nll, valid: [  # noqa: E731
             {"round": 1, "success_rate": 0.1, "policy_optimizer_steps": 64, "valid_fraction": 0.9, "sampled_nll_per_token": 0.5},
-            {"round": 2, "success_rate": success, "policy_optimizer_steps": 64, "valid_fraction": valid_round_2,
-             "sampled_nll_per_token": nll_round_2}]
+            {"round": 2, "success_rate": success, "policy_optimizer_steps": 64, "valid_fraction": valid,
+             "sampled_nll_per_token": nll}]
         return {"algorithm": "rloo", "chosen": chosen, "criterion": "success on the RL tasks in the last round",
-                "rates": {"0.001": rounds(0.3), "0.003": rounds(0.2)}}
+                "rates": {"0.001": rounds(0.3, nll_round_2, valid_round_2), "0.003": rounds(0.2, 2.5, 0.9)}}
 
     common = {"world": "contextual", "model": "m", "model_recipe": {"steps": 4},
               "settings": {"train_candidates": 6, "eval_candidates": 3, "rl_tasks_per_spec": 1, "eval_tasks_per_spec": 3,
                            "rounds": 2, "seeds": [1, 2], "arc_subset": False}}
     tasks = {"1": ["a"], "2": ["b"], "3": ["c"]}
     rest_em = {**common, "seeds": [1, 2], "rl_tasks": {"1": ["r"], "2": ["s"]}, "eval_tasks": {"1": ["a"], "2": ["b"]},
-               "rows": [pooled("SEAL round 2", [3, 5])], "per_seed": [{"seed": 1}, {"seed": 2}]}
-    rloo = {**rest_em, "rows": [pooled("SEAL round 2", [6, 6])],
-            "per_seed": [{"seed": 1, "rl_sweep": sweep(0.001, 0.45)}, {"seed": 2, "rl_sweep": sweep(0.001, 0.05, valid_round_2=0.3)}]}
+               "rows": [pooled("SEAL round 2", [3, 5])],
+               "per_seed": [{"seed": 2, "rows": rows({"SEAL round 2": 5})}, {"seed": 1, "rows": rows({"SEAL round 2": 3})}]}
+    rloo = {**rest_em, "rows": [pooled("SEAL round 2", [6, 6])], "per_seed": [
+        {"seed": 1, "rl_sweep": sweep(0.001, 0.45), "rows": [{"name": "SEAL round 2", "solved": 6, "n": 10, "valid_fraction": 0.9}]},
+        {"seed": 2, "rl_sweep": sweep(0.001, 0.05, valid_round_2=0.3),
+         "rows": [{"name": "SEAL round 2", "solved": 6, "n": 10, "valid_fraction": 0.8}]}]}
     # Each family's wanted set, by the spread of seeds 1-2 (seed 3's would say otherwise): mask rotations, fill_col colours.
     def spread(mask_rotations):
         return {"mask": {"rotations,lr3e-3": {"solved": mask_rotations, "n": 4}, "none,lr3e-3": {"solved": 1, "n": 4}},
                 "fill_col": {"colours,lr3e-3": {"solved": 3, "n": 4}, "rotations,lr3e-3": {"solved": 0, "n": 4}}}
 
-    reference = {**common, "seeds": [1, 2, 3], "eval_tasks": tasks, "per_seed": [
+    reference = {**common, "seeds": [1, 2, 3], "rl_tasks": tasks, "eval_tasks": tasks, "per_seed": [
         {"seed": seed, "rows": rows({"before RL": 1, "tuned constant": tuned}), "eval_spread": spread(3 if seed < 3 else 0)}
         for seed, tuned in ((1, 4), (2, 8), (3, 0))]}
     # rloo's round-2 self-edits: rotations on mask, colours on fill_col (what each wants), from its seed records.
@@ -354,7 +357,8 @@ def test_the_rl_comparison_reads_the_learning_rate_sweeps_and_pairs_seeds(tmp_pa
     records.mkdir()
     for seed in (1, 2):
         (records / f"seed-{seed}.json").write_text(json.dumps({
-            "seed": seed, "rows": [{"name": "SEAL round 2", "round": 2, "kind": "policy", "solved": 6, "n": 10}],
+            "seed": seed, "eval_tasks": rest_em["eval_tasks"][str(seed)],
+            "rows": [{"name": "SEAL round 2", "round": 2, "kind": "policy", "solved": 6, "n": 10}],
             "candidates": [self_edit("mask-0-1", "rotate"), self_edit("fill_col-0-2", "permute_colours")]}))
     rloo["seed_records"] = str(records)
     for name, table in (("rest_em", rest_em), ("rloo", rloo), ("reference", reference)):
@@ -370,8 +374,12 @@ def test_the_rl_comparison_reads_the_learning_rate_sweeps_and_pairs_seeds(tmp_pa
     sweep_out = comparison["algorithms"]["rloo"]["rl_sweep"]
     assert sweep_out["rates"]["0.001"]["chosen_by_seeds"] == [1, 2] and sweep_out["rates"]["0.003"]["chosen_by_seeds"] == []
     assert sweep_out["rates"]["0.001"]["rounds"][1]["sampled_nll_per_token"] == pytest.approx(0.25)
-    assert list(sweep_out["rates"]["0.001"]["collapse"]) == ["2"]  # NLL/token fell tenfold and the valid fraction by two thirds
+    # Seed 2 at 0.001: the valid fraction fell by two thirds (its NLL/token fell tenfold: sharpening, not flagged);
+    # 0.003: NLL/token rose fivefold in both seeds.
+    assert list(sweep_out["rates"]["0.001"]["collapse"]) == ["2"] and "valid fraction 0.30" in sweep_out["rates"]["0.001"]["collapse"]["2"][0]
+    assert list(sweep_out["rates"]["0.003"]["collapse"]) == ["1", "2"]
     assert "collapse at rate 0.001, seed 2" in done.stdout
+    assert comparison["algorithms"]["rloo"]["rows"][0]["valid_fraction_by_seed"] == [0.9, 0.8]
     assert comparison["algorithms"]["rloo"]["sampled_nll_per_token_by_round"] == {"1": 0.5, "2": 0.25}
     assert comparison["wanted_sets"] == {"mask": "rotations", "fill_col": "colours"}
     toward = comparison["algorithms"]["rloo"]["choices_toward_best"]["rows"]["SEAL round 2"]
