@@ -37,9 +37,9 @@ world's spread matrices (`arc_table.py --world contextual`) and a table keeps it
 family's wanted augmentation set (`choices_toward_best`: the share on it, and specificity,
 how much more a family gets its set than the families that want another; 0 for a constant
 choice), the wanted sets taken from the reference's matrices over the same seeds. Every
-algorithm's last round is compared
-with the other algorithms' and with each reference row seed by seed: the mean per-seed
-difference with its between-seed t-interval (`paired`), the seeds being the replicates.
+algorithm's last round is compared with the other algorithms' and with each reference row
+seed by seed: the mean per-seed difference with its between-seed t-interval (`paired`), the
+seeds being the replicates.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ from typing import Any
 
 from seal_agent.inspect.figures import write_figure
 from seal_agent.stats import between_seed_interval, mean_and_interval, success_row
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # What every table of one comparison must share (the model by its recipe: paths may differ).
 SAME = {"knowledge": ("model_recipe", "seeds", "rl_passages", "eval_passages"),
@@ -113,14 +115,13 @@ def reference_rows(reference: dict[str, Any], first: dict[str, Any], name: str) 
     for key in ("eval_candidates", "eval_tasks_per_spec", "arc_subset"):
         if reference["settings"].get(key) != first["settings"].get(key):
             raise SystemExit(f"reference {name} differs in settings.{key}: not the same evaluation")
-    eval_key = "eval_tasks"
     records = {int(s["seed"]): s for s in reference.get("per_seed", [])}
     rows: dict[str, dict[str, Any]] = {}
     for seed in first["seeds"]:
         if seed not in records:
             raise SystemExit(f"reference {name} has no record of seed {seed}")
-        if reference[eval_key].get(str(seed)) != first[eval_key].get(str(seed)):
-            raise SystemExit(f"reference {name} differs in {eval_key} of seed {seed}: not the same experiment")
+        if reference["eval_tasks"].get(str(seed)) != first["eval_tasks"].get(str(seed)):
+            raise SystemExit(f"reference {name} differs in eval_tasks of seed {seed}: not the same experiment")
         for row in records[seed]["rows"]:
             if not row["n"]:
                 continue
@@ -245,9 +246,6 @@ def print_sweep(name: str, sweep: dict[str, Any]) -> None:
                   f"{cell('valid_fraction', '.2f'):>6} {cell('sampled_nll_per_token', '.3f'):>9}")
         for seed, why in entry["collapse"].items():
             print(f"  {'':>7} collapse at rate {rate}, seed {seed}: " + "; ".join(why))
-
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def wanted_sets(references: list[dict[str, Any]], seeds: list[int]) -> dict[str, str] | None:
