@@ -21,6 +21,8 @@ HERE = Path(__file__).resolve().parent
 FIGURES = [
     "results_arc_table_nano.json",
     "results_rl_comparison_arc_nano.json",
+    "results_arc_table_contextual.json",
+    "results_rl_comparison_arc_contextual.json",
     "results_knowledge_table_nano.json",
     "results_knowledge_table_smollm2.json",
     "results_knowledge_table_smollm2_worked.json",

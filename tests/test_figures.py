@@ -5,7 +5,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from seal_agent.inspect.figures import figure_svg, rows_of, write_figure
+from seal_agent.inspect.figures import CHAR_WIDTH, MARGIN, Bar, Panel, figure_svg, rows_of, write_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -71,3 +71,15 @@ def test_write_figure_writes_beside_the_json(tmp_path):
 
 def test_the_committed_figures_match_their_tables():
     assert figures.main(["--check"]) == 0, "a committed figure is stale: run python benchmarks/figures.py"
+
+
+def test_a_long_label_widens_the_figure_instead_of_running_off_its_left_edge():
+    short = Panel("t", "%", [Bar("before RL", 8.0, 6.0, 10.0)], percent=True)
+    long_label = "blind policy (SEAL round 3, another family's demonstrations)"
+    long = Panel("t", "%", [Bar(long_label, 8.0, 6.0, 10.0)], percent=True)
+    assert ET.fromstring(figure_svg([short])).get("width") == "640"
+    svg = ET.fromstring(figure_svg([short, long]))
+    label = next(t for t in svg.iter(f"{SVG}text") if t.text == long_label)
+    # anchored at its end: it starts CHAR_WIDTH px a character to the left of x
+    assert float(label.get("x")) - CHAR_WIDTH * len(long_label) >= MARGIN
+    assert int(svg.get("width")) > 640

@@ -23,7 +23,11 @@ from pathlib import Path
 from typing import Any
 
 WIDTH, ROW_HEIGHT, LABEL_WIDTH, MARGIN = 640, 26, 210, 16
+PLOT_WIDTH = WIDTH - LABEL_WIDTH - MARGIN
 TICKS = 5
+# About how wide one character of a 12 px sans-serif label is: SVG cannot measure text, so a
+# figure's label column is widened by this estimate where its longest label would be cut off.
+CHAR_WIDTH = 6.6
 
 
 @dataclass(frozen=True)
@@ -98,10 +102,16 @@ def _number(value: float) -> str:
     return f"{value:.0f}" if abs(value) >= 10 or value == int(value) else f"{value:.1f}"
 
 
-def panel_svg(panel: Panel, top: float = 0.0) -> tuple[list[str], float]:
-    """SVG elements of one panel starting at height `top`, and the height it takes."""
+def label_width(panels: Sequence[Panel]) -> int:
+    """The label column's width: 210 px, or wider where the longest label needs it."""
+    longest = max((len(bar.label) for panel in panels for bar in panel.bars), default=0)
+    return max(LABEL_WIDTH, MARGIN + 8 + math.ceil(CHAR_WIDTH * longest))
+
+
+def panel_svg(panel: Panel, top: float = 0.0, labels: int = LABEL_WIDTH) -> tuple[list[str], float]:
+    """SVG elements of one panel starting at height `top`, its labels `labels` px wide, and the height it takes."""
     low, high = _nice_range(panel)
-    plot_left, plot_right = LABEL_WIDTH, WIDTH - MARGIN
+    plot_left, plot_right = labels, labels + PLOT_WIDTH
 
     def x(value: float) -> float:
         return round(plot_left + (value - low) / (high - low) * (plot_right - plot_left), 1)
@@ -133,8 +143,10 @@ def panel_svg(panel: Panel, top: float = 0.0) -> tuple[list[str], float]:
 def figure_svg(panels: Sequence[Panel]) -> str:
     """A standalone SVG of the panels, one above the other, with the legend of the intervals."""
     body, height = [], 0.0
+    labels = label_width(panels)
+    width = labels + PLOT_WIDTH + MARGIN
     for panel in panels:
-        elements, used = panel_svg(panel, height)
+        elements, used = panel_svg(panel, height, labels)
         body += elements
         height += used + 8
     between = any(b.between for p in panels for b in p.bars)
@@ -142,8 +154,8 @@ def figure_svg(panels: Sequence[Panel]) -> str:
     legend += "; thin line: 95% interval between seeds" if between else ""
     body.append(f'<text x="{MARGIN}" y="{height + 8}" font-size="10" fill="#555">{escape(legend)}</text>')
     height += 18
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0f}" '
-            f'viewBox="0 0 {WIDTH} {height:.0f}" font-family="sans-serif" font-size="12">\n'
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height:.0f}" '
+            f'viewBox="0 0 {width} {height:.0f}" font-family="sans-serif" font-size="12">\n'
             f'<rect width="100%" height="100%" fill="white"/>\n' + "\n".join(body) + "\n</svg>\n")
 
 
