@@ -55,9 +55,10 @@ from seal_agent.stats import between_seed_interval, mean_and_interval, success_r
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# What every table of one comparison must share (the model by its recipe: paths may differ).
-SAME = {"knowledge": ("model_recipe", "seeds", "rl_passages", "eval_passages"),
-        "arc": ("model_recipe", "seeds", "rl_tasks", "eval_tasks")}
+# What every table of one comparison must share, beside the model (`same_model`: by its
+# recipe, since paths may differ).
+SAME = {"knowledge": ("seeds", "rl_passages", "eval_passages"),
+        "arc": ("seeds", "rl_tasks", "eval_tasks")}
 SAME_SETTINGS = {"knowledge": ("rl_passages", "eval_passages", "candidates", "update_seeds", "rounds", "seeds"),
                  "arc": ("train_candidates", "eval_candidates", "rl_tasks_per_spec", "eval_tasks_per_spec", "rounds", "seeds",
                          "arc_subset")}
@@ -84,7 +85,7 @@ def check_comparable(tables: dict[str, dict[str, Any]]) -> None:
         if same_model(table) != same_model(first):
             raise SystemExit(f"{name} and {first_name} differ in model_recipe: not the same experiment")
         for key in SAME[domain]:
-            if key != "model_recipe" and json.dumps(table.get(key), sort_keys=True) != json.dumps(first.get(key), sort_keys=True):
+            if json.dumps(table.get(key), sort_keys=True) != json.dumps(first.get(key), sort_keys=True):
                 raise SystemExit(f"{name} and {first_name} differ in {key}: not the same experiment")
         for key in SAME_SETTINGS[domain]:
             if table["settings"].get(key) != first["settings"].get(key):
@@ -137,7 +138,8 @@ def reference_rows(reference: dict[str, Any], first: dict[str, Any], name: str) 
 
 def same_model(table: dict[str, Any]) -> str:
     """The model a table ran on, by its recipe without the seconds its pretraining took (the
-    same model rebuilt on another machine is the same model)."""
+    same model rebuilt on another machine is the same model), as `seal_agent.model.tiny.model_identity`
+    counts it; not imported from there, which would load torch into a script that reads JSON."""
     recipe = table.get("model_recipe")
     if isinstance(recipe, dict):
         recipe = {k: v for k, v in recipe.items() if k != "seconds"}
